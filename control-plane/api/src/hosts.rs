@@ -1,0 +1,20 @@
+//! Hosts that run broker agents, as the control plane knows them.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::{clusters::HardwareProfile, HostId};
+
+/// A host registered by its agent.
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Host {
+    pub id: HostId,
+    pub name: String,
+    pub address: String,
+    pub hardware_profile: HardwareProfile,
+    pub labels: serde_json::Value,
+    /// `online` or `offline`.
+    pub state: String,
+    pub last_seen_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}

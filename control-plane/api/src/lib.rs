@@ -1,0 +1,22 @@
+//! Wire types shared by the control plane, the agents, the tests and any CLI, so the two
+//! ends of a call cannot drift: typed ids, request/response DTOs, `Problem`, a typed client.
+
+#[macro_use]
+mod text;
+
+pub mod audit;
+#[cfg(feature = "client")]
+pub mod client;
+pub mod clusters;
+pub mod hosts;
+pub mod ids;
+pub mod page;
+pub mod problem;
+pub mod roles;
+pub mod tenants;
+pub mod tokens;
+
+pub use ids::{AuditId, ClusterId, Generation, HostId, TenantId, TokenId, UserId};
+pub use page::{Page, PageQuery};
+pub use problem::{FieldError, Problem};
+pub use roles::Role;

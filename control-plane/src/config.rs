@@ -1,0 +1,145 @@
+//! Command line and environment configuration, validated once at start.
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::auth::ldap::{GroupGrant, LdapSettings};
+
+/// Where the control plane listens unless told otherwise.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// How long a login session lasts.
+pub const DEFAULT_SESSION_TTL: &str = "8h";
+/// Connections in the database pool.
+pub const DEFAULT_DB_CONNECTIONS: u32 = 10;
+/// The shortest signing secret accepted.
+pub const MIN_SECRET_LEN: usize = 32;
+
+/// Tideway control plane.
+#[derive(Debug, Parser)]
+#[command(name = "control-plane", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run migrations and serve the API, the web UI and the metrics.
+    Serve(ServeConfig),
+    /// Write the OpenAPI document to a file (or stdout with `-`).
+    Openapi {
+        /// Output path.
+        #[arg(default_value = "-")]
+        out: PathBuf,
+    },
+}
+
+/// Settings of `control-plane serve`.
+#[derive(Debug, Clone, Args)]
+pub struct ServeConfig {
+    /// Address to listen on; port 0 picks a free port (printed on stdout).
+    #[arg(long, env = "TIDEWAY_LISTEN", default_value = DEFAULT_LISTEN)]
+    pub listen: SocketAddr,
+    /// PostgreSQL connection URL.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: String,
+    /// Connections in the database pool.
+    #[arg(long, env = "TIDEWAY_DB_CONNECTIONS", default_value_t = DEFAULT_DB_CONNECTIONS)]
+    pub db_connections: u32,
+    /// Secret that signs session and API tokens (at least 32 characters; keep it secret).
+    #[arg(long, env = "TIDEWAY_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: String,
+    /// Username of the first local platform admin, created when no admin exists.
+    #[arg(long, env = "TIDEWAY_ADMIN_USERNAME", default_value = "admin")]
+    pub admin_username: String,
+    /// Password of the first local platform admin; only used when creating it.
+    #[arg(long, env = "TIDEWAY_ADMIN_PASSWORD", hide_env_values = true)]
+    pub admin_password: Option<String>,
+    /// How long a login session lasts.
+    #[arg(long, env = "TIDEWAY_SESSION_TTL", default_value = DEFAULT_SESSION_TTL, value_parser = humantime::parse_duration)]
+    pub session_ttl: Duration,
+    /// Mark cookies Secure (set when the UI is served over HTTPS).
+    #[arg(long, env = "TIDEWAY_COOKIE_SECURE", default_value_t = false)]
+    pub cookie_secure: bool,
+    #[command(flatten)]
+    pub ldap: LdapArgs,
+}
+
+/// Directory (LDAP) login settings; login by directory is off without `--ldap-url`.
+#[derive(Debug, Clone, Args)]
+pub struct LdapArgs {
+    /// Directory URL, e.g. ldap://ldap.example.com:389 or ldaps://….
+    #[arg(long, env = "TIDEWAY_LDAP_URL")]
+    pub ldap_url: Option<String>,
+    /// DN to bind as when searching for users (anonymous search when absent).
+    #[arg(long, env = "TIDEWAY_LDAP_BIND_DN")]
+    pub ldap_bind_dn: Option<String>,
+    /// Password of the search DN.
+    #[arg(long, env = "TIDEWAY_LDAP_BIND_PASSWORD", hide_env_values = true)]
+    pub ldap_bind_password: Option<String>,
+    /// Base DN under which users are searched.
+    #[arg(long, env = "TIDEWAY_LDAP_USER_BASE", default_value = "")]
+    pub ldap_user_base: String,
+    /// Filter finding one user; `{username}` is replaced by the escaped login name.
+    #[arg(long, env = "TIDEWAY_LDAP_USER_FILTER", default_value = "(uid={username})")]
+    pub ldap_user_filter: String,
+    /// Base DN under which groups are searched.
+    #[arg(long, env = "TIDEWAY_LDAP_GROUP_BASE", default_value = "")]
+    pub ldap_group_base: String,
+    /// Filter finding a user's groups; `{dn}` is replaced by the escaped user DN.
+    #[arg(long, env = "TIDEWAY_LDAP_GROUP_FILTER", default_value = "(member={dn})")]
+    pub ldap_group_filter: String,
+    /// Group to role mapping, `GROUP_DN=>platform-admin` or `GROUP_DN=>TENANT:ROLE`,
+    /// entries separated by `;`.
+    #[arg(long, env = "TIDEWAY_LDAP_GROUP_ROLES", default_value = "")]
+    pub ldap_group_roles: String,
+    /// Seconds to wait for the directory.
+    #[arg(long, env = "TIDEWAY_LDAP_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub ldap_timeout: Duration,
+}
+
+impl ServeConfig {
+    /// Checks what clap cannot; a message names the setting that is wrong.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.jwt_secret.len() < MIN_SECRET_LEN {
+            return Err(format!(
+                "TIDEWAY_JWT_SECRET must be at least {MIN_SECRET_LEN} characters (got {})",
+                self.jwt_secret.len()
+            ));
+        }
+        if let Some(p) = &self.admin_password {
+            if p.len() < 8 {
+                return Err("TIDEWAY_ADMIN_PASSWORD must be at least 8 characters".into());
+            }
+        }
+        if self.session_ttl < Duration::from_secs(60) {
+            return Err("TIDEWAY_SESSION_TTL must be at least one minute".into());
+        }
+        self.ldap.settings().map(drop)
+    }
+}
+
+impl LdapArgs {
+    /// The directory settings, or `None` when login by directory is off.
+    pub fn settings(&self) -> Result<Option<LdapSettings>, String> {
+        let Some(url) = &self.ldap_url else { return Ok(None) };
+        if !self.ldap_user_filter.contains("{username}") {
+            return Err("TIDEWAY_LDAP_USER_FILTER must contain {username}".into());
+        }
+        if !self.ldap_group_filter.contains("{dn}") {
+            return Err("TIDEWAY_LDAP_GROUP_FILTER must contain {dn}".into());
+        }
+        Ok(Some(LdapSettings {
+            url: url.clone(),
+            bind_dn: self.ldap_bind_dn.clone(),
+            bind_password: self.ldap_bind_password.clone(),
+            user_base: self.ldap_user_base.clone(),
+            user_filter: self.ldap_user_filter.clone(),
+            group_base: self.ldap_group_base.clone(),
+            group_filter: self.ldap_group_filter.clone(),
+            group_grants: GroupGrant::parse_list(&self.ldap_group_roles)?,
+            timeout: self.ldap_timeout,
+        }))
+    }
+}

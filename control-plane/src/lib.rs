@@ -1,0 +1,13 @@
+//! Tideway control plane: REST API, web UI, approvals and quotas over PostgreSQL.
+
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod http;
+pub mod openapi;
+pub mod service;
+pub mod state;
+
+pub use http::app;
+pub use state::AppState;

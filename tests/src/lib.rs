@@ -1,0 +1,1 @@
+//! The end-to-end harness: starts the real binaries and servers the suites use.
