@@ -1,1 +1,160 @@
-//! The end-to-end harness: starts the real binaries and servers the suites use.
+//! The end-to-end harness: starts the real binaries and the real servers the suites use
+//! (a fresh PostgreSQL database, slapd, the control plane, Chromium through chromedriver)
+//! and stops them when dropped.
+
+pub mod browser;
+pub mod slapd;
+
+use std::{
+    io::{BufRead, BufReader},
+    net::TcpListener,
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+use anyhow::{bail, Context};
+
+/// The directory holding the workspace binaries: `TIDEWAY_BIN_DIR`, or the target directory
+/// this test runs from.
+pub fn bin_dir() -> PathBuf {
+    if let Ok(dir) = std::env::var("TIDEWAY_BIN_DIR") {
+        return PathBuf::from(dir);
+    }
+    let exe = std::env::current_exe().expect("test executable path");
+    exe.parent().and_then(|deps| deps.parent()).expect("target/debug").to_path_buf()
+}
+
+/// A path to a workspace binary, checked to exist.
+pub fn binary(name: &str) -> anyhow::Result<PathBuf> {
+    let path = bin_dir().join(name);
+    if !path.exists() {
+        bail!("{} is missing; run `cargo build --bins` first (./tideway test does)", path.display());
+    }
+    Ok(path)
+}
+
+/// A free TCP port on 127.0.0.1 (for servers that cannot listen on port 0).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+}
+
+/// A fresh database on the PostgreSQL named by `DATABASE_URL`, dropped afterwards.
+pub struct Database {
+    admin_url: String,
+    pub name: String,
+    pub url: String,
+}
+
+impl Database {
+    pub async fn create() -> anyhow::Result<Database> {
+        let admin_url = std::env::var("DATABASE_URL")
+            .context("DATABASE_URL must name a PostgreSQL server (./tideway test starts one)")?;
+        let name = format!("e2e_{}", uuid::Uuid::new_v4().simple());
+        let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin_url).await?;
+        sqlx::Executor::execute(&mut conn, format!("CREATE DATABASE {name}").as_str()).await?;
+        let mut url = url::Url::parse(&admin_url)?;
+        url.set_path(&name);
+        Ok(Database { admin_url, url: url.to_string(), name })
+    }
+}
+
+impl Drop for Database {
+    fn drop(&mut self) {
+        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
+        // Best effort on a thread of its own: Drop cannot await.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            rt.block_on(async {
+                let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin_url).await.ok()?;
+                sqlx::Executor::execute(&mut conn, format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
+                    .await
+                    .ok()
+            })
+        })
+        .join();
+    }
+}
+
+/// A child process killed when dropped.
+pub struct Process {
+    pub child: Child,
+    pub name: String,
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The first platform admin's password in control planes the harness starts.
+pub const ADMIN_PASSWORD: &str = "e2e-admin-password";
+
+/// A running `control-plane serve` on its own database and a port of its own.
+pub struct ControlPlane {
+    pub url: String,
+    pub process: Process,
+    pub db: Database,
+}
+
+impl ControlPlane {
+    /// Starts the real binary with `extra` flags, on port 0, and waits until it is ready.
+    pub async fn start(extra: &[&str]) -> anyhow::Result<ControlPlane> {
+        let db = Database::create().await?;
+        let mut child = Command::new(binary("control-plane")?)
+            .arg("serve")
+            .args(["--listen", "127.0.0.1:0", "--database-url", &db.url])
+            .args(["--jwt-secret", "e2e-secret-e2e-secret-e2e-secret-e2e-secret"])
+            .args(["--admin-password", ADMIN_PASSWORD])
+            .args(extra)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .context("failed to start control-plane")?;
+        let stdout = child.stdout.take().context("stdout")?;
+        let process = Process { child, name: "control-plane".into() };
+        let line = tokio::task::spawn_blocking(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            let first = lines.next();
+            // Keep draining so the server never blocks on a full pipe.
+            std::thread::spawn(move || lines.for_each(drop));
+            first
+        })
+        .await?;
+        let line = match line {
+            Some(Ok(l)) => l,
+            _ => bail!("control-plane exited before it listened"),
+        };
+        let url = line.rsplit(' ').next().context("listen line")?.to_owned();
+        let http = reqwest::Client::new();
+        for _ in 0..100 {
+            if http.get(format!("{url}/ready")).send().await.is_ok_and(|r| r.status().is_success()) {
+                return Ok(ControlPlane { url, process, db });
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        bail!("control-plane at {url} never became ready")
+    }
+
+    /// A typed API client (no token yet).
+    pub fn client(&self) -> tideway_api::client::Client {
+        tideway_api::client::Client::new(&self.url)
+    }
+
+    /// A client logged in as the first platform admin.
+    pub async fn admin(&self) -> anyhow::Result<tideway_api::client::Client> {
+        Ok(self.client().login("admin", ADMIN_PASSWORD).await?)
+    }
+}
+
+/// Runs a command and fails with its output when it does not succeed.
+pub fn run(cmd: &mut Command) -> anyhow::Result<String> {
+    let out = cmd.output().with_context(|| format!("failed to run {cmd:?}"))?;
+    if !out.status.success() {
+        bail!("{cmd:?} failed: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}

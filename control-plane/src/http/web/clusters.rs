@@ -149,11 +149,9 @@ impl ClusterForm {
         let (Ok(tenant_id), Some(kind), Some(backend), Some(gib), Some(profile), Some(partitions), Some(rf), Some(hours)) =
             (tenant_id, kind, backend, gib, profile, partitions, rf, hours)
         else {
+            service::cluster_rules::check_name("name", self.name.trim(), &mut errors);
             return Err(errors);
         };
-        if !errors.is_empty() {
-            return Err(errors);
-        }
         let retention_ms = if hours < 0 { -1 } else { hours.saturating_mul(3_600_000) };
         let req = CreateCluster {
             tenant_id,
