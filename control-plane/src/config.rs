@@ -26,7 +26,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run migrations and serve the API, the web UI and the metrics.
-    Serve(ServeConfig),
+    Serve(Box<ServeConfig>),
     /// Write the OpenAPI document to a file (or stdout with `-`).
     Openapi {
         /// Output path.
@@ -82,13 +82,21 @@ pub struct LdapArgs {
     #[arg(long, env = "TIDEWAY_LDAP_USER_BASE", default_value = "")]
     pub ldap_user_base: String,
     /// Filter finding one user; `{username}` is replaced by the escaped login name.
-    #[arg(long, env = "TIDEWAY_LDAP_USER_FILTER", default_value = "(uid={username})")]
+    #[arg(
+        long,
+        env = "TIDEWAY_LDAP_USER_FILTER",
+        default_value = "(uid={username})"
+    )]
     pub ldap_user_filter: String,
     /// Base DN under which groups are searched.
     #[arg(long, env = "TIDEWAY_LDAP_GROUP_BASE", default_value = "")]
     pub ldap_group_base: String,
     /// Filter finding a user's groups; `{dn}` is replaced by the escaped user DN.
-    #[arg(long, env = "TIDEWAY_LDAP_GROUP_FILTER", default_value = "(member={dn})")]
+    #[arg(
+        long,
+        env = "TIDEWAY_LDAP_GROUP_FILTER",
+        default_value = "(member={dn})"
+    )]
     pub ldap_group_filter: String,
     /// Group to role mapping, `GROUP_DN=>platform-admin` or `GROUP_DN=>TENANT:ROLE`,
     /// entries separated by `;`.
@@ -123,7 +131,9 @@ impl ServeConfig {
 impl LdapArgs {
     /// The directory settings, or `None` when login by directory is off.
     pub fn settings(&self) -> Result<Option<LdapSettings>, String> {
-        let Some(url) = &self.ldap_url else { return Ok(None) };
+        let Some(url) = &self.ldap_url else {
+            return Ok(None);
+        };
         if !self.ldap_user_filter.contains("{username}") {
             return Err("TIDEWAY_LDAP_USER_FILTER must contain {username}".into());
         }

@@ -31,7 +31,10 @@ pub enum ApiError {
 impl ApiError {
     /// A validation failure of one field.
     pub fn field(field: &str, message: impl Into<String>) -> Self {
-        ApiError::Invalid(vec![FieldError { field: field.into(), message: message.into() }])
+        ApiError::Invalid(vec![FieldError {
+            field: field.into(),
+            message: message.into(),
+        }])
     }
 
     pub fn status(&self) -> StatusCode {
@@ -106,9 +109,9 @@ impl From<JsonRejection> for ApiError {
                 "the JSON body does not match the expected shape: {}",
                 e.body_text()
             )),
-            JsonRejection::MissingJsonContentType(_) => {
-                ApiError::BadRequest("send the body as JSON with Content-Type: application/json".into())
-            }
+            JsonRejection::MissingJsonContentType(_) => ApiError::BadRequest(
+                "send the body as JSON with Content-Type: application/json".into(),
+            ),
             other => ApiError::BadRequest(other.body_text()),
         }
     }

@@ -30,7 +30,12 @@ impl Modify for BearerAuth {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "bearer",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
         );
     }
 }
@@ -38,7 +43,9 @@ impl Modify for BearerAuth {
 /// The document as pretty JSON with a trailing newline.
 pub fn document_json() -> String {
     let (_, doc) = crate::http::api::router().split_for_parts();
-    let mut json = doc.to_pretty_json().expect("the OpenAPI document serializes");
+    let mut json = doc
+        .to_pretty_json()
+        .expect("the OpenAPI document serializes");
     json.push('\n');
     json
 }
@@ -49,7 +56,8 @@ pub fn write(out: &Path) -> anyhow::Result<()> {
     if out == Path::new("-") {
         print!("{json}");
     } else {
-        std::fs::write(out, json).map_err(|e| anyhow::anyhow!("failed to write {}: {e}", out.display()))?;
+        std::fs::write(out, json)
+            .map_err(|e| anyhow::anyhow!("failed to write {}: {e}", out.display()))?;
     }
     Ok(())
 }

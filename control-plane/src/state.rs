@@ -24,6 +24,12 @@ impl AppState {
     /// Builds the state from a validated config and a migrated pool.
     pub fn new(config: ServeConfig, db: PgPool, metrics: PrometheusHandle) -> Result<Self, String> {
         let ldap = config.ldap.settings()?.map(Arc::new);
-        Ok(Self { jwt: JwtKeys::new(config.jwt_secret.as_bytes()), ldap, db, config: Arc::new(config), metrics })
+        Ok(Self {
+            jwt: JwtKeys::new(config.jwt_secret.as_bytes()),
+            ldap,
+            db,
+            config: Arc::new(config),
+            metrics,
+        })
     }
 }

@@ -16,13 +16,29 @@ async fn missing_bad_and_wrong_credentials_get_401_problems(db: PgPool) {
     let a = t.get("/api/v1/me", "not-a-jwt").await;
     assert_problem(&a, StatusCode::UNAUTHORIZED);
     let a = t
-        .call(Method::POST, "/api/v1/login", None, Some(json!({"username": "admin", "password": "wrong"})))
+        .call(
+            Method::POST,
+            "/api/v1/login",
+            None,
+            Some(json!({"username": "admin", "password": "wrong"})),
+        )
         .await;
-    assert_eq!(assert_problem(&a, StatusCode::UNAUTHORIZED), "invalid username or password");
+    assert_eq!(
+        assert_problem(&a, StatusCode::UNAUTHORIZED),
+        "invalid username or password"
+    );
     let a = t
-        .call(Method::POST, "/api/v1/login", None, Some(json!({"username": "nobody", "password": "x"})))
+        .call(
+            Method::POST,
+            "/api/v1/login",
+            None,
+            Some(json!({"username": "nobody", "password": "x"})),
+        )
         .await;
-    assert_eq!(assert_problem(&a, StatusCode::UNAUTHORIZED), "invalid username or password");
+    assert_eq!(
+        assert_problem(&a, StatusCode::UNAUTHORIZED),
+        "invalid username or password"
+    );
 
     let me = t.get("/api/v1/me", &t.admin).await;
     assert_eq!(me.status, StatusCode::OK);
@@ -33,10 +49,11 @@ async fn missing_bad_and_wrong_credentials_get_401_problems(db: PgPool) {
 #[sqlx::test(migrations = "../migrations")]
 async fn the_admin_password_is_stored_as_an_argon2_hash(db: PgPool) {
     let t = start(db.clone()).await;
-    let hash: String = sqlx::query_scalar("SELECT password_hash FROM users WHERE username = 'admin'")
-        .fetch_one(&db)
-        .await
-        .expect("admin row");
+    let hash: String =
+        sqlx::query_scalar("SELECT password_hash FROM users WHERE username = 'admin'")
+            .fetch_one(&db)
+            .await
+            .expect("admin row");
     assert!(hash.starts_with("$argon2id$"), "{hash}");
     assert!(!hash.contains(ADMIN_PASSWORD));
     // A second start does not create a second admin or change the password.
@@ -55,7 +72,11 @@ async fn api_tokens_are_scoped_shown_once_and_revoked_at_once(db: PgPool) {
     t.request_cluster(&t.admin, &b_id, "b-cluster", 1, 10).await;
 
     let created = t
-        .post("/api/v1/tokens", &a_admin, json!({"name": "ci", "tenant_id": a_id, "role": "member", "expires_in_days": 7}))
+        .post(
+            "/api/v1/tokens",
+            &a_admin,
+            json!({"name": "ci", "tenant_id": a_id, "role": "member", "expires_in_days": 7}),
+        )
         .await;
     assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
     let secret = created.body["secret"].as_str().expect("secret").to_owned();
@@ -66,10 +87,10 @@ async fn api_tokens_are_scoped_shown_once_and_revoked_at_once(db: PgPool) {
         "SELECT (SELECT count(*) FROM api_tokens t WHERE t::text LIKE '%' || $1 || '%')
               + (SELECT count(*) FROM audit_log a WHERE a::text LIKE '%' || $1 || '%')",
     )
-        .bind(&secret)
-        .fetch_one(&db)
-        .await
-        .expect("query");
+    .bind(&secret)
+    .fetch_one(&db)
+    .await
+    .expect("query");
     assert_eq!(stored, 0);
     let listed = t.get("/api/v1/tokens", &a_admin).await;
     assert!(!listed.body.to_string().contains(&secret));
@@ -87,11 +108,28 @@ async fn api_tokens_are_scoped_shown_once_and_revoked_at_once(db: PgPool) {
     assert_eq!(listed.body["total"], 1);
 
     // Revocation takes effect on the next request.
-    let r = t.call(Method::DELETE, &format!("/api/v1/tokens/{token_id}"), Some(&a_admin), None).await;
+    let r = t
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/tokens/{token_id}"),
+            Some(&a_admin),
+            None,
+        )
+        .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
-    assert_problem(&t.get("/api/v1/me", &secret).await, StatusCode::UNAUTHORIZED);
-    let audit = t.get(&format!("/api/v1/audit?target_id={token_id}"), &t.admin).await;
-    let actions: Vec<_> = audit.body["items"].as_array().expect("items").iter().map(|e| e["action"].clone()).collect();
+    assert_problem(
+        &t.get("/api/v1/me", &secret).await,
+        StatusCode::UNAUTHORIZED,
+    );
+    let audit = t
+        .get(&format!("/api/v1/audit?target_id={token_id}"), &t.admin)
+        .await;
+    let actions: Vec<_> = audit.body["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|e| e["action"].clone())
+        .collect();
     assert_eq!(actions, vec![json!("token.revoke"), json!("token.create")]);
 }
 
@@ -100,13 +138,27 @@ async fn expired_tokens_and_sessions_are_refused(db: PgPool) {
     let t = start(db.clone()).await;
     let a_id = t.tenant("team-a", false, None).await;
     let created = t
-        .post("/api/v1/tokens", &t.admin, json!({"name": "old", "tenant_id": a_id, "role": "viewer"}))
+        .post(
+            "/api/v1/tokens",
+            &t.admin,
+            json!({"name": "old", "tenant_id": a_id, "role": "viewer"}),
+        )
         .await;
-    let id: uuid::Uuid = created.body["token"]["id"].as_str().expect("id").parse().expect("uuid");
+    let id: uuid::Uuid = created.body["token"]["id"]
+        .as_str()
+        .expect("id")
+        .parse()
+        .expect("uuid");
     // The same row, signed with an expiry in the past: the signature is right, the time is not.
     let past = Utc::now() - chrono::Duration::seconds(1);
-    let expired = t.state.jwt.sign(id, control_plane::auth::jwt::TokenKind::Api, past, None);
-    assert_problem(&t.get("/api/v1/me", &expired).await, StatusCode::UNAUTHORIZED);
+    let expired = t
+        .state
+        .jwt
+        .sign(id, control_plane::auth::jwt::TokenKind::Api, past, None);
+    assert_problem(
+        &t.get("/api/v1/me", &expired).await,
+        StatusCode::UNAUTHORIZED,
+    );
     // A row expired in the database is refused even while the JWT still runs.
     sqlx::query("UPDATE api_tokens SET expires_at = now() - interval '1 second' WHERE id = $1")
         .bind(id)
@@ -116,8 +168,14 @@ async fn expired_tokens_and_sessions_are_refused(db: PgPool) {
     let secret = created.body["secret"].as_str().expect("secret");
     assert_problem(&t.get("/api/v1/me", secret).await, StatusCode::UNAUTHORIZED);
     // So is a session whose row expired.
-    sqlx::query("UPDATE sessions SET expires_at = now() - interval '1 second'").execute(&db).await.expect("update");
-    assert_problem(&t.get("/api/v1/me", &t.admin).await, StatusCode::UNAUTHORIZED);
+    sqlx::query("UPDATE sessions SET expires_at = now() - interval '1 second'")
+        .execute(&db)
+        .await
+        .expect("update");
+    assert_problem(
+        &t.get("/api/v1/me", &t.admin).await,
+        StatusCode::UNAUTHORIZED,
+    );
 }
 
 #[sqlx::test(migrations = "../migrations")]
@@ -127,17 +185,45 @@ async fn token_roles_are_bounded_by_the_creator(db: PgPool) {
     let a_admin = t.member(&a_id, "ann", "tenant-admin").await;
     let a_member = t.member(&a_id, "max", "member").await;
 
-    let a = t.post("/api/v1/tokens", &a_admin, json!({"name": "root", "role": "platform-admin"})).await;
+    let a = t
+        .post(
+            "/api/v1/tokens",
+            &a_admin,
+            json!({"name": "root", "role": "platform-admin"}),
+        )
+        .await;
     assert_problem(&a, StatusCode::FORBIDDEN);
-    let a = t.post("/api/v1/tokens", &a_member, json!({"name": "x", "tenant_id": a_id, "role": "viewer"})).await;
+    let a = t
+        .post(
+            "/api/v1/tokens",
+            &a_member,
+            json!({"name": "x", "tenant_id": a_id, "role": "viewer"}),
+        )
+        .await;
     assert_problem(&a, StatusCode::FORBIDDEN);
-    let a = t.post("/api/v1/tokens", &a_admin, json!({"name": "x", "role": "member"})).await;
+    let a = t
+        .post(
+            "/api/v1/tokens",
+            &a_admin,
+            json!({"name": "x", "role": "member"}),
+        )
+        .await;
     assert_eq!(a.body["errors"][0]["field"], "tenant_id", "{:?}", a.body);
     let a = t
-        .post("/api/v1/tokens", &a_admin, json!({"name": "x", "tenant_id": a_id, "role": "member", "expires_in_days": 999}))
+        .post(
+            "/api/v1/tokens",
+            &a_admin,
+            json!({"name": "x", "tenant_id": a_id, "role": "member", "expires_in_days": 999}),
+        )
         .await;
     assert!(assert_problem(&a, StatusCode::UNPROCESSABLE_ENTITY).contains("expires_in_days"));
-    let a = t.post("/api/v1/tokens", &t.admin, json!({"name": "automation", "role": "platform-admin"})).await;
+    let a = t
+        .post(
+            "/api/v1/tokens",
+            &t.admin,
+            json!({"name": "automation", "role": "platform-admin"}),
+        )
+        .await;
     assert_eq!(a.status, StatusCode::CREATED);
     let root = a.body["secret"].as_str().expect("secret");
     assert_eq!(t.get("/api/v1/me", root).await.body["platform_admin"], true);
@@ -151,16 +237,52 @@ async fn members_are_granted_by_tenant_admins_within_their_own_role(db: PgPool) 
     let a_member = t.member(&a_id, "max", "member").await;
     let path = format!("/api/v1/tenants/{a_id}/members/zoe");
 
-    let a = t.call(Method::PUT, &path, Some(&a_member), Some(json!({"role": "viewer"}))).await;
+    let a = t
+        .call(
+            Method::PUT,
+            &path,
+            Some(&a_member),
+            Some(json!({"role": "viewer"})),
+        )
+        .await;
     assert_problem(&a, StatusCode::FORBIDDEN);
-    let a = t.call(Method::PUT, &path, Some(&a_admin), Some(json!({"role": "platform-admin"}))).await;
+    let a = t
+        .call(
+            Method::PUT,
+            &path,
+            Some(&a_admin),
+            Some(json!({"role": "platform-admin"})),
+        )
+        .await;
     assert_problem(&a, StatusCode::UNPROCESSABLE_ENTITY);
-    let a = t.call(Method::PUT, &path, Some(&a_admin), Some(json!({"role": "owner"}))).await;
+    let a = t
+        .call(
+            Method::PUT,
+            &path,
+            Some(&a_admin),
+            Some(json!({"role": "owner"})),
+        )
+        .await;
     assert_problem(&a, StatusCode::BAD_REQUEST);
-    let a = t.call(Method::PUT, &path, Some(&a_admin), Some(json!({"role": "member"}))).await;
+    let a = t
+        .call(
+            Method::PUT,
+            &path,
+            Some(&a_admin),
+            Some(json!({"role": "member"})),
+        )
+        .await;
     assert_eq!(a.status, StatusCode::OK, "{:?}", a.body);
-    let members = t.get(&format!("/api/v1/tenants/{a_id}/members"), &a_member).await;
-    let names: Vec<_> = members.body.as_array().expect("list").iter().map(|m| m["username"].clone()).collect();
+    let members = t
+        .get(&format!("/api/v1/tenants/{a_id}/members"), &a_member)
+        .await;
+    let names: Vec<_> = members
+        .body
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|m| m["username"].clone())
+        .collect();
     assert_eq!(names, vec![json!("ann"), json!("max"), json!("zoe")]);
     let a = t.call(Method::DELETE, &path, Some(&a_admin), None).await;
     assert_eq!(a.status, StatusCode::NO_CONTENT);

@@ -9,25 +9,50 @@ use sqlx::PgPool;
 #[sqlx::test(migrations = "../migrations")]
 async fn live_ready_and_metrics_answer_without_auth(db: PgPool) {
     let t = start(db).await;
-    assert_eq!(t.call(Method::GET, "/live", None, None).await.status, StatusCode::OK);
-    assert_eq!(t.call(Method::GET, "/ready", None, None).await.status, StatusCode::OK);
+    assert_eq!(
+        t.call(Method::GET, "/live", None, None).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        t.call(Method::GET, "/ready", None, None).await.status,
+        StatusCode::OK
+    );
     t.get("/api/v1/tenants", &t.admin).await;
-    let req = axum::http::Request::get("/metrics").body(axum::body::Body::empty()).expect("request");
-    let res = tower::ServiceExt::oneshot(t.app.clone(), req).await.expect("infallible");
-    let bytes = http_body_util::BodyExt::collect(res.into_body()).await.expect("body").to_bytes();
+    let req = axum::http::Request::get("/metrics")
+        .body(axum::body::Body::empty())
+        .expect("request");
+    let res = tower::ServiceExt::oneshot(t.app.clone(), req)
+        .await
+        .expect("infallible");
+    let bytes = http_body_util::BodyExt::collect(res.into_body())
+        .await
+        .expect("body")
+        .to_bytes();
     let text = String::from_utf8(bytes.to_vec()).expect("utf8");
-    assert!(text.contains(r#"http_requests_total{method="GET",route="/api/v1/tenants",status="200"}"#), "{text}");
-    assert!(text.contains("http_request_duration_seconds_bucket"), "{text}");
+    assert!(
+        text.contains(r#"http_requests_total{method="GET",route="/api/v1/tenants",status="200"}"#),
+        "{text}"
+    );
+    assert!(
+        text.contains("http_request_duration_seconds_bucket"),
+        "{text}"
+    );
     assert!(text.contains("db_pool_connections"), "{text}");
 }
 
 #[sqlx::test(migrations = "../migrations")]
 async fn unknown_routes_are_problems_and_docs_are_served(db: PgPool) {
     let t = start(db).await;
-    assert_problem(&t.get("/api/v1/nothing-here", &t.admin).await, StatusCode::NOT_FOUND);
+    assert_problem(
+        &t.get("/api/v1/nothing-here", &t.admin).await,
+        StatusCode::NOT_FOUND,
+    );
     let spec = t.call(Method::GET, "/api/openapi.json", None, None).await;
     assert_eq!(spec.status, StatusCode::OK);
-    assert!(spec.body["openapi"].as_str().expect("version").starts_with("3.1"));
+    assert!(spec.body["openapi"]
+        .as_str()
+        .expect("version")
+        .starts_with("3.1"));
     assert!(spec.body["paths"]["/api/v1/clusters/{id}/approve"]["post"].is_object());
     let ui = t.call(Method::GET, "/api/docs/", None, None).await;
     assert_eq!(ui.status, StatusCode::OK);

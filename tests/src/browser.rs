@@ -22,7 +22,8 @@ impl Browser {
     pub async fn start() -> anyhow::Result<Browser> {
         let driver = find(&["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"])
             .context("chromedriver is not installed (apt-get install chromium chromium-driver; ./tideway test does)")?;
-        let chromium = find(&["/usr/bin/chromium", "/usr/lib/chromium/chromium"]).context("chromium is not installed")?;
+        let chromium = find(&["/usr/bin/chromium", "/usr/lib/chromium/chromium"])
+            .context("chromium is not installed")?;
         let port = free_port();
         let child = Command::new(driver)
             .arg(format!("--port={port}"))
@@ -30,7 +31,10 @@ impl Browser {
             .stderr(std::process::Stdio::null())
             .spawn()
             .context("failed to start chromedriver")?;
-        let driver = Process { child, name: "chromedriver".into() };
+        let driver = Process {
+            child,
+            name: "chromedriver".into(),
+        };
         let profile = tempfile::tempdir()?;
         let args = [
             "--headless",
@@ -49,16 +53,27 @@ impl Browser {
         .chain([format!("--user-data-dir={}", profile.path().display())])
         .collect::<Vec<_>>();
         let mut caps = serde_json::Map::new();
-        caps.insert("goog:chromeOptions".into(), serde_json::json!({"binary": chromium, "args": args}));
+        caps.insert(
+            "goog:chromeOptions".into(),
+            serde_json::json!({"binary": chromium, "args": args}),
+        );
         let url = format!("http://127.0.0.1:{port}");
         for _ in 0..100 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
-                let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-                    .capabilities(caps)
-                    .connect(&url)
-                    .await
-                    .context("failed to open a Chromium session")?;
-                return Ok(Browser { client, _profile: profile, _driver: driver });
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                let client =
+                    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+                        .capabilities(caps)
+                        .connect(&url)
+                        .await
+                        .context("failed to open a Chromium session")?;
+                return Ok(Browser {
+                    client,
+                    _profile: profile,
+                    _driver: driver,
+                });
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -71,20 +86,35 @@ impl Browser {
 
     /// Types into the input with `id`, replacing what it held.
     pub async fn fill(&self, id: &str, text: &str) -> anyhow::Result<()> {
-        let el = self.client.find(Locator::Id(id)).await.with_context(|| format!("no #{id}"))?;
+        let el = self
+            .client
+            .find(Locator::Id(id))
+            .await
+            .with_context(|| format!("no #{id}"))?;
         el.clear().await?;
         el.send_keys(text).await?;
         Ok(())
     }
 
     pub async fn click(&self, css: &str) -> anyhow::Result<()> {
-        self.client.find(Locator::Css(css)).await.with_context(|| format!("no {css}"))?.click().await?;
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .with_context(|| format!("no {css}"))?
+            .click()
+            .await?;
         Ok(())
     }
 
     /// The text of the first element matching `css`.
     pub async fn text(&self, css: &str) -> anyhow::Result<String> {
-        Ok(self.client.find(Locator::Css(css)).await.with_context(|| format!("no {css}"))?.text().await?)
+        Ok(self
+            .client
+            .find(Locator::Css(css))
+            .await
+            .with_context(|| format!("no {css}"))?
+            .text()
+            .await?)
     }
 
     /// Waits up to `secs` for the element matching `css` to contain `want`.

@@ -22,21 +22,30 @@ pub fn bin_dir() -> PathBuf {
         return PathBuf::from(dir);
     }
     let exe = std::env::current_exe().expect("test executable path");
-    exe.parent().and_then(|deps| deps.parent()).expect("target/debug").to_path_buf()
+    exe.parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/debug")
+        .to_path_buf()
 }
 
 /// A path to a workspace binary, checked to exist.
 pub fn binary(name: &str) -> anyhow::Result<PathBuf> {
     let path = bin_dir().join(name);
     if !path.exists() {
-        bail!("{} is missing; run `cargo build --bins` first (./tideway test does)", path.display());
+        bail!(
+            "{} is missing; run `cargo build --bins` first (./tideway test does)",
+            path.display()
+        );
     }
     Ok(path)
 }
 
 /// A free TCP port on 127.0.0.1 (for servers that cannot listen on port 0).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
 }
 
 /// A fresh database on the PostgreSQL named by `DATABASE_URL`, dropped afterwards.
@@ -55,7 +64,11 @@ impl Database {
         sqlx::Executor::execute(&mut conn, format!("CREATE DATABASE {name}").as_str()).await?;
         let mut url = url::Url::parse(&admin_url)?;
         url.set_path(&name);
-        Ok(Database { admin_url, url: url.to_string(), name })
+        Ok(Database {
+            admin_url,
+            url: url.to_string(),
+            name,
+        })
     }
 }
 
@@ -64,12 +77,20 @@ impl Drop for Database {
         let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
         // Best effort on a thread of its own: Drop cannot await.
         let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
             rt.block_on(async {
-                let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin_url).await.ok()?;
-                sqlx::Executor::execute(&mut conn, format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
+                let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin_url)
                     .await
-                    .ok()
+                    .ok()?;
+                sqlx::Executor::execute(
+                    &mut conn,
+                    format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str(),
+                )
+                .await
+                .ok()
             })
         })
         .join();
@@ -106,7 +127,10 @@ impl ControlPlane {
         let mut child = Command::new(binary("control-plane")?)
             .arg("serve")
             .args(["--listen", "127.0.0.1:0", "--database-url", &db.url])
-            .args(["--jwt-secret", "e2e-secret-e2e-secret-e2e-secret-e2e-secret"])
+            .args([
+                "--jwt-secret",
+                "e2e-secret-e2e-secret-e2e-secret-e2e-secret",
+            ])
             .args(["--admin-password", ADMIN_PASSWORD])
             .args(extra)
             .env("RUST_LOG", "warn")
@@ -115,7 +139,10 @@ impl ControlPlane {
             .spawn()
             .context("failed to start control-plane")?;
         let stdout = child.stdout.take().context("stdout")?;
-        let process = Process { child, name: "control-plane".into() };
+        let process = Process {
+            child,
+            name: "control-plane".into(),
+        };
         let line = tokio::task::spawn_blocking(move || {
             let mut lines = BufReader::new(stdout).lines();
             let first = lines.next();
@@ -131,7 +158,12 @@ impl ControlPlane {
         let url = line.rsplit(' ').next().context("listen line")?.to_owned();
         let http = reqwest::Client::new();
         for _ in 0..100 {
-            if http.get(format!("{url}/ready")).send().await.is_ok_and(|r| r.status().is_success()) {
+            if http
+                .get(format!("{url}/ready"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+            {
                 return Ok(ControlPlane { url, process, db });
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -152,9 +184,15 @@ impl ControlPlane {
 
 /// Runs a command and fails with its output when it does not succeed.
 pub fn run(cmd: &mut Command) -> anyhow::Result<String> {
-    let out = cmd.output().with_context(|| format!("failed to run {cmd:?}"))?;
+    let out = cmd
+        .output()
+        .with_context(|| format!("failed to run {cmd:?}"))?;
     if !out.status.success() {
-        bail!("{cmd:?} failed: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        bail!(
+            "{cmd:?} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }

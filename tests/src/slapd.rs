@@ -133,7 +133,12 @@ access to * by * read
         std::fs::write(d.join("slapd.conf"), conf)?;
         std::fs::write(d.join("seed.ldif"), SEED)?;
         let slapd = slapd_binary()?;
-        run(Command::new("/usr/sbin/slapadd").arg("-q").arg("-f").arg(d.join("slapd.conf")).arg("-l").arg(d.join("seed.ldif")))?;
+        run(Command::new("/usr/sbin/slapadd")
+            .arg("-q")
+            .arg("-f")
+            .arg(d.join("slapd.conf"))
+            .arg("-l")
+            .arg(d.join("seed.ldif")))?;
         let port = free_port();
         let url = format!("ldap://127.0.0.1:{port}");
         let child = Command::new(slapd)
@@ -144,10 +149,20 @@ access to * by * read
             .stderr(std::process::Stdio::null())
             .spawn()
             .context("failed to start slapd")?;
-        let process = Process { child, name: "slapd".into() };
+        let process = Process {
+            child,
+            name: "slapd".into(),
+        };
         for _ in 0..100 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
-                return Ok(Slapd { url, _process: process, _dir: dir });
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                return Ok(Slapd {
+                    url,
+                    _process: process,
+                    _dir: dir,
+                });
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }

@@ -2,7 +2,11 @@
 //! validation), a platform admin approves it in the queue, and the member's open cluster
 //! page shows the new state without a reload.
 
-use e2e::{browser::Browser, slapd::{self, Slapd}, ControlPlane};
+use e2e::{
+    browser::Browser,
+    slapd::{self, Slapd},
+    ControlPlane,
+};
 use fantoccini::Locator;
 use tideway_api::tenants::CreateTenant;
 
@@ -19,73 +23,150 @@ async fn request_then_approve_in_the_browser() {
     cp.admin()
         .await
         .expect("admin")
-        .create_tenant(&CreateTenant { name: "team-a".into(), display_name: Some("Team A".into()), auto_approve: false, quota: None })
+        .create_tenant(&CreateTenant {
+            name: "team-a".into(),
+            display_name: Some("Team A".into()),
+            auto_approve: false,
+            quota: None,
+        })
         .await
         .expect("tenant");
 
     // Bob (directory user, member of team-a) requests a cluster.
     let bob = Browser::start().await.expect("browser");
     bob.login(&cp.url, "bob", "bobpw").await.expect("login");
-    bob.wait_text("#whoami", "user:bob", 10).await.expect("logged in");
-    assert!(bob.text("main").await.expect("dashboard").contains("Team A"));
+    bob.wait_text("#whoami", "user:bob", 10)
+        .await
+        .expect("logged in");
+    assert!(bob
+        .text("main")
+        .await
+        .expect("dashboard")
+        .contains("Team A"));
 
-    bob.goto(&format!("{}/clusters/new", cp.url)).await.expect("form");
+    bob.goto(&format!("{}/clusters/new", cp.url))
+        .await
+        .expect("form");
     bob.fill("name", "Bad Name").await.expect("type");
     bob.fill("broker_count", "40").await.expect("type");
     // htmx validates while typing, without submitting.
-    let errors = bob.wait_text("#form-errors", "must be between 1 and 12", 10).await.expect("inline validation");
+    let errors = bob
+        .wait_text("#form-errors", "must be between 1 and 12", 10)
+        .await
+        .expect("inline validation");
     assert!(errors.contains("Name:"), "{errors}");
     assert!(errors.contains("must be between 1 and 12"), "{errors}");
-    assert_eq!(bob.client.current_url().await.expect("url").path(), "/clusters/new");
+    assert_eq!(
+        bob.client.current_url().await.expect("url").path(),
+        "/clusters/new"
+    );
 
     // A bad submit keeps what was typed and says what is wrong.
     bob.click("#request-submit").await.expect("submit");
-    bob.wait_text("#form-errors", "Name:", 10).await.expect("server-side errors");
-    let kept = bob.client.find(Locator::Id("name")).await.expect("name").prop("value").await.expect("value");
+    bob.wait_text("#form-errors", "Name:", 10)
+        .await
+        .expect("server-side errors");
+    let kept = bob
+        .client
+        .find(Locator::Id("name"))
+        .await
+        .expect("name")
+        .prop("value")
+        .await
+        .expect("value");
     assert_eq!(kept.as_deref(), Some("Bad Name"));
 
     bob.fill("name", "orders").await.expect("type");
     bob.fill("broker_count", "3").await.expect("type");
     bob.click("#request-submit").await.expect("submit");
-    bob.wait_text("#phase", "PendingApproval", 10).await.expect("cluster page");
+    bob.wait_text("#phase", "PendingApproval", 10)
+        .await
+        .expect("cluster page");
     let cluster_url = bob.client.current_url().await.expect("url");
     assert!(cluster_url.path().starts_with("/clusters/"));
-    assert!(bob.client.find(Locator::Id("approve")).await.is_err(), "members see no approve button");
+    assert!(
+        bob.client.find(Locator::Id("approve")).await.is_err(),
+        "members see no approve button"
+    );
 
     // Alice (platform admin through her directory group) approves it from the queue.
     let alice = Browser::start().await.expect("browser");
-    alice.login(&cp.url, "alice", "alicepw").await.expect("login");
-    alice.wait_text("#whoami", "user:alice", 10).await.expect("logged in");
-    alice.goto(&format!("{}/admin/approvals", cp.url)).await.expect("queue");
-    let row = alice.text("#request-orders").await.expect("the request is queued");
-    assert!(row.contains("team-a") && row.contains("3 × 100 GiB"), "{row}");
-    alice.click("#request-orders button.approve").await.expect("approve");
-    alice.wait_text("#approvals", "Nothing waits for approval", 10).await.expect("queue emptied");
+    alice
+        .login(&cp.url, "alice", "alicepw")
+        .await
+        .expect("login");
+    alice
+        .wait_text("#whoami", "user:alice", 10)
+        .await
+        .expect("logged in");
+    alice
+        .goto(&format!("{}/admin/approvals", cp.url))
+        .await
+        .expect("queue");
+    let row = alice
+        .text("#request-orders")
+        .await
+        .expect("the request is queued");
+    assert!(
+        row.contains("team-a") && row.contains("3 × 100 GiB"),
+        "{row}"
+    );
+    alice
+        .click("#request-orders button.approve")
+        .await
+        .expect("approve");
+    alice
+        .wait_text("#approvals", "Nothing waits for approval", 10)
+        .await
+        .expect("queue emptied");
 
     // Bob's page, still open, refreshes its status area by itself.
-    bob.wait_text("#approval-state", "approved", 15).await.expect("live status");
-    bob.wait_text("#phase", "Provisioning", 5).await.expect("phase");
+    bob.wait_text("#approval-state", "approved", 15)
+        .await
+        .expect("live status");
+    bob.wait_text("#phase", "Provisioning", 5)
+        .await
+        .expect("phase");
     let status = bob.text("#status").await.expect("status");
     assert!(status.contains("user:alice"), "{status}");
-    bob.screenshot(&screenshot_path("cluster-approved")).await.expect("screenshot");
+    bob.screenshot(&screenshot_path("cluster-approved"))
+        .await
+        .expect("screenshot");
 
     // The audit page records both steps.
-    alice.goto(&format!("{}/audit?action=cluster.approve", cp.url)).await.expect("audit");
+    alice
+        .goto(&format!("{}/audit?action=cluster.approve", cp.url))
+        .await
+        .expect("audit");
     let audit = alice.text("#audit").await.expect("audit table");
-    assert!(audit.contains("user:alice") && audit.contains("cluster.approve"), "{audit}");
+    assert!(
+        audit.contains("user:alice") && audit.contains("cluster.approve"),
+        "{audit}"
+    );
 
     // Logging out ends the session: the portal sends bob back to the login page.
     bob.click("header.top form button").await.expect("logout");
-    bob.goto(&format!("{}/clusters", cp.url)).await.expect("clusters");
-    assert_eq!(bob.client.current_url().await.expect("url").path(), "/login");
+    bob.goto(&format!("{}/clusters", cp.url))
+        .await
+        .expect("clusters");
+    assert_eq!(
+        bob.client.current_url().await.expect("url").path(),
+        "/login"
+    );
 }
 
 #[tokio::test]
 async fn a_forged_form_post_is_refused() {
     let cp = ControlPlane::start(&[]).await.expect("control plane");
     let browser = Browser::start().await.expect("browser");
-    browser.login(&cp.url, "admin", e2e::ADMIN_PASSWORD).await.expect("login");
-    browser.wait_text("#whoami", "user:admin", 10).await.expect("logged in");
+    browser
+        .login(&cp.url, "admin", e2e::ADMIN_PASSWORD)
+        .await
+        .expect("login");
+    browser
+        .wait_text("#whoami", "user:admin", 10)
+        .await
+        .expect("logged in");
     // A page posts a form to the portal without the CSRF token, carrying the cookie.
     let script = format!(
         "const f = document.createElement('form'); f.method = 'post'; f.action = '{}/admin/tenants';
@@ -93,9 +174,22 @@ async fn a_forged_form_post_is_refused() {
          document.body.appendChild(f); f.submit();",
         cp.url
     );
-    browser.client.execute(&script, vec![]).await.expect("script");
-    let detail = browser.wait_text("#error-detail", "stale", 10).await.expect("refused");
+    browser
+        .client
+        .execute(&script, vec![])
+        .await
+        .expect("script");
+    let detail = browser
+        .wait_text("#error-detail", "stale", 10)
+        .await
+        .expect("refused");
     assert!(detail.contains("not sent by this site"), "{detail}");
-    let tenants = cp.admin().await.expect("admin").list_tenants().await.expect("tenants");
+    let tenants = cp
+        .admin()
+        .await
+        .expect("admin")
+        .list_tenants()
+        .await
+        .expect("tenants");
     assert!(tenants.is_empty(), "the forged post created nothing");
 }

@@ -9,7 +9,10 @@ fn serve(args: &[&str]) -> (bool, String) {
         .env_remove("TIDEWAY_JWT_SECRET")
         .output()
         .expect("run");
-    (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[test]
@@ -17,14 +20,33 @@ fn bad_configuration_exits_non_zero_with_the_reason() {
     let db = "postgres://postgres@127.0.0.1:1/none";
     let (ok, err) = serve(&["--database-url", db, "--jwt-secret", "short"]);
     assert!(!ok);
-    assert!(err.contains("TIDEWAY_JWT_SECRET must be at least 32 characters"), "{err}");
+    assert!(
+        err.contains("TIDEWAY_JWT_SECRET must be at least 32 characters"),
+        "{err}"
+    );
 
     let secret = "0123456789abcdef0123456789abcdef";
-    let (ok, err) = serve(&["--database-url", db, "--jwt-secret", secret, "--ldap-url", "ldap://x", "--ldap-group-roles", "cn=x=>team:owner"]);
+    let (ok, err) = serve(&[
+        "--database-url",
+        db,
+        "--jwt-secret",
+        secret,
+        "--ldap-url",
+        "ldap://x",
+        "--ldap-group-roles",
+        "cn=x=>team:owner",
+    ]);
     assert!(!ok);
     assert!(err.contains("unknown role"), "{err}");
 
-    let (ok, err) = serve(&["--database-url", db, "--jwt-secret", secret, "--session-ttl", "soon"]);
+    let (ok, err) = serve(&[
+        "--database-url",
+        db,
+        "--jwt-secret",
+        secret,
+        "--session-ttl",
+        "soon",
+    ]);
     assert!(!ok);
     assert!(err.contains("--session-ttl"), "{err}");
 

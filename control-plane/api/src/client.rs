@@ -47,18 +47,30 @@ pub struct Client {
 impl Client {
     /// A client for the control plane at `base` (e.g. `http://127.0.0.1:8080`).
     pub fn new(base: impl Into<String>) -> Self {
-        Self { http: reqwest::Client::new(), base: base.into(), token: None }
+        Self {
+            http: reqwest::Client::new(),
+            base: base.into(),
+            token: None,
+        }
     }
 
     /// The same client sending `token` as its bearer.
     pub fn with_token(&self, token: impl Into<String>) -> Self {
-        Self { token: Some(token.into()), ..self.clone() }
+        Self {
+            token: Some(token.into()),
+            ..self.clone()
+        }
     }
 
     /// Logs in with a username and password and returns a client using the session.
     pub async fn login(&self, username: &str, password: &str) -> Result<Client, ClientError> {
-        let body = LoginRequest { username: username.into(), password: password.into() };
-        let r: LoginResponse = self.send(reqwest::Method::POST, "/login", Some(&body)).await?;
+        let body = LoginRequest {
+            username: username.into(),
+            password: password.into(),
+        };
+        let r: LoginResponse = self
+            .send(reqwest::Method::POST, "/login", Some(&body))
+            .await?;
         Ok(self.with_token(r.token))
     }
 
@@ -88,8 +100,12 @@ impl Client {
         username: &str,
         body: &PutMember,
     ) -> Result<Member, ClientError> {
-        self.send(reqwest::Method::PUT, &format!("/tenants/{tenant}/members/{username}"), Some(body))
-            .await
+        self.send(
+            reqwest::Method::PUT,
+            &format!("/tenants/{tenant}/members/{username}"),
+            Some(body),
+        )
+        .await
     }
 
     pub async fn list_members(&self, tenant: TenantId) -> Result<Vec<Member>, ClientError> {
@@ -100,8 +116,17 @@ impl Client {
         self.get(&format!("/tenants/{tenant}/quota")).await
     }
 
-    pub async fn put_quota(&self, tenant: TenantId, quota: &Quota) -> Result<QuotaReport, ClientError> {
-        self.send(reqwest::Method::PUT, &format!("/tenants/{tenant}/quota"), Some(quota)).await
+    pub async fn put_quota(
+        &self,
+        tenant: TenantId,
+        quota: &Quota,
+    ) -> Result<QuotaReport, ClientError> {
+        self.send(
+            reqwest::Method::PUT,
+            &format!("/tenants/{tenant}/quota"),
+            Some(quota),
+        )
+        .await
     }
 
     pub async fn create_cluster(&self, body: &CreateCluster) -> Result<Cluster, ClientError> {
@@ -112,7 +137,10 @@ impl Client {
         self.get(&format!("/clusters/{id}")).await
     }
 
-    pub async fn list_clusters(&self, filter: &ClusterFilter) -> Result<Page<Cluster>, ClientError> {
+    pub async fn list_clusters(
+        &self,
+        filter: &ClusterFilter,
+    ) -> Result<Page<Cluster>, ClientError> {
         let query = serde_urlencoded_query(filter);
         self.get(&format!("/clusters{query}")).await
     }
@@ -122,20 +150,34 @@ impl Client {
         id: ClusterId,
         patch: &ClusterSpecPatch,
     ) -> Result<Cluster, ClientError> {
-        self.send(reqwest::Method::PATCH, &format!("/clusters/{id}"), Some(patch)).await
+        self.send(
+            reqwest::Method::PATCH,
+            &format!("/clusters/{id}"),
+            Some(patch),
+        )
+        .await
     }
 
     pub async fn delete_cluster(&self, id: ClusterId) -> Result<(), ClientError> {
-        self.send_empty(reqwest::Method::DELETE, &format!("/clusters/{id}")).await
+        self.send_empty(reqwest::Method::DELETE, &format!("/clusters/{id}"))
+            .await
     }
 
-    pub async fn approve(&self, id: ClusterId, reason: Option<&str>) -> Result<Cluster, ClientError> {
-        let body = Decision { reason: reason.map(str::to_owned) };
+    pub async fn approve(
+        &self,
+        id: ClusterId,
+        reason: Option<&str>,
+    ) -> Result<Cluster, ClientError> {
+        let body = Decision {
+            reason: reason.map(str::to_owned),
+        };
         self.post(&format!("/clusters/{id}/approve"), &body).await
     }
 
     pub async fn reject(&self, id: ClusterId, reason: &str) -> Result<Cluster, ClientError> {
-        let body = Decision { reason: Some(reason.to_owned()) };
+        let body = Decision {
+            reason: Some(reason.to_owned()),
+        };
         self.post(&format!("/clusters/{id}/reject"), &body).await
     }
 
@@ -144,7 +186,8 @@ impl Client {
     }
 
     pub async fn revoke_token(&self, id: TokenId) -> Result<(), ClientError> {
-        self.send_empty(reqwest::Method::DELETE, &format!("/tokens/{id}")).await
+        self.send_empty(reqwest::Method::DELETE, &format!("/tokens/{id}"))
+            .await
     }
 
     pub async fn list_tokens(&self) -> Result<Vec<ApiToken>, ClientError> {
@@ -189,7 +232,9 @@ impl Client {
         path: &str,
         body: Option<&B>,
     ) -> Result<reqwest::Response, ClientError> {
-        let mut req = self.http.request(method, format!("{}/api/v1{path}", self.base));
+        let mut req = self
+            .http
+            .request(method, format!("{}/api/v1{path}", self.base));
         if let Some(token) = &self.token {
             req = req.bearer_auth(token);
         }
@@ -204,7 +249,10 @@ impl Client {
         let text = response.text().await?;
         match serde_json::from_str::<Problem>(&text) {
             Ok(p) => Err(ClientError::Problem(p)),
-            Err(_) => Err(ClientError::Unexpected { status: status.as_u16(), body: text }),
+            Err(_) => Err(ClientError::Unexpected {
+                status: status.as_u16(),
+                body: text,
+            }),
         }
     }
 }
@@ -221,7 +269,10 @@ fn serde_urlencoded_query(filter: &ClusterFilter) -> String {
         parts.push(format!("kind={k}"));
     }
     if let Some(n) = &filter.name {
-        parts.push(format!("name={}", n.replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', "")));
+        parts.push(format!(
+            "name={}",
+            n.replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', "")
+        ));
     }
     if let Some(l) = filter.limit {
         parts.push(format!("limit={l}"));
@@ -229,5 +280,9 @@ fn serde_urlencoded_query(filter: &ClusterFilter) -> String {
     if let Some(o) = filter.offset {
         parts.push(format!("offset={o}"));
     }
-    if parts.is_empty() { String::new() } else { format!("?{}", parts.join("&")) }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", parts.join("&"))
+    }
 }

@@ -23,7 +23,9 @@ impl PageQuery {
         let limit = self.limit.unwrap_or(DEFAULT_PAGE_LIMIT);
         let offset = self.offset.unwrap_or(0);
         if !(1..=MAX_PAGE_LIMIT).contains(&limit) {
-            return Err(format!("limit must be between 1 and {MAX_PAGE_LIMIT}, got {limit}"));
+            return Err(format!(
+                "limit must be between 1 and {MAX_PAGE_LIMIT}, got {limit}"
+            ));
         }
         if offset < 0 {
             return Err(format!("offset must not be negative, got {offset}"));

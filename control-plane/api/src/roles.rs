@@ -7,7 +7,17 @@ use serde::{Deserialize, Serialize};
 /// A role. `PlatformAdmin` is global; the others hold within one tenant. Ordered from the
 /// least to the most powerful, so `a >= b` means "a may do what b may".
 #[derive(
-    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
 )]
 #[serde(rename_all = "kebab-case")]
 pub enum Role {
@@ -18,7 +28,12 @@ pub enum Role {
 }
 
 impl Role {
-    pub const ALL: [Role; 4] = [Role::Viewer, Role::Member, Role::TenantAdmin, Role::PlatformAdmin];
+    pub const ALL: [Role; 4] = [
+        Role::Viewer,
+        Role::Member,
+        Role::TenantAdmin,
+        Role::PlatformAdmin,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {

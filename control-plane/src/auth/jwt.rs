@@ -42,11 +42,26 @@ impl std::fmt::Debug for JwtKeys {
 
 impl JwtKeys {
     pub fn new(secret: &[u8]) -> Self {
-        Self { encoding: EncodingKey::from_secret(secret), decoding: DecodingKey::from_secret(secret) }
+        Self {
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+        }
     }
 
-    pub fn sign(&self, jti: Uuid, kind: TokenKind, expires_at: DateTime<Utc>, csrf: Option<String>) -> String {
-        let claims = Claims { jti, kind, iat: Utc::now().timestamp(), exp: expires_at.timestamp(), csrf };
+    pub fn sign(
+        &self,
+        jti: Uuid,
+        kind: TokenKind,
+        expires_at: DateTime<Utc>,
+        csrf: Option<String>,
+    ) -> String {
+        let claims = Claims {
+            jti,
+            kind,
+            iat: Utc::now().timestamp(),
+            exp: expires_at.timestamp(),
+            csrf,
+        };
         encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .expect("HS256 signing of plain claims cannot fail")
     }
@@ -68,13 +83,23 @@ mod tests {
     fn a_token_verifies_only_with_its_key_and_before_expiry() {
         let keys = JwtKeys::new(b"0123456789abcdef0123456789abcdef");
         let id = Uuid::new_v4();
-        let t = keys.sign(id, TokenKind::Api, Utc::now() + chrono::Duration::hours(1), None);
+        let t = keys.sign(
+            id,
+            TokenKind::Api,
+            Utc::now() + chrono::Duration::hours(1),
+            None,
+        );
         assert_eq!(keys.verify(&t).expect("valid").jti, id);
 
         let other = JwtKeys::new(b"another-secret-another-secret-xx");
         assert!(other.verify(&t).is_err());
 
-        let expired = keys.sign(id, TokenKind::Api, Utc::now() - chrono::Duration::seconds(5), None);
+        let expired = keys.sign(
+            id,
+            TokenKind::Api,
+            Utc::now() - chrono::Duration::seconds(5),
+            None,
+        );
         assert!(keys.verify(&expired).is_err());
 
         let mut tampered = t.clone();

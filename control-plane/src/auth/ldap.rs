@@ -40,7 +40,11 @@ pub enum Grant {
 impl GroupGrant {
     /// Parses `DN=>platform-admin;DN=>tenant:role;…`.
     pub fn parse_list(text: &str) -> Result<Vec<GroupGrant>, String> {
-        text.split(';').map(str::trim).filter(|e| !e.is_empty()).map(Self::parse).collect()
+        text.split(';')
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+            .map(Self::parse)
+            .collect()
     }
 
     fn parse(entry: &str) -> Result<GroupGrant, String> {
@@ -55,17 +59,28 @@ impl GroupGrant {
                 })?;
                 let role: Role = role.trim().parse()?;
                 if role == Role::PlatformAdmin {
-                    return Err(format!("group role mapping {entry:?}: platform-admin is not a tenant role"));
+                    return Err(format!(
+                        "group role mapping {entry:?}: platform-admin is not a tenant role"
+                    ));
                 }
-                Grant::Tenant { tenant: tenant.trim().to_owned(), role }
+                Grant::Tenant {
+                    tenant: tenant.trim().to_owned(),
+                    role,
+                }
             }
         };
-        Ok(GroupGrant { group_dn: normalize_dn(dn), grant })
+        Ok(GroupGrant {
+            group_dn: normalize_dn(dn),
+            grant,
+        })
     }
 }
 
 fn normalize_dn(dn: &str) -> String {
-    dn.split(',').map(|part| part.trim().to_lowercase()).collect::<Vec<_>>().join(",")
+    dn.split(',')
+        .map(|part| part.trim().to_lowercase())
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// A user the directory vouched for.
@@ -101,7 +116,11 @@ impl From<ldap3::LdapError> for LdapError {
 
 impl LdapSettings {
     /// Authenticates `username` with `password` by search and bind.
-    pub async fn authenticate(&self, username: &str, password: &str) -> Result<DirectoryUser, LdapError> {
+    pub async fn authenticate(
+        &self,
+        username: &str,
+        password: &str,
+    ) -> Result<DirectoryUser, LdapError> {
         // An empty password would be an unauthenticated bind, which directories accept.
         if password.is_empty() || username.is_empty() || username.chars().any(char::is_control) {
             return Err(LdapError::InvalidCredentials);
@@ -116,15 +135,25 @@ impl LdapSettings {
                 LdapError::Unavailable(format!("the search account could not bind: {e}"))
             })?;
         }
-        let filter = self.user_filter.replace("{username}", &ldap_escape(username));
+        let filter = self
+            .user_filter
+            .replace("{username}", &ldap_escape(username));
         ldap.with_timeout(self.timeout);
         let (entries, _) = ldap
-            .search(&self.user_base, Scope::Subtree, &filter, vec!["cn", "displayName", "mail"])
+            .search(
+                &self.user_base,
+                Scope::Subtree,
+                &filter,
+                vec!["cn", "displayName", "mail"],
+            )
             .await?
             .success()?;
         let [entry] = <[_; 1]>::try_from(entries).map_err(|found| {
             if found.len() > 1 {
-                tracing::warn!(count = found.len(), "login name matches several directory entries");
+                tracing::warn!(
+                    count = found.len(),
+                    "login name matches several directory entries"
+                );
             }
             LdapError::InvalidCredentials
         })?;
@@ -139,13 +168,17 @@ impl LdapSettings {
             .search(&self.group_base, Scope::Subtree, &group_filter, vec!["cn"])
             .await?
             .success()?;
-        let group_dns: Vec<String> =
-            groups.into_iter().map(|g| normalize_dn(&SearchEntry::construct(g).dn)).collect();
+        let group_dns: Vec<String> = groups
+            .into_iter()
+            .map(|g| normalize_dn(&SearchEntry::construct(g).dn))
+            .collect();
         let _ = ldap.unbind().await;
 
         let first = |name: &str| entry.attrs.get(name).and_then(|v| v.first()).cloned();
         Ok(DirectoryUser {
-            display_name: first("displayName").or_else(|| first("cn")).unwrap_or_else(|| username.to_owned()),
+            display_name: first("displayName")
+                .or_else(|| first("cn"))
+                .unwrap_or_else(|| username.to_owned()),
             email: first("mail"),
             grants: self
                 .group_grants
@@ -171,7 +204,13 @@ mod tests {
         assert_eq!(grants.len(), 2);
         assert_eq!(grants[0].group_dn, "cn=admins,ou=groups,dc=example,dc=com");
         assert_eq!(grants[0].grant, Grant::PlatformAdmin);
-        assert_eq!(grants[1].grant, Grant::Tenant { tenant: "team-a".into(), role: Role::Member });
+        assert_eq!(
+            grants[1].grant,
+            Grant::Tenant {
+                tenant: "team-a".into(),
+                role: Role::Member
+            }
+        );
         assert!(GroupGrant::parse_list("").expect("empty").is_empty());
         assert!(GroupGrant::parse_list("cn=x=>owner").is_err());
         assert!(GroupGrant::parse_list("cn=x=>team:owner").is_err());

@@ -16,8 +16,14 @@ use crate::{error::ApiError, state::AppState};
 /// Who made a request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Actor {
-    User { id: UserId, username: String },
-    Token { id: TokenId, name: String },
+    User {
+        id: UserId,
+        username: String,
+    },
+    Token {
+        id: TokenId,
+        name: String,
+    },
     /// The control plane itself (bootstrap, reconciler).
     System,
 }
@@ -45,7 +51,12 @@ pub struct Caller {
 impl Caller {
     /// The control plane acting for itself.
     pub fn system() -> Self {
-        Caller { actor: Actor::System, platform_admin: true, roles: HashMap::new(), request_id: None }
+        Caller {
+            actor: Actor::System,
+            platform_admin: true,
+            roles: HashMap::new(),
+            request_id: None,
+        }
     }
 
     /// The caller's role in `tenant`; platform admins hold every tenant.
@@ -72,7 +83,9 @@ impl Caller {
         if self.platform_admin {
             Ok(())
         } else {
-            Err(ApiError::Forbidden("this needs the platform-admin role".into()))
+            Err(ApiError::Forbidden(
+                "this needs the platform-admin role".into(),
+            ))
         }
     }
 
@@ -95,7 +108,9 @@ impl FromRequestParts<AppState> for Caller {
             .to_str()
             .ok()
             .and_then(|h| h.strip_prefix("Bearer "))
-            .ok_or_else(|| ApiError::Unauthorized("the Authorization header must be Bearer <token>".into()))?;
+            .ok_or_else(|| {
+                ApiError::Unauthorized("the Authorization header must be Bearer <token>".into())
+            })?;
         let mut caller = session::authenticate(state, token.trim()).await?.0;
         caller.request_id = request_id(parts);
         Ok(caller)
@@ -104,7 +119,11 @@ impl FromRequestParts<AppState> for Caller {
 
 /// The request id set by the request-id layer.
 pub fn request_id(parts: &Parts) -> Option<String> {
-    parts.headers.get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_owned)
+    parts
+        .headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
 }
 
 /// A random URL-safe token of `bytes` random bytes.

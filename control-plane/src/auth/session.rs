@@ -28,8 +28,14 @@ pub async fn issue(state: &AppState, user: UserId) -> Result<IssuedSession, ApiE
             .map_err(|e| ApiError::Internal(format!("session ttl: {e}")))?;
     db::sessions::insert(&state.db, id, user, expires_at).await?;
     let csrf = crate::auth::random_token(24);
-    let token = state.jwt.sign(id, TokenKind::Session, expires_at, Some(csrf.clone()));
-    Ok(IssuedSession { token, expires_at, csrf })
+    let token = state
+        .jwt
+        .sign(id, TokenKind::Session, expires_at, Some(csrf.clone()));
+    Ok(IssuedSession {
+        token,
+        expires_at,
+        csrf,
+    })
 }
 
 /// Ends a session at once.
@@ -41,7 +47,10 @@ const INVALID: &str = "the token is invalid, expired or revoked; log in again or
 
 /// Checks a bearer (signature, expiry, live row) and loads what the caller may do.
 pub async fn authenticate(state: &AppState, token: &str) -> Result<(Caller, Claims), ApiError> {
-    let claims = state.jwt.verify(token).map_err(|_| ApiError::Unauthorized(INVALID.into()))?;
+    let claims = state
+        .jwt
+        .verify(token)
+        .map_err(|_| ApiError::Unauthorized(INVALID.into()))?;
     let caller = match claims.kind {
         TokenKind::Session => {
             let user = db::sessions::live_user(&state.db, claims.jti)
@@ -64,7 +73,10 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<(Caller, Clai
 pub async fn user_caller(state: &AppState, user: db::users::UserRow) -> Result<Caller, ApiError> {
     let roles = db::tenants::roles_of(&state.db, user.id).await?;
     Ok(Caller {
-        actor: Actor::User { id: user.id, username: user.username },
+        actor: Actor::User {
+            id: user.id,
+            username: user.username,
+        },
         platform_admin: user.platform_admin,
         roles,
         request_id: None,
@@ -78,7 +90,10 @@ fn token_caller(token: db::tokens::TokenRow) -> Caller {
         roles.insert(tenant, role);
     }
     Caller {
-        actor: Actor::Token { id: token.id, name: token.name },
+        actor: Actor::Token {
+            id: token.id,
+            name: token.name,
+        },
         platform_admin: role == Role::PlatformAdmin,
         roles,
         request_id: None,

@@ -121,10 +121,12 @@ pub async fn get(db: &PgPool, id: ClusterId) -> sqlx::Result<Option<ClusterRow>>
 
 /// The cluster, locked until the transaction ends.
 pub async fn lock(conn: &mut PgConnection, id: ClusterId) -> sqlx::Result<Option<ClusterRow>> {
-    sqlx::query_as(&format!("SELECT {COLUMNS} FROM clusters WHERE id = $1 FOR UPDATE"))
-        .bind(id)
-        .fetch_optional(conn)
-        .await
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM clusters WHERE id = $1 FOR UPDATE"
+    ))
+    .bind(id)
+    .fetch_optional(conn)
+    .await
 }
 
 /// What to list.
@@ -142,7 +144,12 @@ pub struct ClusterQuery<'a> {
 pub async fn list(db: &PgPool, q: &ClusterQuery<'_>) -> sqlx::Result<(Vec<ClusterRow>, i64)> {
     let ids: Option<Vec<uuid::Uuid>> = q.tenants.map(|v| v.iter().map(|t| t.0).collect());
     let pattern = q.name_contains.map(|n| {
-        format!("%{}%", n.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"))
+        format!(
+            "%{}%",
+            n.replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        )
     });
     const WHERE: &str = "($1::uuid[] IS NULL OR tenant_id = ANY($1))
         AND ($2::text IS NULL OR approval_state = $2) AND ($3::text IS NULL OR kind = $3)
@@ -211,7 +218,10 @@ pub async fn set_approval(
 }
 
 pub async fn delete(conn: &mut PgConnection, id: ClusterId) -> sqlx::Result<()> {
-    sqlx::query("DELETE FROM clusters WHERE id = $1").bind(id).execute(conn).await?;
+    sqlx::query("DELETE FROM clusters WHERE id = $1")
+        .bind(id)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 

@@ -24,6 +24,9 @@ pub async fn connect_and_migrate(url: &str, max_connections: u32) -> anyhow::Res
         .connect(url)
         .await
         .map_err(|e| anyhow::anyhow!("failed to connect to the database: {e}"))?;
-    MIGRATOR.run(&pool).await.map_err(|e| anyhow::anyhow!("failed to run migrations: {e}"))?;
+    MIGRATOR
+        .run(&pool)
+        .await
+        .map_err(|e| anyhow::anyhow!("failed to run migrations: {e}"))?;
     Ok(pool)
 }

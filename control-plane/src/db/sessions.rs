@@ -7,7 +7,12 @@ use uuid::Uuid;
 
 use super::users::UserRow;
 
-pub async fn insert(db: &PgPool, id: Uuid, user: UserId, expires_at: DateTime<Utc>) -> sqlx::Result<()> {
+pub async fn insert(
+    db: &PgPool,
+    id: Uuid,
+    user: UserId,
+    expires_at: DateTime<Utc>,
+) -> sqlx::Result<()> {
     sqlx::query("INSERT INTO sessions (id, user_id, expires_at) VALUES ($1, $2, $3)")
         .bind(id)
         .bind(user)

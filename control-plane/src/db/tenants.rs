@@ -53,7 +53,10 @@ pub async fn insert(
     Ok(row)
 }
 
-pub async fn get<'e>(db: impl sqlx::PgExecutor<'e>, id: TenantId) -> sqlx::Result<Option<TenantRow>> {
+pub async fn get<'e>(
+    db: impl sqlx::PgExecutor<'e>,
+    id: TenantId,
+) -> sqlx::Result<Option<TenantRow>> {
     sqlx::query_as(&format!("SELECT {COLUMNS} FROM tenants WHERE id = $1"))
         .bind(id)
         .fetch_optional(db)
@@ -103,11 +106,21 @@ pub async fn roles_of(db: &PgPool, user: UserId) -> sqlx::Result<HashMap<TenantI
     Ok(rows.into_iter().collect())
 }
 
-pub async fn memberships_of(db: &PgPool, ids: &[TenantId], roles: &HashMap<TenantId, Role>) -> sqlx::Result<Vec<Membership>> {
+pub async fn memberships_of(
+    db: &PgPool,
+    ids: &[TenantId],
+    roles: &HashMap<TenantId, Role>,
+) -> sqlx::Result<Vec<Membership>> {
     let tenants = list(db, Some(ids)).await?;
     Ok(tenants
         .into_iter()
-        .filter_map(|t| roles.get(&t.id).map(|role| Membership { tenant_id: t.id, tenant_name: t.name, role: *role }))
+        .filter_map(|t| {
+            roles.get(&t.id).map(|role| Membership {
+                tenant_id: t.id,
+                tenant_name: t.name,
+                role: *role,
+            })
+        })
         .collect())
 }
 
@@ -142,7 +155,11 @@ pub async fn members(db: &PgPool, tenant: TenantId) -> sqlx::Result<Vec<Member>>
 }
 
 /// The membership of `user` in `tenant`, if any.
-pub async fn member_role(conn: &mut PgConnection, tenant: TenantId, user: UserId) -> sqlx::Result<Option<Role>> {
+pub async fn member_role(
+    conn: &mut PgConnection,
+    tenant: TenantId,
+    user: UserId,
+) -> sqlx::Result<Option<Role>> {
     sqlx::query_scalar("SELECT role FROM memberships WHERE tenant_id = $1 AND user_id = $2")
         .bind(tenant)
         .bind(user)
@@ -171,7 +188,11 @@ pub async fn put_member(
     Ok(())
 }
 
-pub async fn delete_member(conn: &mut PgConnection, tenant: TenantId, user: UserId) -> sqlx::Result<bool> {
+pub async fn delete_member(
+    conn: &mut PgConnection,
+    tenant: TenantId,
+    user: UserId,
+) -> sqlx::Result<bool> {
     let done = sqlx::query("DELETE FROM memberships WHERE tenant_id = $1 AND user_id = $2")
         .bind(tenant)
         .bind(user)
@@ -181,7 +202,10 @@ pub async fn delete_member(conn: &mut PgConnection, tenant: TenantId, user: User
 }
 
 /// Drops the directory-granted memberships of `user` (before writing the current ones).
-pub async fn clear_directory_memberships(conn: &mut PgConnection, user: UserId) -> sqlx::Result<()> {
+pub async fn clear_directory_memberships(
+    conn: &mut PgConnection,
+    user: UserId,
+) -> sqlx::Result<()> {
     sqlx::query("DELETE FROM memberships WHERE user_id = $1 AND from_directory")
         .bind(user)
         .execute(conn)
@@ -218,20 +242,22 @@ const QUOTA_COLUMNS: &str = "max_clusters, max_brokers, max_storage_bytes, max_p
 /// The tenant's quota, locking its row until the transaction ends so that quota checks of
 /// concurrent transactions run one after the other.
 pub async fn lock_quota(conn: &mut PgConnection, tenant: TenantId) -> sqlx::Result<Quota> {
-    let row: QuotaRow =
-        sqlx::query_as(&format!("SELECT {QUOTA_COLUMNS} FROM tenant_quotas WHERE tenant_id = $1 FOR UPDATE"))
-            .bind(tenant)
-            .fetch_one(conn)
-            .await?;
+    let row: QuotaRow = sqlx::query_as(&format!(
+        "SELECT {QUOTA_COLUMNS} FROM tenant_quotas WHERE tenant_id = $1 FOR UPDATE"
+    ))
+    .bind(tenant)
+    .fetch_one(conn)
+    .await?;
     Ok(row.into())
 }
 
 pub async fn quota(db: &PgPool, tenant: TenantId) -> sqlx::Result<Quota> {
-    let row: QuotaRow =
-        sqlx::query_as(&format!("SELECT {QUOTA_COLUMNS} FROM tenant_quotas WHERE tenant_id = $1"))
-            .bind(tenant)
-            .fetch_one(db)
-            .await?;
+    let row: QuotaRow = sqlx::query_as(&format!(
+        "SELECT {QUOTA_COLUMNS} FROM tenant_quotas WHERE tenant_id = $1"
+    ))
+    .bind(tenant)
+    .fetch_one(db)
+    .await?;
     Ok(row.into())
 }
 
@@ -255,7 +281,10 @@ pub async fn put_quota(conn: &mut PgConnection, tenant: TenantId, q: &Quota) -> 
 }
 
 /// What the tenant's approved clusters hold.
-pub async fn usage<'e>(db: impl sqlx::PgExecutor<'e>, tenant: TenantId) -> sqlx::Result<QuotaUsage> {
+pub async fn usage<'e>(
+    db: impl sqlx::PgExecutor<'e>,
+    tenant: TenantId,
+) -> sqlx::Result<QuotaUsage> {
     let (clusters, brokers, storage_bytes): (i64, i64, i64) = sqlx::query_as(
         "SELECT count(*), coalesce(sum(broker_count), 0)::bigint,
                 coalesce(sum(storage_bytes), 0)::bigint
@@ -266,5 +295,10 @@ pub async fn usage<'e>(db: impl sqlx::PgExecutor<'e>, tenant: TenantId) -> sqlx:
     .await?;
     // Topics (and so partitions) are created through the control plane from the agents
     // issue on; until then no tenant holds any.
-    Ok(QuotaUsage { clusters, brokers, storage_bytes, partitions: 0 })
+    Ok(QuotaUsage {
+        clusters,
+        brokers,
+        storage_bytes,
+        partitions: 0,
+    })
 }

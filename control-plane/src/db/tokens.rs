@@ -69,10 +69,12 @@ pub async fn get_live(db: &PgPool, id: TokenId) -> sqlx::Result<Option<TokenRow>
 }
 
 pub async fn get(conn: &mut PgConnection, id: TokenId) -> sqlx::Result<Option<TokenRow>> {
-    sqlx::query_as(&format!("SELECT {COLUMNS} FROM api_tokens WHERE id = $1 FOR UPDATE"))
-        .bind(id)
-        .fetch_optional(conn)
-        .await
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM api_tokens WHERE id = $1 FOR UPDATE"
+    ))
+    .bind(id)
+    .fetch_optional(conn)
+    .await
 }
 
 /// Records a use, at most once a minute per token to keep writes off the hot path.

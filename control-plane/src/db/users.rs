@@ -25,7 +25,11 @@ impl From<UserRow> for User {
             id: r.id,
             username: r.username,
             display_name: r.display_name,
-            source: if r.source == "ldap" { UserSource::Ldap } else { UserSource::Local },
+            source: if r.source == "ldap" {
+                UserSource::Ldap
+            } else {
+                UserSource::Local
+            },
             platform_admin: r.platform_admin,
             created_at: r.created_at,
         }
@@ -43,7 +47,9 @@ pub async fn by_username(db: &PgPool, username: &str) -> sqlx::Result<Option<Use
 }
 
 pub async fn any_platform_admin(db: &PgPool) -> sqlx::Result<bool> {
-    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE platform_admin)").fetch_one(db).await
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE platform_admin)")
+        .fetch_one(db)
+        .await
 }
 
 pub async fn insert_local(
@@ -110,6 +116,9 @@ pub async fn ensure(conn: &mut PgConnection, username: &str) -> sqlx::Result<Use
 }
 
 pub async fn touch_login(db: &PgPool, id: UserId) -> sqlx::Result<()> {
-    sqlx::query("UPDATE users SET last_login_at = now() WHERE id = $1").bind(id).execute(db).await?;
+    sqlx::query("UPDATE users SET last_login_at = now() WHERE id = $1")
+        .bind(id)
+        .execute(db)
+        .await?;
     Ok(())
 }

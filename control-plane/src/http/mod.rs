@@ -5,7 +5,9 @@ pub mod api;
 pub mod metrics;
 pub mod web;
 
-use axum::{extract::State, http::StatusCode, middleware, response::IntoResponse, routing::get, Router};
+use axum::{
+    extract::State, http::StatusCode, middleware, response::IntoResponse, routing::get, Router,
+};
 use tower_http::{
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
     trace::TraceLayer,
@@ -39,9 +41,14 @@ async fn live() -> &'static str {
 
 /// Ready when the database answers.
 async fn ready(State(state): State<AppState>) -> impl IntoResponse {
-    match sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(&state.db).await {
+    match sqlx::query_scalar::<_, i32>("SELECT 1")
+        .fetch_one(&state.db)
+        .await
+    {
         Ok(_) => (StatusCode::OK, "ready").into_response(),
-        Err(e) => ApiError::Unavailable(format!("the database is not reachable: {e}")).into_response(),
+        Err(e) => {
+            ApiError::Unavailable(format!("the database is not reachable: {e}")).into_response()
+        }
     }
 }
 

@@ -7,8 +7,17 @@ use tideway_api::{
 
 use crate::{auth::Caller, db, error::ApiError, state::AppState};
 
-pub async fn list(state: &AppState, caller: &Caller, f: &AuditFilter) -> Result<Page<AuditEntry>, ApiError> {
-    let (limit, offset) = PageQuery { limit: f.limit, offset: f.offset }.resolve().map_err(ApiError::BadRequest)?;
+pub async fn list(
+    state: &AppState,
+    caller: &Caller,
+    f: &AuditFilter,
+) -> Result<Page<AuditEntry>, ApiError> {
+    let (limit, offset) = PageQuery {
+        limit: f.limit,
+        offset: f.offset,
+    }
+    .resolve()
+    .map_err(ApiError::BadRequest)?;
     let tenants: Option<Vec<TenantId>> = match f.tenant_id {
         Some(t) => {
             caller.require(t, Role::TenantAdmin, "tenant")?;
@@ -16,10 +25,16 @@ pub async fn list(state: &AppState, caller: &Caller, f: &AuditFilter) -> Result<
         }
         None if caller.platform_admin => None,
         None => {
-            let admin_of: Vec<TenantId> =
-                caller.roles.iter().filter(|(_, r)| **r >= Role::TenantAdmin).map(|(t, _)| *t).collect();
+            let admin_of: Vec<TenantId> = caller
+                .roles
+                .iter()
+                .filter(|(_, r)| **r >= Role::TenantAdmin)
+                .map(|(t, _)| *t)
+                .collect();
             if admin_of.is_empty() {
-                return Err(ApiError::Forbidden("the audit log needs the tenant-admin role".into()));
+                return Err(ApiError::Forbidden(
+                    "the audit log needs the tenant-admin role".into(),
+                ));
             }
             Some(admin_of)
         }
@@ -35,5 +50,10 @@ pub async fn list(state: &AppState, caller: &Caller, f: &AuditFilter) -> Result<
         },
     )
     .await?;
-    Ok(Page { items, total, limit, offset })
+    Ok(Page {
+        items,
+        total,
+        limit,
+        offset,
+    })
 }

@@ -26,7 +26,9 @@ const GIB: i64 = 1 << 30;
 /// a letter, not ending with a dash.
 pub fn check_name(field: &str, name: &str, errors: &mut Vec<FieldError>) {
     let ok_len = (3..=40).contains(&name.len());
-    let ok_chars = name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    let ok_chars = name
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
     let ok_ends = name.starts_with(|c: char| c.is_ascii_lowercase()) && !name.ends_with('-');
     if !(ok_len && ok_chars && ok_ends) {
         errors.push(FieldError {
@@ -39,7 +41,10 @@ pub fn check_name(field: &str, name: &str, errors: &mut Vec<FieldError>) {
 }
 
 fn err(errors: &mut Vec<FieldError>, field: &str, message: String) {
-    errors.push(FieldError { field: field.into(), message });
+    errors.push(FieldError {
+        field: field.into(),
+        message,
+    });
 }
 
 /// Every problem with a new request.
@@ -54,9 +59,11 @@ pub fn validate_create(req: &CreateCluster) -> Vec<FieldError> {
 pub fn validate_spec(kind: ClusterKind, spec: &ClusterSpec) -> Vec<FieldError> {
     let mut errors = Vec::new();
     match (kind, spec.broker_count) {
-        (ClusterKind::Dedicated, None) => {
-            err(&mut errors, "spec.broker_count", "a dedicated cluster needs a broker count".into())
-        }
+        (ClusterKind::Dedicated, None) => err(
+            &mut errors,
+            "spec.broker_count",
+            "a dedicated cluster needs a broker count".into(),
+        ),
         (ClusterKind::Dedicated, Some(n)) if !(1..=MAX_BROKERS).contains(&n) => err(
             &mut errors,
             "spec.broker_count",
@@ -73,7 +80,10 @@ pub fn validate_spec(kind: ClusterKind, spec: &ClusterSpec) -> Vec<FieldError> {
         err(
             &mut errors,
             "spec.storage_gib",
-            format!("must be between 1 and {MAX_STORAGE_GIB} GiB, got {}", spec.storage_gib),
+            format!(
+                "must be between 1 and {MAX_STORAGE_GIB} GiB, got {}",
+                spec.storage_gib
+            ),
         );
     }
     if let Some(td) = &spec.topic_defaults {
@@ -87,7 +97,10 @@ fn check_topic_defaults(td: &TopicDefaults, brokers: Option<i32>, errors: &mut V
         err(
             errors,
             "spec.topic_defaults.partitions",
-            format!("must be between 1 and {MAX_DEFAULT_PARTITIONS}, got {}", td.partitions),
+            format!(
+                "must be between 1 and {MAX_DEFAULT_PARTITIONS}, got {}",
+                td.partitions
+            ),
         );
     }
     let max_rf = brokers.unwrap_or(3).max(1);
@@ -95,14 +108,20 @@ fn check_topic_defaults(td: &TopicDefaults, brokers: Option<i32>, errors: &mut V
         err(
             errors,
             "spec.topic_defaults.replication_factor",
-            format!("must be between 1 and the broker count ({max_rf}), got {}", td.replication_factor),
+            format!(
+                "must be between 1 and the broker count ({max_rf}), got {}",
+                td.replication_factor
+            ),
         );
     }
     if td.retention_ms != -1 && td.retention_ms < MIN_RETENTION_MS {
         err(
             errors,
             "spec.topic_defaults.retention_ms",
-            format!("must be -1 (keep forever) or at least {MIN_RETENTION_MS} ms, got {}", td.retention_ms),
+            format!(
+                "must be -1 (keep forever) or at least {MIN_RETENTION_MS} ms, got {}",
+                td.retention_ms
+            ),
         );
     }
 }
@@ -129,7 +148,11 @@ pub struct Footprint {
 pub fn footprint(spec: &ClusterSpec) -> Footprint {
     let brokers = i64::from(spec.broker_count.unwrap_or(0));
     let volumes = brokers.max(1);
-    Footprint { clusters: 1, brokers, storage_bytes: volumes * spec.storage_gib * GIB }
+    Footprint {
+        clusters: 1,
+        brokers,
+        storage_bytes: volumes * spec.storage_gib * GIB,
+    }
 }
 
 /// Sentences saying which quota limits `usage + add` would exceed; empty when it fits.
@@ -137,17 +160,44 @@ pub fn quota_excess(quota: &Quota, usage: &QuotaUsage, add: Footprint) -> Vec<St
     let mut out = Vec::new();
     let mut check = |what: &str, used: i64, more: i64, max: i64, unit: fn(i64) -> String| {
         if more > 0 && used + more > max {
-            out.push(format!("{what}: {} in use + {} requested > {} allowed", unit(used), unit(more), unit(max)));
+            out.push(format!(
+                "{what}: {} in use + {} requested > {} allowed",
+                unit(used),
+                unit(more),
+                unit(max)
+            ));
         }
     };
-    check("clusters", usage.clusters, add.clusters, quota.max_clusters, |n| n.to_string());
-    check("brokers", usage.brokers, add.brokers, quota.max_brokers, |n| n.to_string());
-    check("storage", usage.storage_bytes, add.storage_bytes, quota.max_storage_bytes, gib);
+    check(
+        "clusters",
+        usage.clusters,
+        add.clusters,
+        quota.max_clusters,
+        |n| n.to_string(),
+    );
+    check(
+        "brokers",
+        usage.brokers,
+        add.brokers,
+        quota.max_brokers,
+        |n| n.to_string(),
+    );
+    check(
+        "storage",
+        usage.storage_bytes,
+        add.storage_bytes,
+        quota.max_storage_bytes,
+        gib,
+    );
     out
 }
 
 fn gib(bytes: i64) -> String {
-    if bytes % GIB == 0 { format!("{} GiB", bytes / GIB) } else { format!("{:.1} GiB", bytes as f64 / GIB as f64) }
+    if bytes % GIB == 0 {
+        format!("{} GiB", bytes / GIB)
+    } else {
+        format!("{:.1} GiB", bytes as f64 / GIB as f64)
+    }
 }
 
 /// The footprint growth from `old` to `new`, counting only increases.
@@ -166,7 +216,10 @@ pub fn check_live_change(old: &ClusterSpec, new: &ClusterSpec) -> Vec<FieldError
         err(
             &mut errors,
             "spec.storage_gib",
-            format!("volumes cannot shrink: {} GiB is below the current {} GiB", new.storage_gib, old.storage_gib),
+            format!(
+                "volumes cannot shrink: {} GiB is below the current {} GiB",
+                new.storage_gib, old.storage_gib
+            ),
         );
     }
     errors
@@ -174,19 +227,45 @@ pub fn check_live_change(old: &ClusterSpec, new: &ClusterSpec) -> Vec<FieldError
 
 /// The phase and conditions shown for each approval outcome.
 pub fn pending_status(reason: &str) -> (&'static str, Vec<Condition>) {
-    ("PendingApproval", vec![condition("Ready", ConditionStatus::False, "PendingApproval", reason)])
+    (
+        "PendingApproval",
+        vec![condition(
+            "Ready",
+            ConditionStatus::False,
+            "PendingApproval",
+            reason,
+        )],
+    )
 }
 
 pub fn rejected_status(reason: &str) -> (&'static str, Vec<Condition>) {
-    ("Rejected", vec![condition("Ready", ConditionStatus::False, "Rejected", reason)])
+    (
+        "Rejected",
+        vec![condition(
+            "Ready",
+            ConditionStatus::False,
+            "Rejected",
+            reason,
+        )],
+    )
 }
 
 pub fn approved_status() -> (&'static str, Vec<Condition>) {
     (
         "Provisioning",
         vec![
-            condition("Ready", ConditionStatus::False, "AwaitingPlacement", "Approved; waiting for brokers to be placed on hosts."),
-            condition("Progressing", ConditionStatus::True, "Approved", "The request was approved."),
+            condition(
+                "Ready",
+                ConditionStatus::False,
+                "AwaitingPlacement",
+                "Approved; waiting for brokers to be placed on hosts.",
+            ),
+            condition(
+                "Progressing",
+                ConditionStatus::True,
+                "Approved",
+                "The request was approved.",
+            ),
         ],
     )
 }
@@ -245,19 +324,55 @@ mod tests {
 
     #[test]
     fn specs() {
-        let td = |p, rf, ret| Some(TopicDefaults { partitions: p, replication_factor: rf, retention_ms: ret });
+        let td = |p, rf, ret| {
+            Some(TopicDefaults {
+                partitions: p,
+                replication_factor: rf,
+                retention_ms: ret,
+            })
+        };
         let cases: Vec<(ClusterKind, ClusterSpec, Vec<&str>)> = vec![
             (ClusterKind::Dedicated, spec(Some(3), 100), vec![]),
-            (ClusterKind::Dedicated, spec(None, 100), vec!["spec.broker_count"]),
-            (ClusterKind::Dedicated, spec(Some(0), 100), vec!["spec.broker_count"]),
-            (ClusterKind::Dedicated, spec(Some(13), 100), vec!["spec.broker_count"]),
-            (ClusterKind::Shared, spec(None, 10), vec![]),
-            (ClusterKind::Shared, spec(Some(1), 10), vec!["spec.broker_count"]),
-            (ClusterKind::Dedicated, spec(Some(1), 0), vec!["spec.storage_gib"]),
-            (ClusterKind::Dedicated, ClusterSpec { topic_defaults: td(6, 3, -1), ..spec(Some(3), 1) }, vec![]),
             (
                 ClusterKind::Dedicated,
-                ClusterSpec { topic_defaults: td(0, 4, 10), ..spec(Some(3), 1) },
+                spec(None, 100),
+                vec!["spec.broker_count"],
+            ),
+            (
+                ClusterKind::Dedicated,
+                spec(Some(0), 100),
+                vec!["spec.broker_count"],
+            ),
+            (
+                ClusterKind::Dedicated,
+                spec(Some(13), 100),
+                vec!["spec.broker_count"],
+            ),
+            (ClusterKind::Shared, spec(None, 10), vec![]),
+            (
+                ClusterKind::Shared,
+                spec(Some(1), 10),
+                vec!["spec.broker_count"],
+            ),
+            (
+                ClusterKind::Dedicated,
+                spec(Some(1), 0),
+                vec!["spec.storage_gib"],
+            ),
+            (
+                ClusterKind::Dedicated,
+                ClusterSpec {
+                    topic_defaults: td(6, 3, -1),
+                    ..spec(Some(3), 1)
+                },
+                vec![],
+            ),
+            (
+                ClusterKind::Dedicated,
+                ClusterSpec {
+                    topic_defaults: td(0, 4, 10),
+                    ..spec(Some(3), 1)
+                },
                 vec![
                     "spec.topic_defaults.partitions",
                     "spec.topic_defaults.replication_factor",
@@ -268,37 +383,77 @@ mod tests {
         for (kind, s, want) in cases {
             assert_eq!(fields(&validate_spec(kind, &s)), want, "{kind:?} {s:?}");
         }
-        let req = CreateCluster { tenant_id: TenantId::new(), name: "X".into(), kind: ClusterKind::Shared, spec: spec(None, 1) };
+        let req = CreateCluster {
+            tenant_id: TenantId::new(),
+            name: "X".into(),
+            kind: ClusterKind::Shared,
+            spec: spec(None, 1),
+        };
         assert_eq!(fields(&validate_create(&req)), vec!["name"]);
     }
 
     #[test]
     fn footprints_and_quota() {
-        let quota = Quota { max_clusters: 2, max_brokers: 4, max_storage_bytes: 400 * GIB, ..Quota::default() };
+        let quota = Quota {
+            max_clusters: 2,
+            max_brokers: 4,
+            max_storage_bytes: 400 * GIB,
+            ..Quota::default()
+        };
         let fp = footprint(&spec(Some(3), 100));
-        assert_eq!(fp, Footprint { clusters: 1, brokers: 3, storage_bytes: 300 * GIB });
+        assert_eq!(
+            fp,
+            Footprint {
+                clusters: 1,
+                brokers: 3,
+                storage_bytes: 300 * GIB
+            }
+        );
         assert_eq!(footprint(&spec(None, 10)).storage_bytes, 10 * GIB);
 
         assert!(quota_excess(&quota, &QuotaUsage::default(), fp).is_empty());
-        let used = QuotaUsage { clusters: 1, brokers: 3, storage_bytes: 300 * GIB, partitions: 0 };
+        let used = QuotaUsage {
+            clusters: 1,
+            brokers: 3,
+            storage_bytes: 300 * GIB,
+            partitions: 0,
+        };
         let excess = quota_excess(&quota, &used, fp);
         assert_eq!(excess.len(), 2, "{excess:?}");
         assert!(excess[0].starts_with("brokers: 3 in use + 3 requested > 4 allowed"));
         assert!(excess[1].contains("300 GiB in use + 300 GiB requested > 400 GiB"));
 
-        let full = QuotaUsage { clusters: 2, ..QuotaUsage::default() };
-        assert_eq!(quota_excess(&quota, &full, footprint(&spec(None, 1))).len(), 1);
-        assert!(quota_excess(&quota, &full, growth(fp, fp)).is_empty(), "a change that adds nothing fits");
+        let full = QuotaUsage {
+            clusters: 2,
+            ..QuotaUsage::default()
+        };
+        assert_eq!(
+            quota_excess(&quota, &full, footprint(&spec(None, 1))).len(),
+            1
+        );
+        assert!(
+            quota_excess(&quota, &full, growth(fp, fp)).is_empty(),
+            "a change that adds nothing fits"
+        );
     }
 
     #[test]
     fn patches_and_live_changes() {
         let old = spec(Some(3), 100);
-        let patch = ClusterSpecPatch { broker_count: Some(5), storage_gib: Some(50), ..Default::default() };
+        let patch = ClusterSpecPatch {
+            broker_count: Some(5),
+            storage_gib: Some(50),
+            ..Default::default()
+        };
         let new = apply_patch(&old, &patch);
         assert_eq!((new.broker_count, new.storage_gib), (Some(5), 50));
-        assert_eq!(fields(&check_live_change(&old, &new)), vec!["spec.storage_gib"]);
-        assert!(check_live_change(&old, &apply_patch(&old, &ClusterSpecPatch::default())).is_empty());
+        assert_eq!(
+            fields(&check_live_change(&old, &new)),
+            vec!["spec.storage_gib"]
+        );
+        assert!(
+            check_live_change(&old, &apply_patch(&old, &ClusterSpecPatch::default())).is_empty()
+        );
         assert_eq!(growth(footprint(&old), footprint(&new)).brokers, 2);
     }
 }

@@ -2,9 +2,7 @@
 //! get, update the spec, delete, and the platform admin's approve and reject.
 
 use tideway_api::{
-    clusters::{
-        ApprovalState, Cluster, ClusterFilter, ClusterSpecPatch, CreateCluster, Decision,
-    },
+    clusters::{ApprovalState, Cluster, ClusterFilter, ClusterSpecPatch, CreateCluster, Decision},
     ClusterId, Page, PageQuery, Role,
 };
 
@@ -20,10 +18,19 @@ use crate::{
 pub const AUTO_APPROVER: &str = "auto";
 
 fn audit<'a>(action: &'a str, c: &Cluster) -> Audit<'a> {
-    Audit { action, tenant_id: Some(c.tenant_id), target_type: "cluster", target_id: c.id.to_string() }
+    Audit {
+        action,
+        tenant_id: Some(c.tenant_id),
+        target_type: "cluster",
+        target_id: c.id.to_string(),
+    }
 }
 
-pub async fn create(state: &AppState, caller: &Caller, req: CreateCluster) -> Result<Cluster, ApiError> {
+pub async fn create(
+    state: &AppState,
+    caller: &Caller,
+    req: CreateCluster,
+) -> Result<Cluster, ApiError> {
     caller.require(req.tenant_id, Role::Member, "tenant")?;
     ensure_valid(rules::validate_create(&req))?;
     let fp = rules::footprint(&req.spec);
@@ -39,16 +46,26 @@ pub async fn create(state: &AppState, caller: &Caller, req: CreateCluster) -> Re
     let pending_reason;
     let (approval, phase_conditions) = if excess.is_empty() && tenant.auto_approve {
         (
-            (ApprovalState::Approved, Some("Within quota; approved by the tenant's policy."), Some(AUTO_APPROVER)),
+            (
+                ApprovalState::Approved,
+                Some("Within quota; approved by the tenant's policy."),
+                Some(AUTO_APPROVER),
+            ),
             rules::approved_status(),
         )
     } else {
         pending_reason = if excess.is_empty() {
             "Within quota; waiting for a platform admin to approve.".to_owned()
         } else {
-            format!("Beyond the tenant's quota ({}); waiting for a platform admin.", excess.join("; "))
+            format!(
+                "Beyond the tenant's quota ({}); waiting for a platform admin.",
+                excess.join("; ")
+            )
         };
-        ((ApprovalState::Pending, Some(pending_reason.as_str()), None), rules::pending_status(&pending_reason))
+        (
+            (ApprovalState::Pending, Some(pending_reason.as_str()), None),
+            rules::pending_status(&pending_reason),
+        )
     };
     let actor = caller.actor.to_string();
     let row = db::clusters::insert(
@@ -72,20 +89,25 @@ pub async fn create(state: &AppState, caller: &Caller, req: CreateCluster) -> Re
     )
     .await
     .map_err(|e| match ApiError::from(e) {
-        ApiError::Conflict(_) => {
-            ApiError::Conflict(format!("the tenant already has a cluster named {:?}", req.name))
-        }
+        ApiError::Conflict(_) => ApiError::Conflict(format!(
+            "the tenant already has a cluster named {:?}",
+            req.name
+        )),
         other => other,
     })?;
     let cluster = Cluster::from(row);
-    audit("cluster.create", &cluster).record(&mut tx, caller, None::<&()>, Some(&cluster)).await?;
+    audit("cluster.create", &cluster)
+        .record(&mut tx, caller, None::<&()>, Some(&cluster))
+        .await?;
     tx.commit().await?;
     Ok(cluster)
 }
 
 /// A cluster the caller may see; 404 for any other.
 pub async fn get(state: &AppState, caller: &Caller, id: ClusterId) -> Result<Cluster, ApiError> {
-    let row = db::clusters::get(&state.db, id).await?.ok_or_else(not_found)?;
+    let row = db::clusters::get(&state.db, id)
+        .await?
+        .ok_or_else(not_found)?;
     caller.require(row.tenant_id, Role::Viewer, "cluster")?;
     Ok(row.into())
 }
@@ -94,8 +116,17 @@ fn not_found() -> ApiError {
     ApiError::NotFound("cluster not found".into())
 }
 
-pub async fn list(state: &AppState, caller: &Caller, f: &ClusterFilter) -> Result<Page<Cluster>, ApiError> {
-    let (limit, offset) = PageQuery { limit: f.limit, offset: f.offset }.resolve().map_err(ApiError::BadRequest)?;
+pub async fn list(
+    state: &AppState,
+    caller: &Caller,
+    f: &ClusterFilter,
+) -> Result<Page<Cluster>, ApiError> {
+    let (limit, offset) = PageQuery {
+        limit: f.limit,
+        offset: f.offset,
+    }
+    .resolve()
+    .map_err(ApiError::BadRequest)?;
     let visible = caller.visible_tenants();
     let only: Vec<_>;
     let tenants = match (f.tenant_id, &visible) {
@@ -119,7 +150,12 @@ pub async fn list(state: &AppState, caller: &Caller, f: &ClusterFilter) -> Resul
         },
     )
     .await?;
-    Ok(Page { items: rows.into_iter().map(Cluster::from).collect(), total, limit, offset })
+    Ok(Page {
+        items: rows.into_iter().map(Cluster::from).collect(),
+        total,
+        limit,
+        offset,
+    })
 }
 
 /// Locks a cluster the caller holds at least `min` in (404 when they cannot see it).
@@ -144,7 +180,9 @@ pub async fn update(
     let row = lock_for(&mut tx, caller, id, Role::Member).await?;
     let before = Cluster::from(row.clone());
     if before.approval.state == ApprovalState::Rejected {
-        return Err(ApiError::Conflict("a rejected request cannot be changed; request a new cluster".into()));
+        return Err(ApiError::Conflict(
+            "a rejected request cannot be changed; request a new cluster".into(),
+        ));
     }
     let new_spec = rules::apply_patch(&before.spec, &patch);
     if new_spec == before.spec {
@@ -165,9 +203,12 @@ pub async fn update(
         }
     }
     let updated = Cluster::from(
-        db::clusters::update_spec(&mut tx, id, &new_spec, new_fp.brokers, new_fp.storage_bytes).await?,
+        db::clusters::update_spec(&mut tx, id, &new_spec, new_fp.brokers, new_fp.storage_bytes)
+            .await?,
     );
-    audit("cluster.update", &updated).record(&mut tx, caller, Some(&before), Some(&updated)).await?;
+    audit("cluster.update", &updated)
+        .record(&mut tx, caller, Some(&before), Some(&updated))
+        .await?;
     tx.commit().await?;
     Ok(updated)
 }
@@ -177,17 +218,22 @@ pub async fn delete(state: &AppState, caller: &Caller, id: ClusterId) -> Result<
     let row = lock_for(&mut tx, caller, id, Role::Member).await?;
     let before = Cluster::from(row);
     db::clusters::delete(&mut tx, id).await?;
-    audit("cluster.delete", &before).record(&mut tx, caller, Some(&before), None::<&()>).await?;
+    audit("cluster.delete", &before)
+        .record(&mut tx, caller, Some(&before), None::<&()>)
+        .await?;
     tx.commit().await?;
     Ok(())
 }
 
 /// A platform admin approves a pending request; the tenant's quota must hold it.
-pub async fn approve(state: &AppState, caller: &Caller, id: ClusterId, d: Decision) -> Result<Cluster, ApiError> {
+pub async fn approve(
+    state: &AppState,
+    caller: &Caller,
+    id: ClusterId,
+    d: Decision,
+) -> Result<Cluster, ApiError> {
     let mut tx = state.db.begin().await?;
-    let before = Cluster::from(lock_for(&mut tx, caller, id, Role::Viewer).await?);
-    caller.require_platform_admin()?;
-    ensure_pending(&before)?;
+    let before = lock_pending(&mut tx, caller, id).await?;
     let quota = db::tenants::lock_quota(&mut tx, before.tenant_id).await?;
     let usage = db::tenants::usage(&mut *tx, before.tenant_id).await?;
     let excess = rules::quota_excess(&quota, &usage, rules::footprint(&before.spec));
@@ -197,49 +243,84 @@ pub async fn approve(state: &AppState, caller: &Caller, id: ClusterId, d: Decisi
             excess.join("; ")
         )));
     }
-    let (phase, conditions) = rules::approved_status();
-    let reason = d.reason.filter(|r| !r.trim().is_empty()).unwrap_or_else(|| "Approved by a platform admin.".into());
-    let actor = caller.actor.to_string();
-    let update = ApprovalUpdate {
-        state: ApprovalState::Approved,
-        reason: Some(&reason),
-        decided_by: Some(&actor),
-        phase,
-        conditions: &conditions,
-    };
-    let after = Cluster::from(db::clusters::set_approval(&mut tx, id, &update).await?);
-    audit("cluster.approve", &after).record(&mut tx, caller, Some(&before), Some(&after)).await?;
+    let reason = d
+        .reason
+        .filter(|r| !r.trim().is_empty())
+        .unwrap_or_else(|| "Approved by a platform admin.".into());
+    let after = write_decision(&mut tx, caller, &before, ApprovalState::Approved, &reason).await?;
     tx.commit().await?;
     Ok(after)
 }
 
 /// A platform admin rejects a pending request with a reason.
-pub async fn reject(state: &AppState, caller: &Caller, id: ClusterId, d: Decision) -> Result<Cluster, ApiError> {
-    let reason = d.reason.map(|r| r.trim().to_owned()).filter(|r| !r.is_empty()).ok_or_else(|| {
-        ApiError::field("reason", "say why the request is rejected; the requester sees it")
-    })?;
+pub async fn reject(
+    state: &AppState,
+    caller: &Caller,
+    id: ClusterId,
+    d: Decision,
+) -> Result<Cluster, ApiError> {
+    let reason = d
+        .reason
+        .map(|r| r.trim().to_owned())
+        .filter(|r| !r.is_empty())
+        .ok_or_else(|| {
+            ApiError::field(
+                "reason",
+                "say why the request is rejected; the requester sees it",
+            )
+        })?;
     let mut tx = state.db.begin().await?;
-    let before = Cluster::from(lock_for(&mut tx, caller, id, Role::Viewer).await?);
+    let before = lock_pending(&mut tx, caller, id).await?;
+    let after = write_decision(&mut tx, caller, &before, ApprovalState::Rejected, &reason).await?;
+    tx.commit().await?;
+    Ok(after)
+}
+
+/// Locks a request for a platform admin's decision: 404 when the caller cannot see it,
+/// 403 for anyone but a platform admin, 409 once it is decided.
+async fn lock_pending(
+    tx: &mut sqlx::PgConnection,
+    caller: &Caller,
+    id: ClusterId,
+) -> Result<Cluster, ApiError> {
+    let before = Cluster::from(lock_for(tx, caller, id, Role::Viewer).await?);
     caller.require_platform_admin()?;
     ensure_pending(&before)?;
-    let (phase, conditions) = rules::rejected_status(&reason);
+    Ok(before)
+}
+
+/// Writes a decision with the status it implies, and audits it.
+async fn write_decision(
+    tx: &mut sqlx::PgConnection,
+    caller: &Caller,
+    before: &Cluster,
+    decision: ApprovalState,
+    reason: &str,
+) -> Result<Cluster, ApiError> {
+    let ((phase, conditions), action) = match decision {
+        ApprovalState::Approved => (rules::approved_status(), "cluster.approve"),
+        _ => (rules::rejected_status(reason), "cluster.reject"),
+    };
     let actor = caller.actor.to_string();
     let update = ApprovalUpdate {
-        state: ApprovalState::Rejected,
-        reason: Some(&reason),
+        state: decision,
+        reason: Some(reason),
         decided_by: Some(&actor),
         phase,
         conditions: &conditions,
     };
-    let after = Cluster::from(db::clusters::set_approval(&mut tx, id, &update).await?);
-    audit("cluster.reject", &after).record(&mut tx, caller, Some(&before), Some(&after)).await?;
-    tx.commit().await?;
+    let after = Cluster::from(db::clusters::set_approval(tx, before.id, &update).await?);
+    audit(action, &after)
+        .record(tx, caller, Some(before), Some(&after))
+        .await?;
     Ok(after)
 }
 
 fn ensure_pending(c: &Cluster) -> Result<(), ApiError> {
     match c.approval.state {
         ApprovalState::Pending => Ok(()),
-        other => Err(ApiError::Conflict(format!("the request is already {other}; only pending requests can be decided"))),
+        other => Err(ApiError::Conflict(format!(
+            "the request is already {other}; only pending requests can be decided"
+        ))),
     }
 }

@@ -54,5 +54,9 @@ fn to_json<T: Serialize>(value: &T) -> serde_json::Value {
 
 /// Rejects a request with the validation errors, if there are any.
 pub(crate) fn ensure_valid(errors: Vec<tideway_api::FieldError>) -> Result<(), ApiError> {
-    if errors.is_empty() { Ok(()) } else { Err(ApiError::Invalid(errors)) }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::Invalid(errors))
+    }
 }

@@ -22,7 +22,11 @@ use crate::{
 const BAD_LOGIN: &str = "invalid username or password";
 
 /// Creates the first local platform admin when the platform has none.
-pub async fn bootstrap_admin(state: &AppState, username: &str, pw: Option<&str>) -> anyhow::Result<()> {
+pub async fn bootstrap_admin(
+    state: &AppState,
+    username: &str,
+    pw: Option<&str>,
+) -> anyhow::Result<()> {
     if db::users::any_platform_admin(&state.db).await? {
         return Ok(());
     }
@@ -31,17 +35,38 @@ pub async fn bootstrap_admin(state: &AppState, username: &str, pw: Option<&str>)
         return Ok(());
     };
     let mut tx = state.db.begin().await?;
-    match db::users::insert_local(&mut tx, username, "Platform admin", &password::hash(pw), true).await {
+    match db::users::insert_local(
+        &mut tx,
+        username,
+        "Platform admin",
+        &password::hash(pw),
+        true,
+    )
+    .await
+    {
         Ok(user) => {
-            Audit { action: "user.bootstrap", tenant_id: None, target_type: "user", target_id: user.username.clone() }
-                .record(&mut tx, &Caller::system(), None::<&()>, Some(&User::from(user)))
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            Audit {
+                action: "user.bootstrap",
+                tenant_id: None,
+                target_type: "user",
+                target_id: user.username.clone(),
+            }
+            .record(
+                &mut tx,
+                &Caller::system(),
+                None::<&()>,
+                Some(&User::from(user)),
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
             tx.commit().await?;
             tracing::info!(%username, "created the first platform admin");
         }
         // Another replica created it first, or a directory user holds the name.
-        Err(e) if e.as_database_error().is_some_and(|d| d.is_unique_violation()) => {
+        Err(e)
+            if e.as_database_error()
+                .is_some_and(|d| d.is_unique_violation()) =>
+        {
             tracing::warn!(%username, "cannot create the first admin: the username is taken");
         }
         Err(e) => return Err(e.into()),
@@ -69,21 +94,30 @@ pub async fn login(state: &AppState, username: &str, pw: &str) -> Result<UserRow
     let Some(directory) = &state.ldap else {
         return Err(ApiError::Unauthorized(BAD_LOGIN.into()));
     };
-    let found = directory.authenticate(username, pw).await.map_err(|e| match e {
-        LdapError::InvalidCredentials => ApiError::Unauthorized(BAD_LOGIN.into()),
-        LdapError::Unavailable(detail) => {
-            tracing::warn!(%detail, "directory login failed");
-            ApiError::Unavailable("the directory cannot be reached; try again shortly".into())
-        }
-    })?;
-    let platform_admin = found.grants.contains(&Grant::PlatformAdmin);
-    let mut tx = state.db.begin().await?;
-    let user = db::users::upsert_directory(&mut tx, username, &found.display_name, found.email.as_deref(), platform_admin)
+    let found = directory
+        .authenticate(username, pw)
         .await
         .map_err(|e| match e {
-            sqlx::Error::RowNotFound => ApiError::Unauthorized(BAD_LOGIN.into()),
-            other => other.into(),
+            LdapError::InvalidCredentials => ApiError::Unauthorized(BAD_LOGIN.into()),
+            LdapError::Unavailable(detail) => {
+                tracing::warn!(%detail, "directory login failed");
+                ApiError::Unavailable("the directory cannot be reached; try again shortly".into())
+            }
         })?;
+    let platform_admin = found.grants.contains(&Grant::PlatformAdmin);
+    let mut tx = state.db.begin().await?;
+    let user = db::users::upsert_directory(
+        &mut tx,
+        username,
+        &found.display_name,
+        found.email.as_deref(),
+        platform_admin,
+    )
+    .await
+    .map_err(|e| match e {
+        sqlx::Error::RowNotFound => ApiError::Unauthorized(BAD_LOGIN.into()),
+        other => other.into(),
+    })?;
     db::tenants::clear_directory_memberships(&mut tx, user.id).await?;
     let mut best: HashMap<String, Role> = HashMap::new();
     for grant in &found.grants {
@@ -94,11 +128,17 @@ pub async fn login(state: &AppState, username: &str, pw: &str) -> Result<UserRow
     }
     for (tenant_name, role) in best {
         match db::tenants::by_name(&mut tx, &tenant_name).await? {
-            Some(t) if db::tenants::member_role(&mut tx, t.id, user.id).await?.is_none() => {
+            Some(t)
+                if db::tenants::member_role(&mut tx, t.id, user.id)
+                    .await?
+                    .is_none() =>
+            {
                 db::tenants::put_member(&mut tx, t.id, user.id, role, true).await?;
             }
             Some(_) => {} // a membership granted by hand wins over the directory
-            None => tracing::warn!(tenant = %tenant_name, "a directory group maps to a tenant that does not exist"),
+            None => {
+                tracing::warn!(tenant = %tenant_name, "a directory group maps to a tenant that does not exist")
+            }
         }
     }
     tx.commit().await?;
@@ -106,17 +146,30 @@ pub async fn login(state: &AppState, username: &str, pw: &str) -> Result<UserRow
 }
 
 /// A platform admin creates a local account (for sites without a directory).
-pub async fn create_local(state: &AppState, caller: &Caller, req: CreateUser) -> Result<User, ApiError> {
+pub async fn create_local(
+    state: &AppState,
+    caller: &Caller,
+    req: CreateUser,
+) -> Result<User, ApiError> {
     caller.require_platform_admin()?;
     let ok_name = (1..=64).contains(&req.username.len())
-        && req.username.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+        && req
+            .username
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
     if !ok_name {
-        return Err(ApiError::field("username", "use 1 to 64 letters, digits, dots, dashes or underscores"));
+        return Err(ApiError::field(
+            "username",
+            "use 1 to 64 letters, digits, dots, dashes or underscores",
+        ));
     }
     if req.password.chars().count() < 8 {
         return Err(ApiError::field("password", "use at least 8 characters"));
     }
-    let display = req.display_name.clone().unwrap_or_else(|| req.username.clone());
+    let display = req
+        .display_name
+        .clone()
+        .unwrap_or_else(|| req.username.clone());
     let pw = req.password.clone();
     let hash = tokio::task::spawn_blocking(move || password::hash(&pw))
         .await
@@ -126,13 +179,20 @@ pub async fn create_local(state: &AppState, caller: &Caller, req: CreateUser) ->
         db::users::insert_local(&mut tx, &req.username, &display, &hash, req.platform_admin)
             .await
             .map_err(|e| match ApiError::from(e) {
-                ApiError::Conflict(_) => ApiError::Conflict(format!("a user named {:?} already exists", req.username)),
+                ApiError::Conflict(_) => {
+                    ApiError::Conflict(format!("a user named {:?} already exists", req.username))
+                }
                 other => other,
             })?,
     );
-    Audit { action: "user.create", tenant_id: None, target_type: "user", target_id: user.username.clone() }
-        .record(&mut tx, caller, None::<&()>, Some(&user))
-        .await?;
+    Audit {
+        action: "user.create",
+        tenant_id: None,
+        target_type: "user",
+        target_id: user.username.clone(),
+    }
+    .record(&mut tx, caller, None::<&()>, Some(&user))
+    .await?;
     tx.commit().await?;
     Ok(user)
 }
@@ -140,5 +200,9 @@ pub async fn create_local(state: &AppState, caller: &Caller, req: CreateUser) ->
 pub async fn me(state: &AppState, caller: &Caller) -> Result<Me, ApiError> {
     let ids: Vec<TenantId> = caller.roles.keys().copied().collect();
     let memberships = db::tenants::memberships_of(&state.db, &ids, &caller.roles).await?;
-    Ok(Me { actor: caller.actor.to_string(), platform_admin: caller.platform_admin, memberships })
+    Ok(Me {
+        actor: caller.actor.to_string(),
+        platform_admin: caller.platform_admin,
+        memberships,
+    })
 }

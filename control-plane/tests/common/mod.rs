@@ -8,7 +8,10 @@ use axum::{
     Router,
 };
 use clap::Parser;
-use control_plane::{config::{Cli, Command}, AppState};
+use control_plane::{
+    config::{Cli, Command},
+    AppState,
+};
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
 use sqlx::PgPool;
@@ -31,8 +34,14 @@ pub async fn start(db: PgPool) -> TestApp {
 /// Starts with extra `serve` flags (e.g. LDAP settings).
 pub async fn start_with(db: PgPool, extra: &[&str]) -> TestApp {
     let mut args = vec![
-        "control-plane", "serve", "--database-url", "postgres://unused", "--jwt-secret",
-        "test-secret-test-secret-test-secret-0123", "--admin-password", ADMIN_PASSWORD,
+        "control-plane",
+        "serve",
+        "--database-url",
+        "postgres://unused",
+        "--jwt-secret",
+        "test-secret-test-secret-test-secret-0123",
+        "--admin-password",
+        ADMIN_PASSWORD,
     ];
     args.extend_from_slice(extra);
     let Command::Serve(config) = Cli::try_parse_from(args).expect("valid flags").command else {
@@ -40,12 +49,16 @@ pub async fn start_with(db: PgPool, extra: &[&str]) -> TestApp {
     };
     config.validate().expect("valid config");
     let metrics = control_plane::http::metrics::install().expect("metrics");
-    let state = AppState::new(config, db, metrics).expect("state");
+    let state = AppState::new(*config, db, metrics).expect("state");
     control_plane::service::users::bootstrap_admin(&state, "admin", Some(ADMIN_PASSWORD))
         .await
         .expect("bootstrap");
     let app = control_plane::app(state.clone());
-    let mut t = TestApp { app, state, admin: String::new() };
+    let mut t = TestApp {
+        app,
+        state,
+        admin: String::new(),
+    };
     t.admin = t.login("admin", ADMIN_PASSWORD).await;
     t
 }
@@ -59,13 +72,21 @@ pub struct Answer {
 }
 
 impl TestApp {
-    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Answer {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Answer {
         let mut req = Request::builder().method(method).uri(path);
         if let Some(t) = token {
             req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
         }
         let req = match body {
-            Some(b) => req.header(header::CONTENT_TYPE, "application/json").body(Body::from(b.to_string())),
+            Some(b) => req
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(b.to_string())),
             None => req.body(Body::empty()),
         }
         .expect("request");
@@ -83,7 +104,11 @@ impl TestApp {
             .to_owned();
         let bytes = res.into_body().collect().await.expect("body").to_bytes();
         let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        Answer { status, content_type, body }
+        Answer {
+            status,
+            content_type,
+            body,
+        }
     }
 
     pub async fn get(&self, path: &str, token: &str) -> Answer {
@@ -96,7 +121,12 @@ impl TestApp {
 
     pub async fn login(&self, username: &str, password: &str) -> String {
         let a = self
-            .call(Method::POST, "/api/v1/login", None, Some(json!({"username": username, "password": password})))
+            .call(
+                Method::POST,
+                "/api/v1/login",
+                None,
+                Some(json!({"username": username, "password": password})),
+            )
             .await;
         assert_eq!(a.status, StatusCode::OK, "login {username}: {:?}", a.body);
         a.body["token"].as_str().expect("token").to_owned()
@@ -116,7 +146,11 @@ impl TestApp {
     /// A local user with `role` in `tenant`; returns a session token for them.
     pub async fn member(&self, tenant: &str, username: &str, role: &str) -> String {
         let a = self
-            .post("/api/v1/users", &self.admin, json!({"username": username, "password": USER_PASSWORD}))
+            .post(
+                "/api/v1/users",
+                &self.admin,
+                json!({"username": username, "password": USER_PASSWORD}),
+            )
             .await;
         assert_eq!(a.status, StatusCode::CREATED, "{:?}", a.body);
         let a = self
@@ -131,9 +165,27 @@ impl TestApp {
         self.login(username, USER_PASSWORD).await
     }
 
+    /// A platform admin's decision (`approve` or `reject`) on cluster `id`.
+    pub async fn decide(&self, token: &str, id: &str, verb: &str, body: Value) -> Answer {
+        self.post(&format!("/api/v1/clusters/{id}/{verb}"), token, body)
+            .await
+    }
+
     /// Requests a dedicated cluster; returns the answer.
-    pub async fn request_cluster(&self, token: &str, tenant: &str, name: &str, brokers: i32, gib: i64) -> Answer {
-        self.post("/api/v1/clusters", token, cluster_body(tenant, name, brokers, gib)).await
+    pub async fn request_cluster(
+        &self,
+        token: &str,
+        tenant: &str,
+        name: &str,
+        brokers: i32,
+        gib: i64,
+    ) -> Answer {
+        self.post(
+            "/api/v1/clusters",
+            token,
+            cluster_body(tenant, name, brokers, gib),
+        )
+        .await
     }
 }
 

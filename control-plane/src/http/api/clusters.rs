@@ -44,12 +44,19 @@ async fn create_cluster(
     caller: Caller,
     ApiJson(req): ApiJson<CreateCluster>,
 ) -> ApiResult<(StatusCode, Json<Cluster>)> {
-    Ok((StatusCode::CREATED, Json(svc::create(&s, &caller, req).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(svc::create(&s, &caller, req).await?),
+    ))
 }
 
 #[utoipa::path(get, path = "/clusters/{id}", tag = "clusters", security(("bearer" = [])), params(("id" = ClusterId, Path)),
     responses((status = 200, body = Cluster), (status = "default", response = ProblemResponse)))]
-async fn get_cluster(State(s): State<AppState>, caller: Caller, ApiPath(id): ApiPath<ClusterId>) -> ApiResult<Json<Cluster>> {
+async fn get_cluster(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<ClusterId>,
+) -> ApiResult<Json<Cluster>> {
     Ok(Json(svc::get(&s, &caller, id).await?))
 }
 
@@ -68,7 +75,11 @@ async fn update_cluster(
 
 #[utoipa::path(delete, path = "/clusters/{id}", tag = "clusters", security(("bearer" = [])), params(("id" = ClusterId, Path)),
     responses((status = 204, description = "Deleted"), (status = "default", response = ProblemResponse)))]
-async fn delete_cluster(State(s): State<AppState>, caller: Caller, ApiPath(id): ApiPath<ClusterId>) -> ApiResult<StatusCode> {
+async fn delete_cluster(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<ClusterId>,
+) -> ApiResult<StatusCode> {
     svc::delete(&s, &caller, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -25,6 +25,9 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 /// The error answer of every endpoint.
 #[derive(utoipa::ToResponse)]
-#[response(description = "An RFC 7807 problem", content_type = "application/problem+json")]
+#[response(
+    description = "An RFC 7807 problem",
+    content_type = "application/problem+json"
+)]
 #[allow(dead_code)]
 pub struct ProblemResponse(tideway_api::Problem);

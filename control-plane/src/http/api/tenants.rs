@@ -42,14 +42,21 @@ async fn create_tenant(
     caller: Caller,
     ApiJson(req): ApiJson<CreateTenant>,
 ) -> ApiResult<(StatusCode, Json<Tenant>)> {
-    Ok((StatusCode::CREATED, Json(svc::create(&s, &caller, req).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(svc::create(&s, &caller, req).await?),
+    ))
 }
 
 #[utoipa::path(get, path = "/tenants/{id}", tag = "tenants", security(("bearer" = [])),
     params(("id" = TenantId, Path)),
     responses((status = 200, body = Tenant),
               (status = "default", response = ProblemResponse)))]
-async fn get_tenant(State(s): State<AppState>, caller: Caller, ApiPath(id): ApiPath<TenantId>) -> ApiResult<Json<Tenant>> {
+async fn get_tenant(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<TenantId>,
+) -> ApiResult<Json<Tenant>> {
     Ok(Json(svc::get(&s, &caller, id).await?))
 }
 
@@ -71,7 +78,11 @@ async fn update_tenant(
     params(("id" = TenantId, Path)),
     responses((status = 200, body = Vec<Member>),
               (status = "default", response = ProblemResponse)))]
-async fn list_members(State(s): State<AppState>, caller: Caller, ApiPath(id): ApiPath<TenantId>) -> ApiResult<Json<Vec<Member>>> {
+async fn list_members(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<TenantId>,
+) -> ApiResult<Json<Vec<Member>>> {
     Ok(Json(svc::members(&s, &caller, id).await?))
 }
 
@@ -86,7 +97,9 @@ async fn put_member(
     ApiPath((id, username)): ApiPath<(TenantId, String)>,
     ApiJson(req): ApiJson<PutMember>,
 ) -> ApiResult<Json<Member>> {
-    Ok(Json(svc::put_member(&s, &caller, id, &username, req).await?))
+    Ok(Json(
+        svc::put_member(&s, &caller, id, &username, req).await?,
+    ))
 }
 
 #[utoipa::path(delete, path = "/tenants/{id}/members/{username}", tag = "tenants", security(("bearer" = [])),
@@ -106,7 +119,11 @@ async fn delete_member(
     params(("id" = TenantId, Path)),
     responses((status = 200, body = QuotaReport),
               (status = "default", response = ProblemResponse)))]
-async fn get_quota(State(s): State<AppState>, caller: Caller, ApiPath(id): ApiPath<TenantId>) -> ApiResult<Json<QuotaReport>> {
+async fn get_quota(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<TenantId>,
+) -> ApiResult<Json<QuotaReport>> {
     Ok(Json(svc::quota(&s, &caller, id).await?))
 }
 

@@ -16,7 +16,9 @@ use crate::{
 };
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list_tokens, create_token)).routes(routes!(revoke_token))
+    OpenApiRouter::new()
+        .routes(routes!(list_tokens, create_token))
+        .routes(routes!(revoke_token))
 }
 
 /// Tokens of the tenants the caller administers (all for a platform admin).
@@ -34,13 +36,20 @@ async fn create_token(
     caller: Caller,
     ApiJson(req): ApiJson<CreateToken>,
 ) -> ApiResult<(StatusCode, Json<CreatedToken>)> {
-    Ok((StatusCode::CREATED, Json(svc::create(&s, &caller, req).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(svc::create(&s, &caller, req).await?),
+    ))
 }
 
 /// Revoke a token; it is refused from the next request on.
 #[utoipa::path(delete, path = "/tokens/{id}", tag = "tokens", security(("bearer" = [])), params(("id" = TokenId, Path)),
     responses((status = 204, description = "Revoked"), (status = "default", response = ProblemResponse)))]
-async fn revoke_token(State(s): State<AppState>, caller: Caller, ApiPath(id): ApiPath<TokenId>) -> ApiResult<StatusCode> {
+async fn revoke_token(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<TokenId>,
+) -> ApiResult<StatusCode> {
     svc::revoke(&s, &caller, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

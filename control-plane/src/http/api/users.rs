@@ -1,10 +1,7 @@
 //! `/login`, `/me`, `/users`.
 
 use axum::{extract::State, http::StatusCode, Json};
-use tideway_api::{
-    tenants::{CreateUser, LoginRequest, LoginResponse, Me, User},
-
-};
+use tideway_api::tenants::{CreateUser, LoginRequest, LoginResponse, Me, User};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::ProblemResponse;
@@ -17,17 +14,26 @@ use crate::{
 };
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(login)).routes(routes!(me)).routes(routes!(create_user))
+    OpenApiRouter::new()
+        .routes(routes!(login))
+        .routes(routes!(me))
+        .routes(routes!(create_user))
 }
 
 /// Log in with a username and password; returns a session token for `Authorization: Bearer`.
 #[utoipa::path(post, path = "/login", tag = "auth", request_body = LoginRequest,
     responses((status = 200, body = LoginResponse),
               (status = "default", response = ProblemResponse)))]
-async fn login(State(s): State<AppState>, ApiJson(req): ApiJson<LoginRequest>) -> ApiResult<Json<LoginResponse>> {
+async fn login(
+    State(s): State<AppState>,
+    ApiJson(req): ApiJson<LoginRequest>,
+) -> ApiResult<Json<LoginResponse>> {
     let user = service::users::login(&s, &req.username, &req.password).await?;
     let issued = session::issue(&s, user.id).await?;
-    Ok(Json(LoginResponse { token: issued.token, expires_at: issued.expires_at }))
+    Ok(Json(LoginResponse {
+        token: issued.token,
+        expires_at: issued.expires_at,
+    }))
 }
 
 /// Who the caller is and which tenants they belong to.
@@ -47,5 +53,8 @@ async fn create_user(
     caller: Caller,
     ApiJson(req): ApiJson<CreateUser>,
 ) -> ApiResult<(StatusCode, Json<User>)> {
-    Ok((StatusCode::CREATED, Json(service::users::create_local(&s, &caller, req).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(service::users::create_local(&s, &caller, req).await?),
+    ))
 }

@@ -21,7 +21,7 @@ use tideway_api::{
     ClusterId, FieldError, Role, TenantId,
 };
 
-use super::{NoFields, render, Chrome, CsrfForm, WebError, WebResult, WebSession};
+use super::{path_id, render, Chrome, CsrfForm, NoFields, WebResult, WebSession};
 use crate::{error::ApiError, service, state::AppState};
 
 pub fn router() -> Router<AppState> {
@@ -37,13 +37,12 @@ pub fn router() -> Router<AppState> {
 }
 
 /// Tenant names by id, for the tenants the caller can see.
-pub async fn tenant_names(state: &AppState, session: &WebSession) -> WebResult<HashMap<TenantId, String>> {
+pub async fn tenant_names(
+    state: &AppState,
+    session: &WebSession,
+) -> WebResult<HashMap<TenantId, String>> {
     let tenants = service::tenants::list(state, &session.caller).await?;
     Ok(tenants.into_iter().map(|t| (t.id, t.name)).collect())
-}
-
-fn parse_id(id: &str) -> WebResult<ClusterId> {
-    id.parse().map_err(|_| WebError(ApiError::NotFound("cluster not found".into())))
 }
 
 #[derive(Template)]
@@ -72,8 +71,15 @@ struct ListQuery {
     offset: Option<i64>,
 }
 
-async fn list(State(state): State<AppState>, session: WebSession, Query(q): Query<ListQuery>) -> WebResult<impl IntoResponse> {
-    let filter = ClusterFilter { offset: q.offset, ..Default::default() };
+async fn list(
+    State(state): State<AppState>,
+    session: WebSession,
+    Query(q): Query<ListQuery>,
+) -> WebResult<impl IntoResponse> {
+    let filter = ClusterFilter {
+        offset: q.offset,
+        ..Default::default()
+    };
     let page = service::clusters::list(&state, &session.caller, &filter).await?;
     let names = tenant_names(&state, &session).await?;
     render(&ListPage {
@@ -102,16 +108,34 @@ pub struct ClusterForm {
     pub retention_hours: String,
 }
 
-fn number<T: std::str::FromStr>(field: &str, text: &str, errors: &mut Vec<FieldError>) -> Option<T> {
+fn number<T: std::str::FromStr>(
+    field: &str,
+    text: &str,
+    errors: &mut Vec<FieldError>,
+) -> Option<T> {
     let parsed = text.trim().parse().ok();
     if parsed.is_none() {
-        errors.push(FieldError { field: field.into(), message: format!("{:?} is not a whole number", text.trim()) });
+        errors.push(FieldError {
+            field: field.into(),
+            message: format!("{:?} is not a whole number", text.trim()),
+        });
     }
     parsed
 }
 
-fn choice<T: std::str::FromStr<Err = String>>(field: &str, text: &str, errors: &mut Vec<FieldError>) -> Option<T> {
-    text.parse().map_err(|e: String| errors.push(FieldError { field: field.into(), message: e })).ok()
+fn choice<T: std::str::FromStr<Err = String>>(
+    field: &str,
+    text: &str,
+    errors: &mut Vec<FieldError>,
+) -> Option<T> {
+    text.parse()
+        .map_err(|e: String| {
+            errors.push(FieldError {
+                field: field.into(),
+                message: e,
+            })
+        })
+        .ok()
 }
 
 impl ClusterForm {
@@ -133,26 +157,57 @@ impl ClusterForm {
     pub fn to_request(&self) -> Result<CreateCluster, Vec<FieldError>> {
         let mut errors = Vec::new();
         let tenant_id = self.tenant_id.parse::<TenantId>().map_err(|_| {
-            errors.push(FieldError { field: "tenant_id".into(), message: "choose a tenant".into() })
+            errors.push(FieldError {
+                field: "tenant_id".into(),
+                message: "choose a tenant".into(),
+            })
         });
         let kind = choice::<ClusterKind>("kind", &self.kind, &mut errors);
         let broker_count = match kind {
             Some(ClusterKind::Shared) => None,
             _ => number::<i32>("spec.broker_count", &self.broker_count, &mut errors),
         };
-        let backend = choice::<StorageBackend>("spec.storage_backend", &self.storage_backend, &mut errors);
+        let backend =
+            choice::<StorageBackend>("spec.storage_backend", &self.storage_backend, &mut errors);
         let gib = number::<i64>("spec.storage_gib", &self.storage_gib, &mut errors);
-        let profile = choice::<HardwareProfile>("spec.hardware_profile", &self.hardware_profile, &mut errors);
-        let partitions = number::<i32>("spec.topic_defaults.partitions", &self.partitions, &mut errors);
-        let rf = number::<i32>("spec.topic_defaults.replication_factor", &self.replication_factor, &mut errors);
-        let hours = number::<i64>("spec.topic_defaults.retention_ms", &self.retention_hours, &mut errors);
-        let (Ok(tenant_id), Some(kind), Some(backend), Some(gib), Some(profile), Some(partitions), Some(rf), Some(hours)) =
-            (tenant_id, kind, backend, gib, profile, partitions, rf, hours)
+        let profile =
+            choice::<HardwareProfile>("spec.hardware_profile", &self.hardware_profile, &mut errors);
+        let partitions = number::<i32>(
+            "spec.topic_defaults.partitions",
+            &self.partitions,
+            &mut errors,
+        );
+        let rf = number::<i32>(
+            "spec.topic_defaults.replication_factor",
+            &self.replication_factor,
+            &mut errors,
+        );
+        let hours = number::<i64>(
+            "spec.topic_defaults.retention_ms",
+            &self.retention_hours,
+            &mut errors,
+        );
+        let (
+            Ok(tenant_id),
+            Some(kind),
+            Some(backend),
+            Some(gib),
+            Some(profile),
+            Some(partitions),
+            Some(rf),
+            Some(hours),
+        ) = (
+            tenant_id, kind, backend, gib, profile, partitions, rf, hours,
+        )
         else {
             service::cluster_rules::check_name("name", self.name.trim(), &mut errors);
             return Err(errors);
         };
-        let retention_ms = if hours < 0 { -1 } else { hours.saturating_mul(3_600_000) };
+        let retention_ms = if hours < 0 {
+            -1
+        } else {
+            hours.saturating_mul(3_600_000)
+        };
         let req = CreateCluster {
             tenant_id,
             name: self.name.trim().to_owned(),
@@ -162,11 +217,19 @@ impl ClusterForm {
                 storage_backend: backend,
                 storage_gib: gib,
                 hardware_profile: profile,
-                topic_defaults: Some(TopicDefaults { partitions, replication_factor: rf, retention_ms }),
+                topic_defaults: Some(TopicDefaults {
+                    partitions,
+                    replication_factor: rf,
+                    retention_ms,
+                }),
             },
         };
         let problems = service::cluster_rules::validate_create(&req);
-        if problems.is_empty() { Ok(req) } else { Err(problems) }
+        if problems.is_empty() {
+            Ok(req)
+        } else {
+            Err(problems)
+        }
     }
 }
 
@@ -209,42 +272,77 @@ struct ErrorLine {
 }
 
 fn lines(errors: Vec<FieldError>) -> Vec<ErrorLine> {
-    errors.into_iter().map(|e| ErrorLine { label: label(&e.field), message: e.message }).collect()
+    errors
+        .into_iter()
+        .map(|e| ErrorLine {
+            label: label(&e.field),
+            message: e.message,
+        })
+        .collect()
 }
 
 async fn requestable_tenants(state: &AppState, session: &WebSession) -> WebResult<Vec<Tenant>> {
     let all = service::tenants::list(state, &session.caller).await?;
-    Ok(all.into_iter().filter(|t| session.caller.role_in(t.id).is_some_and(|r| r >= Role::Member)).collect())
+    Ok(all
+        .into_iter()
+        .filter(|t| {
+            session
+                .caller
+                .role_in(t.id)
+                .is_some_and(|r| r >= Role::Member)
+        })
+        .collect())
 }
 
-async fn new_form(State(state): State<AppState>, session: WebSession) -> WebResult<impl IntoResponse> {
+async fn new_form(
+    State(state): State<AppState>,
+    session: WebSession,
+) -> WebResult<impl IntoResponse> {
     let tenants = requestable_tenants(&state, &session).await?;
     let mut form = ClusterForm::blank();
     if let [only] = tenants.as_slice() {
         form.tenant_id = only.id.to_string();
     }
-    render(&NewPage { page: session.chrome(), tenants, form, errors: vec![] })
+    render(&NewPage {
+        page: session.chrome(),
+        tenants,
+        form,
+        errors: vec![],
+    })
 }
 
 /// htmx: checks the form as it is typed and returns the list of problems (empty when fine).
 async fn validate(CsrfForm(_, form): CsrfForm<ClusterForm>) -> WebResult<impl IntoResponse> {
-    render(&FormErrors { errors: lines(form.to_request().err().unwrap_or_default()) })
+    render(&FormErrors {
+        errors: lines(form.to_request().err().unwrap_or_default()),
+    })
 }
 
-async fn create(State(state): State<AppState>, CsrfForm(session, form): CsrfForm<ClusterForm>) -> WebResult<Response> {
+async fn create(
+    State(state): State<AppState>,
+    CsrfForm(session, form): CsrfForm<ClusterForm>,
+) -> WebResult<Response> {
     let errors = match form.to_request() {
         Ok(req) => match service::clusters::create(&state, &session.caller, req).await {
             Ok(c) => return Ok(Redirect::to(&format!("/clusters/{}", c.id)).into_response()),
             Err(ApiError::Invalid(errors)) => errors,
             Err(e @ (ApiError::Conflict(_) | ApiError::Forbidden(_))) => {
-                vec![FieldError { field: "request".into(), message: e.public_detail() }]
+                vec![FieldError {
+                    field: "request".into(),
+                    message: e.public_detail(),
+                }]
             }
             Err(e) => return Err(e.into()),
         },
         Err(errors) => errors,
     };
     let tenants = requestable_tenants(&state, &session).await?;
-    let page = NewPage { page: session.chrome(), tenants, form, errors: lines(errors) };
+    let page = NewPage {
+        page: session.chrome(),
+        tenants,
+        form,
+        errors: lines(errors),
+    };
     Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response())
 }
 
@@ -269,15 +367,44 @@ impl DetailPage {
     }
 }
 
-async fn detail(State(state): State<AppState>, session: WebSession, Path(id): Path<String>) -> WebResult<impl IntoResponse> {
-    let c = service::clusters::get(&state, &session.caller, parse_id(&id)?).await?;
-    let tenant = tenant_names(&state, &session).await?.remove(&c.tenant_id).unwrap_or_default();
-    let can_change = session.caller.role_in(c.tenant_id).is_some_and(|r| r >= Role::Member);
-    render(&DetailPage { page: session.chrome(), c, tenant, can_change })
+async fn detail(
+    State(state): State<AppState>,
+    session: WebSession,
+    Path(id): Path<String>,
+) -> WebResult<impl IntoResponse> {
+    let c = service::clusters::get(
+        &state,
+        &session.caller,
+        path_id::<ClusterId>(&id, "cluster")?,
+    )
+    .await?;
+    let tenant = tenant_names(&state, &session)
+        .await?
+        .remove(&c.tenant_id)
+        .unwrap_or_default();
+    let can_change = session
+        .caller
+        .role_in(c.tenant_id)
+        .is_some_and(|r| r >= Role::Member);
+    render(&DetailPage {
+        page: session.chrome(),
+        c,
+        tenant,
+        can_change,
+    })
 }
 
-async fn status(State(state): State<AppState>, session: WebSession, Path(id): Path<String>) -> WebResult<impl IntoResponse> {
-    let c = service::clusters::get(&state, &session.caller, parse_id(&id)?).await?;
+async fn status(
+    State(state): State<AppState>,
+    session: WebSession,
+    Path(id): Path<String>,
+) -> WebResult<impl IntoResponse> {
+    let c = service::clusters::get(
+        &state,
+        &session.caller,
+        path_id::<ClusterId>(&id, "cluster")?,
+    )
+    .await?;
     render(&StatusFragment { c })
 }
 
@@ -292,11 +419,17 @@ struct DecisionForm {
 
 impl DecisionForm {
     fn redirect(&self, id: ClusterId) -> Redirect {
-        if self.back == "queue" { Redirect::to("/admin/approvals") } else { Redirect::to(&format!("/clusters/{id}")) }
+        if self.back == "queue" {
+            Redirect::to("/admin/approvals")
+        } else {
+            Redirect::to(&format!("/clusters/{id}"))
+        }
     }
 
     fn decision(&self) -> Decision {
-        Decision { reason: Some(self.reason.trim().to_owned()).filter(|r| !r.is_empty()) }
+        Decision {
+            reason: Some(self.reason.trim().to_owned()).filter(|r| !r.is_empty()),
+        }
     }
 }
 
@@ -305,7 +438,7 @@ async fn approve(
     Path(id): Path<String>,
     CsrfForm(session, form): CsrfForm<DecisionForm>,
 ) -> WebResult<Redirect> {
-    let id = parse_id(&id)?;
+    let id = path_id::<ClusterId>(&id, "cluster")?;
     service::clusters::approve(&state, &session.caller, id, form.decision()).await?;
     Ok(form.redirect(id))
 }
@@ -315,7 +448,7 @@ async fn reject(
     Path(id): Path<String>,
     CsrfForm(session, form): CsrfForm<DecisionForm>,
 ) -> WebResult<Redirect> {
-    let id = parse_id(&id)?;
+    let id = path_id::<ClusterId>(&id, "cluster")?;
     service::clusters::reject(&state, &session.caller, id, form.decision()).await?;
     Ok(form.redirect(id))
 }
@@ -325,6 +458,11 @@ async fn delete(
     Path(id): Path<String>,
     CsrfForm(session, NoFields {}): CsrfForm<NoFields>,
 ) -> WebResult<Redirect> {
-    service::clusters::delete(&state, &session.caller, parse_id(&id)?).await?;
+    service::clusters::delete(
+        &state,
+        &session.caller,
+        path_id::<ClusterId>(&id, "cluster")?,
+    )
+    .await?;
     Ok(Redirect::to("/clusters"))
 }

@@ -11,7 +11,7 @@ use axum::{
 };
 use serde::Deserialize;
 
-use super::{NoFields, cookie, render, CsrfForm, WebResult, SESSION_COOKIE};
+use super::{cookie, render, CsrfForm, NoFields, WebResult, SESSION_COOKIE};
 use crate::{
     auth::{self, session},
     error::ApiError,
@@ -22,7 +22,9 @@ use crate::{
 const LOGIN_CSRF_COOKIE: &str = "tideway_login_csrf";
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/login", get(page).post(submit)).route("/logout", post(logout))
+    Router::new()
+        .route("/login", get(page).post(submit))
+        .route("/logout", post(logout))
 }
 
 #[derive(Template)]
@@ -35,14 +37,30 @@ struct LoginPage {
 }
 
 fn cookie_header(state: &AppState, name: &str, value: &str, max_age: i64) -> String {
-    let secure = if state.config.cookie_secure { "; Secure" } else { "" };
+    let secure = if state.config.cookie_secure {
+        "; Secure"
+    } else {
+        ""
+    };
     format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}")
 }
 
 async fn page(State(state): State<AppState>) -> WebResult<Response> {
     let csrf = auth::random_token(24);
-    let html = render(&LoginPage { csrf: csrf.clone(), username: String::new(), error: None, directory: state.ldap.is_some() })?;
-    Ok(([(header::SET_COOKIE, cookie_header(&state, LOGIN_CSRF_COOKIE, &csrf, 3600))], html).into_response())
+    let html = render(&LoginPage {
+        csrf: csrf.clone(),
+        username: String::new(),
+        error: None,
+        directory: state.ldap.is_some(),
+    })?;
+    Ok((
+        [(
+            header::SET_COOKIE,
+            cookie_header(&state, LOGIN_CSRF_COOKIE, &csrf, 3600),
+        )],
+        html,
+    )
+        .into_response())
 }
 
 #[derive(Deserialize)]
@@ -52,16 +70,35 @@ struct LoginForm {
     csrf: String,
 }
 
-async fn submit(State(state): State<AppState>, headers: HeaderMap, Form(form): Form<LoginForm>) -> WebResult<Response> {
+async fn submit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> WebResult<Response> {
     let expected = cookie(&headers, LOGIN_CSRF_COOKIE).unwrap_or_default();
     let failure = |status: StatusCode, message: String| -> WebResult<Response> {
         let csrf = auth::random_token(24);
-        let page = LoginPage { csrf: csrf.clone(), username: form.username.clone(), error: Some(message), directory: state.ldap.is_some() };
-        Ok((status, [(header::SET_COOKIE, cookie_header(&state, LOGIN_CSRF_COOKIE, &csrf, 3600))], render(&page)?)
+        let page = LoginPage {
+            csrf: csrf.clone(),
+            username: form.username.clone(),
+            error: Some(message),
+            directory: state.ldap.is_some(),
+        };
+        Ok((
+            status,
+            [(
+                header::SET_COOKIE,
+                cookie_header(&state, LOGIN_CSRF_COOKIE, &csrf, 3600),
+            )],
+            render(&page)?,
+        )
             .into_response())
     };
     if expected.is_empty() || expected != form.csrf {
-        return failure(StatusCode::FORBIDDEN, "The login form expired; please try again.".into());
+        return failure(
+            StatusCode::FORBIDDEN,
+            "The login form expired; please try again.".into(),
+        );
     }
     let user = match service::users::login(&state, form.username.trim(), &form.password).await {
         Ok(user) => user,
@@ -78,12 +115,25 @@ async fn submit(State(state): State<AppState>, headers: HeaderMap, Form(form): F
         cookie_header(&state, SESSION_COOKIE, &issued.token, max_age),
         cookie_header(&state, LOGIN_CSRF_COOKIE, "", 0),
     ] {
-        headers.append(header::SET_COOKIE, c.parse().map_err(|_| ApiError::Internal("cookie".into()))?);
+        headers.append(
+            header::SET_COOKIE,
+            c.parse().map_err(|_| ApiError::Internal("cookie".into()))?,
+        );
     }
     Ok(response)
 }
 
-async fn logout(State(state): State<AppState>, CsrfForm(session, NoFields {}): CsrfForm<NoFields>) -> WebResult<Response> {
+async fn logout(
+    State(state): State<AppState>,
+    CsrfForm(session, NoFields {}): CsrfForm<NoFields>,
+) -> WebResult<Response> {
     session::revoke(&state, &session.claims).await?;
-    Ok(([(header::SET_COOKIE, cookie_header(&state, SESSION_COOKIE, "", 0))], Redirect::to("/login")).into_response())
+    Ok((
+        [(
+            header::SET_COOKIE,
+            cookie_header(&state, SESSION_COOKIE, "", 0),
+        )],
+        Redirect::to("/login"),
+    )
+        .into_response())
 }

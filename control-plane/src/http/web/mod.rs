@@ -38,15 +38,27 @@ pub fn router() -> Router<AppState> {
 }
 
 async fn style() -> impl IntoResponse {
-    static_file("text/css; charset=utf-8", include_str!("../../../../web/static/style.css"))
+    static_file(
+        "text/css; charset=utf-8",
+        include_str!("../../../../web/static/style.css"),
+    )
 }
 
 async fn htmx() -> impl IntoResponse {
-    static_file("text/javascript; charset=utf-8", include_str!("../../../../web/static/htmx.min.js"))
+    static_file(
+        "text/javascript; charset=utf-8",
+        include_str!("../../../../web/static/htmx.min.js"),
+    )
 }
 
 fn static_file(content_type: &'static str, body: &'static str) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "public, max-age=3600")], body)
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        body,
+    )
 }
 
 /// What every page's layout needs: who is logged in and the CSRF token for its forms.
@@ -74,9 +86,14 @@ impl WebSession {
     fn check_csrf(&self, sent: Option<&str>) -> Result<(), WebError> {
         let expected = self.claims.csrf.as_deref().unwrap_or_default();
         match sent {
-            Some(s) if !expected.is_empty() && constant_time_eq(s.as_bytes(), expected.as_bytes()) => Ok(()),
+            Some(s)
+                if !expected.is_empty() && constant_time_eq(s.as_bytes(), expected.as_bytes()) =>
+            {
+                Ok(())
+            }
             _ => Err(WebError(ApiError::Forbidden(
-                "the form is stale or was not sent by this site; reload the page and try again".into(),
+                "the form is stale or was not sent by this site; reload the page and try again"
+                    .into(),
             ))),
         }
     }
@@ -103,7 +120,9 @@ impl FromRequestParts<AppState> for WebSession {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
         let token = cookie(&parts.headers, SESSION_COOKIE).ok_or_else(|| to_login(parts))?;
-        let (mut caller, claims) = session::authenticate(state, token).await.map_err(|_| to_login(parts))?;
+        let (mut caller, claims) = session::authenticate(state, token)
+            .await
+            .map_err(|_| to_login(parts))?;
         if claims.kind != auth::jwt::TokenKind::Session {
             return Err(to_login(parts));
         }
@@ -137,14 +156,29 @@ impl<T: DeserializeOwned> FromRequest<AppState> for CsrfForm<T> {
         let bytes = Bytes::from_request(Request::from_parts(parts.clone(), body), state)
             .await
             .map_err(IntoResponse::into_response)?;
-        let field: CsrfField = serde_urlencoded::from_bytes(&bytes).unwrap_or(CsrfField { csrf: None });
-        let header = parts.headers.get("x-csrf-token").and_then(|v| v.to_str().ok());
-        session.check_csrf(field.csrf.as_deref().or(header)).map_err(IntoResponse::into_response)?;
+        let field: CsrfField =
+            serde_urlencoded::from_bytes(&bytes).unwrap_or(CsrfField { csrf: None });
+        let header = parts
+            .headers
+            .get("x-csrf-token")
+            .and_then(|v| v.to_str().ok());
+        session
+            .check_csrf(field.csrf.as_deref().or(header))
+            .map_err(IntoResponse::into_response)?;
         let form = serde_urlencoded::from_bytes(&bytes).map_err(|e| {
-            WebError(ApiError::BadRequest(format!("the form could not be read: {e}"))).into_response()
+            WebError(ApiError::BadRequest(format!(
+                "the form could not be read: {e}"
+            )))
+            .into_response()
         })?;
         Ok(CsrfForm(session, form))
     }
+}
+
+/// An id from the path; one that does not parse names nothing, so it is not found.
+pub fn path_id<T: std::str::FromStr>(text: &str, what: &str) -> Result<T, WebError> {
+    text.parse()
+        .map_err(|_| WebError(ApiError::NotFound(format!("{what} not found"))))
 }
 
 /// A form with nothing but its CSRF token.
@@ -153,7 +187,9 @@ pub struct NoFields {}
 
 /// Renders a template to an HTML response.
 pub fn render(t: &impl Template) -> Result<Html<String>, WebError> {
-    t.render().map(Html).map_err(|e| WebError(ApiError::Internal(format!("template: {e}"))))
+    t.render()
+        .map(Html)
+        .map_err(|e| WebError(ApiError::Internal(format!("template: {e}"))))
 }
 
 #[derive(Template)]
@@ -179,7 +215,11 @@ impl IntoResponse for WebError {
             tracing::error!(%detail, "page failed");
         }
         let problem = self.0.problem();
-        let page = ErrorPage { status: problem.status, title: problem.title, detail: problem.detail };
+        let page = ErrorPage {
+            status: problem.status,
+            title: problem.title,
+            detail: problem.detail,
+        };
         let html = page.render().unwrap_or_else(|_| "error".into());
         (self.0.status(), Html(html)).into_response()
     }

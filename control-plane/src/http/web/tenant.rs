@@ -18,7 +18,7 @@ use tideway_api::{
     Role, TenantId, TokenId,
 };
 
-use super::{render, Chrome, CsrfForm, NoFields, WebError, WebResult, WebSession};
+use super::{path_id, render, Chrome, CsrfForm, NoFields, WebResult, WebSession};
 use crate::{error::ApiError, service, state::AppState};
 
 pub fn router() -> Router<AppState> {
@@ -74,28 +74,57 @@ macro_rules! usage_helpers {
 }
 usage_helpers!(Dashboard, QuotaPage);
 
-async fn dashboard(State(state): State<AppState>, session: WebSession) -> WebResult<impl IntoResponse> {
+async fn dashboard(
+    State(state): State<AppState>,
+    session: WebSession,
+) -> WebResult<impl IntoResponse> {
     let caller = &session.caller;
     let mut cards = Vec::new();
     for tenant in service::tenants::list(&state, caller).await? {
-        let Some(role) = caller.roles.get(&tenant.id).copied().or(caller.platform_admin.then_some(Role::PlatformAdmin)) else {
+        let Some(role) = caller
+            .roles
+            .get(&tenant.id)
+            .copied()
+            .or(caller.platform_admin.then_some(Role::PlatformAdmin))
+        else {
             continue;
         };
         if caller.platform_admin && !caller.roles.contains_key(&tenant.id) {
             continue; // admins see every tenant elsewhere; the dashboard shows their own teams
         }
         let report = service::tenants::quota(&state, caller, tenant.id).await?;
-        let filter = ClusterFilter { tenant_id: Some(tenant.id), limit: Some(MAX_PAGE_LIMIT), ..Default::default() };
-        let clusters = service::clusters::list(&state, caller, &filter).await?.items;
-        cards.push(TenantCard { tenant, role, report, clusters });
+        let filter = ClusterFilter {
+            tenant_id: Some(tenant.id),
+            limit: Some(MAX_PAGE_LIMIT),
+            ..Default::default()
+        };
+        let clusters = service::clusters::list(&state, caller, &filter)
+            .await?
+            .items;
+        cards.push(TenantCard {
+            tenant,
+            role,
+            report,
+            clusters,
+        });
     }
     let pending_approvals = if caller.platform_admin {
-        let filter = ClusterFilter { approval: Some(ApprovalState::Pending), limit: Some(1), ..Default::default() };
-        service::clusters::list(&state, caller, &filter).await?.total
+        let filter = ClusterFilter {
+            approval: Some(ApprovalState::Pending),
+            limit: Some(1),
+            ..Default::default()
+        };
+        service::clusters::list(&state, caller, &filter)
+            .await?
+            .total
     } else {
         0
     };
-    render(&Dashboard { page: session.chrome(), cards, pending_approvals })
+    render(&Dashboard {
+        page: session.chrome(),
+        cards,
+        pending_approvals,
+    })
 }
 
 #[derive(Template)]
@@ -106,10 +135,6 @@ struct QuotaPage {
     report: QuotaReport,
     error: Option<String>,
     notice: Option<String>,
-}
-
-fn parse_tenant(id: &str) -> WebResult<TenantId> {
-    id.parse().map_err(|_| WebError(ApiError::NotFound("tenant not found".into())))
 }
 
 #[derive(Deserialize)]
@@ -123,11 +148,19 @@ async fn quota(
     Path(id): Path<String>,
     Query(q): Query<QuotaQuery>,
 ) -> WebResult<impl IntoResponse> {
-    let id = parse_tenant(&id)?;
+    let id = path_id::<TenantId>(&id, "tenant")?;
     let tenant = service::tenants::get(&state, &session.caller, id).await?;
     let report = service::tenants::quota(&state, &session.caller, id).await?;
-    let notice = q.created.map(|_| format!("Tenant {} created with the default quota.", tenant.name));
-    render(&QuotaPage { page: session.chrome(), tenant, report, error: None, notice })
+    let notice = q
+        .created
+        .map(|_| format!("Tenant {} created with the default quota.", tenant.name));
+    render(&QuotaPage {
+        page: session.chrome(),
+        tenant,
+        report,
+        error: None,
+        notice,
+    })
 }
 
 /// The quota form, in GiB and MiB/s for people.
@@ -144,15 +177,19 @@ struct QuotaForm {
 impl QuotaForm {
     fn to_quota(&self) -> Result<Quota, String> {
         let n = |label: &str, v: &str| -> Result<i64, String> {
-            v.trim().parse::<i64>().map_err(|_| format!("{label}: {:?} is not a whole number", v.trim()))
+            v.trim()
+                .parse::<i64>()
+                .map_err(|_| format!("{label}: {:?} is not a whole number", v.trim()))
         };
         Ok(Quota {
             max_clusters: n("Clusters", &self.max_clusters)?,
             max_brokers: n("Brokers", &self.max_brokers)?,
             max_storage_bytes: n("Storage", &self.max_storage_gib)?.saturating_mul(1 << 30),
             max_partitions: n("Partitions", &self.max_partitions)?,
-            max_produce_bytes_per_sec: n("Produce rate", &self.max_produce_mib_per_sec)?.saturating_mul(1 << 20),
-            max_consume_bytes_per_sec: n("Consume rate", &self.max_consume_mib_per_sec)?.saturating_mul(1 << 20),
+            max_produce_bytes_per_sec: n("Produce rate", &self.max_produce_mib_per_sec)?
+                .saturating_mul(1 << 20),
+            max_consume_bytes_per_sec: n("Consume rate", &self.max_consume_mib_per_sec)?
+                .saturating_mul(1 << 20),
         })
     }
 }
@@ -162,7 +199,7 @@ async fn set_quota(
     Path(id): Path<String>,
     CsrfForm(session, form): CsrfForm<QuotaForm>,
 ) -> WebResult<Response> {
-    let id = parse_tenant(&id)?;
+    let id = path_id::<TenantId>(&id, "tenant")?;
     let tenant = service::tenants::get(&state, &session.caller, id).await?;
     let outcome = match form.to_quota() {
         Ok(q) => match service::tenants::put_quota(&state, &session.caller, id, q).await {
@@ -173,13 +210,33 @@ async fn set_quota(
         Err(message) => Err(message),
     };
     let (status, report, error, notice) = match outcome {
-        Ok(report) => (StatusCode::OK, report, None, Some("Quota saved.".to_owned())),
+        Ok(report) => (
+            StatusCode::OK,
+            report,
+            None,
+            Some("Quota saved.".to_owned()),
+        ),
         Err(message) => {
             let report = service::tenants::quota(&state, &session.caller, id).await?;
-            (StatusCode::UNPROCESSABLE_ENTITY, report, Some(message), None)
+            (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                report,
+                Some(message),
+                None,
+            )
         }
     };
-    Ok((status, render(&QuotaPage { page: session.chrome(), tenant, report, error, notice })?).into_response())
+    Ok((
+        status,
+        render(&QuotaPage {
+            page: session.chrome(),
+            tenant,
+            report,
+            error,
+            notice,
+        })?,
+    )
+        .into_response())
 }
 
 #[derive(Template)]
@@ -196,7 +253,12 @@ impl TokensPage {
     fn tenant_name(&self, id: &Option<TenantId>) -> String {
         match id {
             None => "(platform)".into(),
-            Some(id) => self.tenants.iter().find(|t| t.id == *id).map(|t| t.name.clone()).unwrap_or_default(),
+            Some(id) => self
+                .tenants
+                .iter()
+                .find(|t| t.id == *id)
+                .map(|t| t.name.clone())
+                .unwrap_or_default(),
         }
     }
 }
@@ -204,7 +266,15 @@ impl TokensPage {
 /// The tenants whose tokens the caller manages.
 async fn token_tenants(state: &AppState, session: &WebSession) -> WebResult<Vec<Tenant>> {
     let all = service::tenants::list(state, &session.caller).await?;
-    Ok(all.into_iter().filter(|t| session.caller.role_in(t.id).is_some_and(|r| r >= Role::TenantAdmin)).collect())
+    Ok(all
+        .into_iter()
+        .filter(|t| {
+            session
+                .caller
+                .role_in(t.id)
+                .is_some_and(|r| r >= Role::TenantAdmin)
+        })
+        .collect())
 }
 
 async fn tokens_page(
@@ -215,7 +285,13 @@ async fn tokens_page(
 ) -> WebResult<Html> {
     let tokens = service::tokens::list(state, &session.caller).await?;
     let tenants = token_tenants(state, session).await?;
-    render(&TokensPage { page: session.chrome(), tokens, tenants, created, error })
+    render(&TokensPage {
+        page: session.chrome(),
+        tokens,
+        tenants,
+        created,
+        error,
+    })
 }
 
 type Html = axum::response::Html<String>;
@@ -233,25 +309,51 @@ struct TokenForm {
     expires_in_days: String,
 }
 
-async fn create_token(State(state): State<AppState>, CsrfForm(session, form): CsrfForm<TokenForm>) -> WebResult<Response> {
+async fn create_token(
+    State(state): State<AppState>,
+    CsrfForm(session, form): CsrfForm<TokenForm>,
+) -> WebResult<Response> {
     let parsed = (|| -> Result<CreateToken, String> {
         let role: Role = form.role.parse()?;
         let tenant_id = match form.tenant.as_str() {
             "platform" => None,
-            t => Some(t.parse::<TenantId>().map_err(|_| "choose a tenant".to_owned())?),
+            t => Some(
+                t.parse::<TenantId>()
+                    .map_err(|_| "choose a tenant".to_owned())?,
+            ),
         };
-        let days = form.expires_in_days.trim().parse::<i64>().map_err(|_| "Expires in: enter a number of days".to_owned())?;
-        Ok(CreateToken { name: form.name.clone(), tenant_id, role, expires_in_days: Some(days) })
+        let days = form
+            .expires_in_days
+            .trim()
+            .parse::<i64>()
+            .map_err(|_| "Expires in: enter a number of days".to_owned())?;
+        Ok(CreateToken {
+            name: form.name.clone(),
+            tenant_id,
+            role,
+            expires_in_days: Some(days),
+        })
     })();
     let outcome = match parsed {
-        Ok(req) => service::tokens::create(&state, &session.caller, req).await.map_err(|e| e.public_detail()),
+        Ok(req) => service::tokens::create(&state, &session.caller, req)
+            .await
+            .map_err(|e| e.public_detail()),
         Err(message) => Err(message),
     };
     Ok(match outcome {
-        Ok(created) => tokens_page(&state, &session, Some((created.token.name, created.secret)), None).await?.into_response(),
-        Err(message) => {
-            (StatusCode::UNPROCESSABLE_ENTITY, tokens_page(&state, &session, None, Some(message)).await?).into_response()
-        }
+        Ok(created) => tokens_page(
+            &state,
+            &session,
+            Some((created.token.name, created.secret)),
+            None,
+        )
+        .await?
+        .into_response(),
+        Err(message) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            tokens_page(&state, &session, None, Some(message)).await?,
+        )
+            .into_response(),
     })
 }
 
@@ -260,7 +362,7 @@ async fn revoke_token(
     Path(id): Path<String>,
     CsrfForm(session, NoFields {}): CsrfForm<NoFields>,
 ) -> WebResult<Redirect> {
-    let id: TokenId = id.parse().map_err(|_| WebError(ApiError::NotFound("token not found".into())))?;
+    let id = path_id::<TokenId>(&id, "token")?;
     service::tokens::revoke(&state, &session.caller, id).await?;
     Ok(Redirect::to("/tokens"))
 }
@@ -293,7 +395,11 @@ struct AuditLine {
 
 impl From<AuditEntry> for AuditLine {
     fn from(e: AuditEntry) -> Self {
-        let json = |v: &Option<serde_json::Value>| v.as_ref().map(|v| v.to_string()).unwrap_or_else(|| "—".into());
+        let json = |v: &Option<serde_json::Value>| {
+            v.as_ref()
+                .map(|v| v.to_string())
+                .unwrap_or_else(|| "—".into())
+        };
         AuditLine {
             at: e.at.format("%Y-%m-%d %H:%M:%S").to_string(),
             actor: e.actor,
@@ -310,9 +416,17 @@ struct AuditQuery {
     offset: Option<i64>,
 }
 
-async fn audit(State(state): State<AppState>, session: WebSession, Query(q): Query<AuditQuery>) -> WebResult<impl IntoResponse> {
+async fn audit(
+    State(state): State<AppState>,
+    session: WebSession,
+    Query(q): Query<AuditQuery>,
+) -> WebResult<impl IntoResponse> {
     let action = q.action.filter(|a| !a.trim().is_empty());
-    let filter = AuditFilter { action: action.clone(), offset: q.offset, ..Default::default() };
+    let filter = AuditFilter {
+        action: action.clone(),
+        offset: q.offset,
+        ..Default::default()
+    };
     let page = service::audit::list(&state, &session.caller, &filter).await?;
     render(&AuditPage {
         page: session.chrome(),
