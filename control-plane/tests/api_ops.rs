@@ -69,3 +69,38 @@ fn the_committed_openapi_document_matches_the_code() {
          `cargo run -p control-plane -- openapi openapi/openapi.json`"
     );
 }
+
+#[sqlx::test(migrations = "../migrations")]
+async fn hosts_are_listed_for_admins_with_their_liveness(db: PgPool) {
+    let t = start(db.clone()).await;
+    // Agents register hosts from the agents issue on; until then rows are written directly.
+    sqlx::query(
+        "INSERT INTO hosts (id, name, address, hardware_profile, last_seen_at) VALUES
+           (gen_random_uuid(), 'h1', '10.0.0.1', 'physical', now()),
+           (gen_random_uuid(), 'h2', '10.0.0.2', 'virtual', now() - interval '10 minutes')",
+    )
+    .execute(&db)
+    .await
+    .expect("hosts");
+    let hosts = t.get("/api/v1/hosts", &t.admin).await;
+    assert_eq!(hosts.status, StatusCode::OK);
+    let states: Vec<(String, String)> = hosts
+        .body
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|h| {
+            (
+                h["name"].as_str().expect("name").into(),
+                h["state"].as_str().expect("state").into(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        states,
+        vec![
+            ("h1".into(), "online".into()),
+            ("h2".into(), "offline".into())
+        ]
+    );
+}
