@@ -1,24 +1,50 @@
-//! `broker-agent`: the per-host agent (`run`) and the broker process (`broker`).
-//! The foundation ships only the binary's frame; the engine and agent issues fill it.
+//! `broker-agent`: the per-host agent and the broker process. `broker-agent broker` runs
+//! the bundled engine; the agent (`run`) arrives with the agents issue.
 
-use std::process::ExitCode;
+mod broker_cmd;
+
+use std::{io::IsTerminal, process::ExitCode};
+
+use clap::{Parser, Subcommand};
+
+/// Tideway broker agent.
+#[derive(Debug, Parser)]
+#[command(name = "broker-agent", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a Kafka-compatible broker (the bundled engine) on a data directory.
+    Broker(Box<broker_cmd::BrokerArgs>),
+}
+
+fn init_tracing() {
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if std::io::stderr().is_terminal() {
+        builder.init();
+    } else {
+        builder.json().init();
+    }
+}
 
 fn main() -> ExitCode {
-    let command = std::env::args().nth(1).unwrap_or_default();
-    match command.as_str() {
-        "--version" | "version" => {
-            println!(
-                "broker-agent {} (engine {})",
-                env!("CARGO_PKG_VERSION"),
-                tideway_engine::VERSION
-            );
-            ExitCode::SUCCESS
-        }
-        other => {
-            eprintln!(
-                "broker-agent: command {other:?} is not available in this build yet; try --version"
-            );
-            ExitCode::from(2)
+    let cli = Cli::parse();
+    init_tracing();
+    let result = match cli.command {
+        Command::Broker(args) => broker_cmd::run(*args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("broker-agent: {e:#}");
+            ExitCode::FAILURE
         }
     }
 }

@@ -1,8 +1,13 @@
 //! The bundled Kafka-wire-compatible broker engine: Kafka-style partition logs on the
-//! agent-prepared volume, and (from the wire modules) the Kafka protocol over TCP.
+//! agent-prepared volume, served over the Kafka protocol (codec from `kafka-protocol`).
 
+pub mod api;
+pub mod broker;
+pub mod config;
 pub mod fsutil;
 pub mod log;
+pub mod server;
+pub mod topics;
 
 /// The engine's version, reported by `broker-agent --version`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,135 @@
+//! Topic administration: CreateTopics, DeleteTopics, CreatePartitions.
+
+use std::{collections::BTreeMap, sync::Arc};
+
+use kafka_protocol::{
+    messages::{
+        create_partitions_response::CreatePartitionsTopicResult,
+        create_topics_response::CreatableTopicResult, delete_topics_response::DeletableTopicResult,
+        CreatePartitionsRequest, CreatePartitionsResponse, CreateTopicsRequest,
+        CreateTopicsResponse, DeleteTopicsRequest, DeleteTopicsResponse,
+    },
+    protocol::StrBytes,
+    ResponseError,
+};
+
+use super::{blocking, metadata::topic_name};
+use crate::broker::{Broker, TopicError};
+
+fn message(e: &TopicError) -> Option<StrBytes> {
+    Some(StrBytes::from_string(e.to_string()))
+}
+
+pub async fn create_topics(
+    broker: &Arc<Broker>,
+    req: CreateTopicsRequest,
+    version: i16,
+) -> CreateTopicsResponse {
+    let validate_only = req.validate_only;
+    let mut results = Vec::with_capacity(req.topics.len());
+    for t in req.topics {
+        let name = t.name.0.to_string();
+        let partitions = (t.num_partitions != -1).then_some(t.num_partitions);
+        let rf = (t.replication_factor != -1).then_some(t.replication_factor);
+        let mut configs = BTreeMap::new();
+        for c in t.configs {
+            if let Some(v) = c.value {
+                configs.insert(c.name.to_string(), v.to_string());
+            }
+        }
+        let outcome = if !t.assignments.is_empty() {
+            Err(TopicError::InvalidPartitions(
+                "manual replica assignments are not supported by a standalone broker".into(),
+            ))
+        } else {
+            let (b, n) = (broker.clone(), name.clone());
+            blocking(move || b.create_topic(&n, partitions, rf, configs, validate_only)).await
+        };
+        let mut result = CreatableTopicResult::default().with_name(topic_name(&name));
+        match outcome {
+            Ok(meta) => {
+                if version >= 5 {
+                    result.num_partitions = meta.partitions;
+                    result.replication_factor = 1;
+                }
+                if version >= 7 {
+                    result.topic_id = meta.id;
+                }
+            }
+            Err(e) => {
+                result.error_code = e.code();
+                result.error_message = message(&e);
+            }
+        }
+        results.push(result);
+    }
+    CreateTopicsResponse::default().with_topics(results)
+}
+
+pub async fn delete_topics(
+    broker: &Arc<Broker>,
+    req: DeleteTopicsRequest,
+    version: i16,
+) -> DeleteTopicsResponse {
+    let names: Vec<Option<String>> = if version >= 6 {
+        req.topics
+            .into_iter()
+            .map(|t| {
+                t.name.map(|n| n.0.to_string()).or_else(|| {
+                    broker
+                        .topics()
+                        .into_iter()
+                        .find(|m| m.id == t.topic_id)
+                        .map(|m| m.name)
+                })
+            })
+            .collect()
+    } else {
+        req.topic_names
+            .into_iter()
+            .map(|n| Some(n.0.to_string()))
+            .collect()
+    };
+    let mut responses = Vec::with_capacity(names.len());
+    for name in names {
+        let mut r = DeletableTopicResult::default();
+        let Some(name) = name else {
+            r.error_code = ResponseError::UnknownTopicId.code();
+            responses.push(r);
+            continue;
+        };
+        r.name = Some(topic_name(&name));
+        let (b, n) = (broker.clone(), name.clone());
+        match blocking(move || b.delete_topic(&n)).await {
+            Ok(meta) if version >= 6 => r.topic_id = meta.id,
+            Ok(_) => {}
+            Err(e) => {
+                r.error_code = e.code();
+                if version >= 5 {
+                    r.error_message = message(&e);
+                }
+            }
+        }
+        responses.push(r);
+    }
+    DeleteTopicsResponse::default().with_responses(responses)
+}
+
+pub async fn create_partitions(
+    broker: &Arc<Broker>,
+    req: CreatePartitionsRequest,
+) -> CreatePartitionsResponse {
+    let validate_only = req.validate_only;
+    let mut results = Vec::with_capacity(req.topics.len());
+    for t in req.topics {
+        let name = t.name.0.to_string();
+        let (b, n, count) = (broker.clone(), name.clone(), t.count);
+        let mut r = CreatePartitionsTopicResult::default().with_name(topic_name(&name));
+        if let Err(e) = blocking(move || b.create_partitions(&n, count, validate_only)).await {
+            r.error_code = e.code();
+            r.error_message = message(&e);
+        }
+        results.push(r);
+    }
+    CreatePartitionsResponse::default().with_results(results)
+}

@@ -1,0 +1,107 @@
+//! Fetch with long polling: answer as soon as `min_bytes` are available, or when
+//! `max_wait_ms` has passed; limits per partition and per response (at least one whole
+//! batch is returned so a consumer is never stuck behind a large batch).
+
+use std::{sync::Arc, time::Duration};
+
+use bytes::Bytes;
+use kafka_protocol::{
+    messages::{
+        fetch_response::{FetchableTopicResponse, PartitionData},
+        FetchRequest, FetchResponse,
+    },
+    ResponseError,
+};
+use tokio::time::Instant;
+
+use super::{blocking, log_error_code};
+use crate::broker::{Broker, STANDALONE_LEADER_EPOCH};
+
+/// One partition's read: (topic index, answer).
+type Reads = Vec<(usize, PartitionData)>;
+
+fn read_all(broker: &Broker, req: &FetchRequest, version: i16) -> (Reads, usize) {
+    let mut remaining = if version >= 3 {
+        req.max_bytes.max(0) as usize
+    } else {
+        usize::MAX
+    };
+    let mut total = 0usize;
+    let mut out = Vec::new();
+    for (ti, topic) in req.topics.iter().enumerate() {
+        let name = topic.topic.0.as_str();
+        for p in &topic.partitions {
+            let mut data = PartitionData::default()
+                .with_partition_index(p.partition)
+                .with_records(Some(Bytes::new()));
+            let Some(partition) = broker.partition(name, p.partition) else {
+                data.error_code = ResponseError::UnknownTopicOrPartition.code();
+                out.push((ti, data));
+                continue;
+            };
+            if version >= 9 && p.current_leader_epoch > STANDALONE_LEADER_EPOCH {
+                data.error_code = ResponseError::UnknownLeaderEpoch.code();
+                out.push((ti, data));
+                continue;
+            }
+            let log = partition.log.lock().unwrap_or_else(|e| e.into_inner());
+            let hwm = log.log_end_offset();
+            data.high_watermark = hwm;
+            if version >= 4 {
+                data.last_stable_offset = hwm;
+            }
+            if version >= 5 {
+                data.log_start_offset = log.log_start_offset();
+            }
+            let limit = (p.partition_max_bytes.max(0) as usize).min(remaining);
+            if limit > 0 || total == 0 {
+                match log.read(p.fetch_offset, limit.max(1)) {
+                    Ok(Some(bytes)) if total == 0 || bytes.len() <= remaining => {
+                        total += bytes.len();
+                        remaining = remaining.saturating_sub(bytes.len());
+                        data.records = Some(bytes);
+                    }
+                    Ok(_) => {}
+                    Err(e) => data.error_code = log_error_code(&e),
+                }
+            }
+            out.push((ti, data));
+        }
+    }
+    (out, total)
+}
+
+pub async fn fetch(broker: &Arc<Broker>, req: FetchRequest, version: i16) -> FetchResponse {
+    if version >= 7 && req.session_id != 0 {
+        // This broker never hands out fetch sessions.
+        return FetchResponse::default()
+            .with_error_code(ResponseError::FetchSessionIdNotFound.code());
+    }
+    let deadline = Instant::now() + Duration::from_millis(req.max_wait_ms.max(0) as u64);
+    let min_bytes = req.min_bytes.max(0) as usize;
+    let req = Arc::new(req);
+    let reads = loop {
+        let notified = broker.appended.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let (b, r) = (broker.clone(), req.clone());
+        let (reads, total) = blocking(move || read_all(&b, &r, version)).await;
+        let failed = reads.iter().any(|(_, d)| d.error_code != 0);
+        if total >= min_bytes || failed || Instant::now() >= deadline {
+            break reads;
+        }
+        if tokio::time::timeout_at(deadline, notified).await.is_err() {
+            let (b, r) = (broker.clone(), req.clone());
+            break blocking(move || read_all(&b, &r, version)).await.0;
+        }
+    };
+    let mut topics: Vec<FetchableTopicResponse> = req
+        .topics
+        .iter()
+        .map(|t| FetchableTopicResponse::default().with_topic(t.topic.clone()))
+        .collect();
+    for (ti, data) in reads {
+        topics[ti].partitions.push(data);
+    }
+    FetchResponse::default().with_responses(topics)
+}

@@ -1,0 +1,91 @@
+//! ListOffsets: earliest (-2), latest (-1), or the first offset at or after a timestamp.
+
+use std::sync::Arc;
+
+use kafka_protocol::{
+    messages::{
+        list_offsets_response::{ListOffsetsPartitionResponse, ListOffsetsTopicResponse},
+        ListOffsetsRequest, ListOffsetsResponse,
+    },
+    records::RecordBatchDecoder,
+    ResponseError,
+};
+
+use super::{blocking, log_error_code};
+use crate::broker::{Broker, STANDALONE_LEADER_EPOCH};
+
+const LATEST: i64 = -1;
+const EARLIEST: i64 = -2;
+
+/// (offset, timestamp) of the first record at or after `timestamp`, if any.
+fn by_time(
+    log: &crate::log::PartitionLog,
+    timestamp: i64,
+) -> Result<Option<(i64, i64)>, crate::log::LogError> {
+    let Some(mut batch) = log.batch_at_time(timestamp)? else {
+        return Ok(None);
+    };
+    let sets = RecordBatchDecoder::decode_all(&mut batch).map_err(|e| {
+        crate::log::LogError::Io(std::io::Error::other(format!(
+            "stored batch unreadable: {e}"
+        )))
+    })?;
+    Ok(sets
+        .into_iter()
+        .flat_map(|s| s.records)
+        .find(|r| r.timestamp >= timestamp)
+        .map(|r| (r.offset, r.timestamp)))
+}
+
+pub async fn list_offsets(
+    broker: &Arc<Broker>,
+    req: ListOffsetsRequest,
+    version: i16,
+) -> ListOffsetsResponse {
+    let mut topics = Vec::with_capacity(req.topics.len());
+    for t in req.topics {
+        let name = t.name.0.to_string();
+        let mut partitions = Vec::with_capacity(t.partitions.len());
+        for p in t.partitions {
+            let mut r =
+                ListOffsetsPartitionResponse::default().with_partition_index(p.partition_index);
+            let Some(partition) = broker.partition(&name, p.partition_index) else {
+                r.error_code = ResponseError::UnknownTopicOrPartition.code();
+                partitions.push(r);
+                continue;
+            };
+            let ts = p.timestamp;
+            let found = blocking(move || {
+                let log = partition.log.lock().unwrap_or_else(|e| e.into_inner());
+                match ts {
+                    LATEST => Ok(Some((log.log_end_offset(), -1))),
+                    EARLIEST => Ok(Some((log.log_start_offset(), -1))),
+                    t if t >= 0 => by_time(&log, t),
+                    _ => Ok(None),
+                }
+            })
+            .await;
+            match found {
+                Ok(Some((offset, timestamp))) => {
+                    r.offset = offset;
+                    r.timestamp = timestamp;
+                    if version >= 4 {
+                        r.leader_epoch = STANDALONE_LEADER_EPOCH;
+                    }
+                }
+                Ok(None) if ts < EARLIEST => {
+                    r.error_code = ResponseError::UnsupportedVersion.code()
+                }
+                Ok(None) => {}
+                Err(e) => r.error_code = log_error_code(&e),
+            }
+            partitions.push(r);
+        }
+        topics.push(
+            ListOffsetsTopicResponse::default()
+                .with_name(t.name)
+                .with_partitions(partitions),
+        );
+    }
+    ListOffsetsResponse::default().with_topics(topics)
+}

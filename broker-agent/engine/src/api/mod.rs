@@ -1,0 +1,189 @@
+//! The Kafka wire protocol: frame decoding, the version table advertised in ApiVersions,
+//! dispatch to one handler per API, and response encoding. The codec is the
+//! `kafka-protocol` crate's.
+
+mod admin;
+mod fetch;
+mod list_offsets;
+mod metadata;
+mod produce;
+
+use std::sync::Arc;
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use kafka_protocol::{
+    messages::{
+        ApiKey, ApiVersionsRequest, ApiVersionsResponse, CreatePartitionsRequest,
+        CreateTopicsRequest, DeleteTopicsRequest, DescribeClusterRequest, FetchRequest,
+        ListOffsetsRequest, MetadataRequest, ProduceRequest, RequestHeader, ResponseHeader,
+    },
+    protocol::{Decodable, Encodable, HeaderVersion},
+    ResponseError,
+};
+
+use crate::broker::Broker;
+
+/// The APIs and versions this broker implements, exactly as advertised in ApiVersions.
+pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
+    (ApiKey::Produce, 3, 9),
+    (ApiKey::Fetch, 4, 12),
+    (ApiKey::ListOffsets, 1, 6),
+    (ApiKey::Metadata, 0, 12),
+    (ApiKey::ApiVersions, 0, 3),
+    (ApiKey::CreateTopics, 2, 7),
+    (ApiKey::DeleteTopics, 1, 6),
+    (ApiKey::CreatePartitions, 0, 3),
+    (ApiKey::DescribeCluster, 0, 1),
+];
+
+/// A request that cannot be answered: the connection that sent it is closed.
+#[derive(Debug, thiserror::Error)]
+pub enum ProtocolError {
+    #[error("the frame is too short for a request header")]
+    Short,
+    #[error("unknown API key {0}")]
+    UnknownApi(i16),
+    #[error("{api:?} version {version} is not supported")]
+    UnsupportedVersion { api: ApiKey, version: i16 },
+    #[error("malformed {api:?} request: {source}")]
+    Decode { api: ApiKey, source: anyhow::Error },
+    #[error("failed to encode the response: {0}")]
+    Encode(anyhow::Error),
+}
+
+fn supported(api: ApiKey) -> Option<(i16, i16)> {
+    SUPPORTED
+        .iter()
+        .find(|(k, _, _)| *k == api)
+        .map(|(_, lo, hi)| (*lo, *hi))
+}
+
+/// Encodes a response frame: length, header, body.
+fn frame<R: Encodable + HeaderVersion>(
+    correlation_id: i32,
+    version: i16,
+    body: &R,
+) -> Result<BytesMut, ProtocolError> {
+    let mut buf = BytesMut::with_capacity(256);
+    buf.put_i32(0);
+    ResponseHeader::default()
+        .with_correlation_id(correlation_id)
+        .encode(&mut buf, R::header_version(version))
+        .map_err(ProtocolError::Encode)?;
+    body.encode(&mut buf, version)
+        .map_err(ProtocolError::Encode)?;
+    let len = (buf.len() - 4) as i32;
+    buf[0..4].copy_from_slice(&len.to_be_bytes());
+    Ok(buf)
+}
+
+/// The ApiVersions answer listing `SUPPORTED`.
+fn api_versions(error: i16) -> ApiVersionsResponse {
+    let keys = SUPPORTED
+        .iter()
+        .map(|(k, lo, hi)| {
+            kafka_protocol::messages::api_versions_response::ApiVersion::default()
+                .with_api_key(*k as i16)
+                .with_min_version(*lo)
+                .with_max_version(*hi)
+        })
+        .collect();
+    ApiVersionsResponse::default()
+        .with_error_code(error)
+        .with_api_keys(keys)
+}
+
+/// Answers one request frame. `Ok(None)` means no response is due (acks=0 produce).
+pub async fn handle(
+    broker: &Arc<Broker>,
+    mut frame_bytes: Bytes,
+) -> Result<Option<BytesMut>, ProtocolError> {
+    if frame_bytes.len() < 8 {
+        return Err(ProtocolError::Short);
+    }
+    let key = (&frame_bytes[0..2]).get_i16();
+    let version = (&frame_bytes[2..4]).get_i16();
+    let correlation_id = (&frame_bytes[4..8]).get_i32();
+    let api = ApiKey::try_from(key).map_err(|_| ProtocolError::UnknownApi(key))?;
+    let Some((lo, hi)) = supported(api) else {
+        return Err(ProtocolError::UnknownApi(key));
+    };
+    if !(lo..=hi).contains(&version) {
+        if api == ApiKey::ApiVersions {
+            // A newer client: answer in v0 with the versions we have, so it can retry.
+            let body = api_versions(ResponseError::UnsupportedVersion.code());
+            return frame(correlation_id, 0, &body).map(Some);
+        }
+        return Err(ProtocolError::UnsupportedVersion { api, version });
+    }
+    let decode_err = |source| ProtocolError::Decode { api, source };
+    let header = RequestHeader::decode(&mut frame_bytes, api.request_header_version(version))
+        .map_err(decode_err)?;
+    let buf = &mut frame_bytes;
+    let id = header.correlation_id;
+    macro_rules! answer {
+        ($req:ty, |$r:ident| $body:expr) => {{
+            let $r = <$req>::decode(buf, version).map_err(decode_err)?;
+            frame(id, version, &$body).map(Some)
+        }};
+    }
+    match api {
+        ApiKey::ApiVersions => answer!(ApiVersionsRequest, |_r| api_versions(0)),
+        ApiKey::Metadata => answer!(MetadataRequest, |r| metadata::metadata(broker, r, version)
+            .await),
+        ApiKey::DescribeCluster => answer!(DescribeClusterRequest, |r| metadata::describe_cluster(
+            broker, r, version
+        )),
+        ApiKey::CreateTopics => answer!(CreateTopicsRequest, |r| admin::create_topics(
+            broker, r, version
+        )
+        .await),
+        ApiKey::DeleteTopics => answer!(DeleteTopicsRequest, |r| admin::delete_topics(
+            broker, r, version
+        )
+        .await),
+        ApiKey::CreatePartitions => answer!(CreatePartitionsRequest, |r| admin::create_partitions(
+            broker, r
+        )
+        .await),
+        ApiKey::ListOffsets => answer!(ListOffsetsRequest, |r| list_offsets::list_offsets(
+            broker, r, version
+        )
+        .await),
+        ApiKey::Fetch => answer!(FetchRequest, |r| fetch::fetch(broker, r, version).await),
+        ApiKey::Produce => {
+            let r = ProduceRequest::decode(buf, version).map_err(decode_err)?;
+            let acks = r.acks;
+            let body = produce::produce(broker, r, version).await;
+            if acks == 0 {
+                Ok(None)
+            } else {
+                frame(id, version, &body).map(Some)
+            }
+        }
+        other => Err(ProtocolError::UnknownApi(other as i16)),
+    }
+}
+
+/// Runs blocking log work off the async threads.
+pub(crate) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(v) => v,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
+}
+
+/// The Kafka error code for a log failure.
+pub(crate) fn log_error_code(e: &crate::log::LogError) -> i16 {
+    use crate::log::{batch::BatchError, LogError};
+    match e {
+        LogError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange.code(),
+        LogError::RecordTooLarge { .. } => ResponseError::MessageTooLarge.code(),
+        LogError::Batch(BatchError::UnsupportedMagic(_)) => {
+            ResponseError::UnsupportedForMessageFormat.code()
+        }
+        LogError::Batch(BatchError::Invalid(_)) => ResponseError::InvalidRecord.code(),
+        LogError::Batch(_) => ResponseError::CorruptMessage.code(),
+        LogError::Io(_) => ResponseError::KafkaStorageError.code(),
+    }
+}

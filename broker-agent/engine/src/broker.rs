@@ -1,0 +1,366 @@
+//! The broker's state: its topics and the open partition logs, plus the operations that
+//! change them. Wire handlers call these; blocking file work runs on the blocking pool.
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    path::{Path, PathBuf},
+    sync::{Arc, Mutex, RwLock},
+};
+
+use kafka_protocol::ResponseError;
+use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
+use uuid::Uuid;
+
+use crate::{
+    config::BrokerConfig,
+    fsutil::write_atomic,
+    log::{
+        config::{ConfigError, LogConfig},
+        PartitionLog,
+    },
+    topics::{check_topic_name, TopicMeta, TopicRegistry},
+};
+
+/// Written at a clean stop; its absence at start means the active segments need recovery.
+const CLEAN_SHUTDOWN: &str = ".clean-shutdown";
+/// The leader epoch of every partition of a standalone broker.
+pub const STANDALONE_LEADER_EPOCH: i32 = 0;
+/// Most partitions one topic may have.
+pub const MAX_PARTITIONS: i32 = 10_000;
+
+/// One partition of a topic, with its log.
+pub struct Partition {
+    pub log: Mutex<PartitionLog>,
+}
+
+/// Why a topic operation failed; each maps to a Kafka error code.
+#[derive(Debug, thiserror::Error)]
+pub enum TopicError {
+    #[error("topic {0:?} already exists")]
+    AlreadyExists(String),
+    #[error("topic {0:?} does not exist")]
+    NotFound(String),
+    #[error("{0}")]
+    InvalidName(String),
+    #[error("{0}")]
+    InvalidPartitions(String),
+    #[error("{0}")]
+    InvalidReplicationFactor(String),
+    #[error(transparent)]
+    InvalidConfig(#[from] ConfigError),
+    #[error("storage failed: {0}")]
+    Io(String),
+}
+
+impl TopicError {
+    pub fn code(&self) -> i16 {
+        match self {
+            TopicError::AlreadyExists(_) => ResponseError::TopicAlreadyExists.code(),
+            TopicError::NotFound(_) => ResponseError::UnknownTopicOrPartition.code(),
+            TopicError::InvalidName(_) => ResponseError::InvalidTopicException.code(),
+            TopicError::InvalidPartitions(_) => ResponseError::InvalidPartitions.code(),
+            TopicError::InvalidReplicationFactor(_) => {
+                ResponseError::InvalidReplicationFactor.code()
+            }
+            TopicError::InvalidConfig(_) => ResponseError::InvalidConfig.code(),
+            TopicError::Io(_) => ResponseError::KafkaStorageError.code(),
+        }
+    }
+}
+
+impl From<std::io::Error> for TopicError {
+    fn from(e: std::io::Error) -> Self {
+        TopicError::Io(e.to_string())
+    }
+}
+
+impl From<crate::log::LogError> for TopicError {
+    fn from(e: crate::log::LogError) -> Self {
+        TopicError::Io(e.to_string())
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct ClusterFile {
+    cluster_id: String,
+    node_id: i32,
+}
+
+/// A running broker's state.
+pub struct Broker {
+    pub config: BrokerConfig,
+    pub cluster_id: String,
+    registry: Mutex<TopicRegistry>,
+    partitions: RwLock<HashMap<(String, i32), Arc<Partition>>>,
+    /// Woken on every append, for fetches waiting for data.
+    pub appended: Notify,
+}
+
+fn partition_dir(data_dir: &Path, topic: &str, partition: i32) -> PathBuf {
+    data_dir.join(format!("{topic}-{partition}"))
+}
+
+impl Broker {
+    /// Opens the data dir: cluster identity, topics, and every partition log (recovering
+    /// active segments when the last stop was not clean).
+    pub fn open(config: BrokerConfig) -> anyhow::Result<Arc<Broker>> {
+        let data = &config.data_dir;
+        std::fs::create_dir_all(data.join("meta"))
+            .map_err(|e| anyhow::anyhow!("cannot create the data dir {}: {e}", data.display()))?;
+        let cluster_id = Self::cluster_identity(&config)?;
+        let clean_marker = data.join(CLEAN_SHUTDOWN);
+        let recover = data.join("meta/topics.json").exists() && !clean_marker.exists();
+        if recover {
+            tracing::info!("the last stop was not clean: recovering active segments");
+        }
+        let registry = TopicRegistry::load(&data.join("meta/topics.json"))?;
+        let mut partitions = HashMap::new();
+        for t in registry.topics.values() {
+            let log_config = config.log.with_overrides(&t.configs)?;
+            for p in 0..t.partitions {
+                let log = PartitionLog::open(
+                    &partition_dir(data, &t.name, p),
+                    log_config.clone(),
+                    recover,
+                )?;
+                partitions.insert(
+                    (t.name.clone(), p),
+                    Arc::new(Partition {
+                        log: Mutex::new(log),
+                    }),
+                );
+            }
+        }
+        if clean_marker.exists() {
+            std::fs::remove_file(&clean_marker)?;
+        }
+        Ok(Arc::new(Broker {
+            config,
+            cluster_id,
+            registry: Mutex::new(registry),
+            partitions: RwLock::new(partitions),
+            appended: Notify::new(),
+        }))
+    }
+
+    fn cluster_identity(config: &BrokerConfig) -> anyhow::Result<String> {
+        let path = config.data_dir.join("meta/cluster.json");
+        if let Ok(bytes) = std::fs::read(&path) {
+            let stored: ClusterFile = serde_json::from_slice(&bytes)?;
+            if let Some(wanted) = &config.cluster_id {
+                anyhow::ensure!(
+                    *wanted == stored.cluster_id,
+                    "the data dir belongs to cluster {}, not {wanted}",
+                    stored.cluster_id
+                );
+            }
+            anyhow::ensure!(
+                stored.node_id == config.node_id,
+                "the data dir belongs to node {}, not node {}",
+                stored.node_id,
+                config.node_id
+            );
+            return Ok(stored.cluster_id);
+        }
+        let cluster_id = config
+            .cluster_id
+            .clone()
+            .unwrap_or_else(|| Uuid::new_v4().simple().to_string());
+        let file = ClusterFile {
+            cluster_id: cluster_id.clone(),
+            node_id: config.node_id,
+        };
+        write_atomic(&path, &serde_json::to_vec(&file)?)?;
+        Ok(cluster_id)
+    }
+
+    fn registry(&self) -> std::sync::MutexGuard<'_, TopicRegistry> {
+        self.registry.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn partition(&self, topic: &str, partition: i32) -> Option<Arc<Partition>> {
+        let map = self.partitions.read().unwrap_or_else(|p| p.into_inner());
+        map.get(&(topic.to_owned(), partition)).cloned()
+    }
+
+    /// Every partition, for background work.
+    pub fn all_partitions(&self) -> Vec<Arc<Partition>> {
+        self.partitions
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    pub fn topics(&self) -> Vec<TopicMeta> {
+        self.registry().topics.values().cloned().collect()
+    }
+
+    pub fn topic(&self, name: &str) -> Option<TopicMeta> {
+        self.registry().topics.get(name).cloned()
+    }
+
+    /// Creates a topic (or only checks it can be created with `validate_only`).
+    pub fn create_topic(
+        &self,
+        name: &str,
+        partitions: Option<i32>,
+        replication_factor: Option<i16>,
+        configs: BTreeMap<String, String>,
+        validate_only: bool,
+    ) -> Result<TopicMeta, TopicError> {
+        check_topic_name(name).map_err(TopicError::InvalidName)?;
+        let partitions = partitions.unwrap_or(self.config.default_partitions);
+        if !(1..=MAX_PARTITIONS).contains(&partitions) {
+            return Err(TopicError::InvalidPartitions(format!(
+                "the number of partitions must be between 1 and {MAX_PARTITIONS}, got {partitions}"
+            )));
+        }
+        if let Some(rf) = replication_factor.filter(|rf| *rf != 1) {
+            return Err(TopicError::InvalidReplicationFactor(format!(
+                "replication factor {rf} is not possible on a cluster of 1 broker"
+            )));
+        }
+        let log_config = self.config.log.with_overrides(&configs)?;
+        let mut registry = self.registry();
+        if registry.topics.contains_key(name) {
+            return Err(TopicError::AlreadyExists(name.to_owned()));
+        }
+        let meta = TopicMeta {
+            name: name.to_owned(),
+            id: Uuid::new_v4(),
+            partitions,
+            configs,
+        };
+        if validate_only {
+            return Ok(meta);
+        }
+        self.open_partitions(&meta.name, 0..partitions, &log_config)?;
+        registry.topics.insert(name.to_owned(), meta.clone());
+        registry.save()?;
+        tracing::info!(topic = name, partitions, "created topic");
+        Ok(meta)
+    }
+
+    fn open_partitions(
+        &self,
+        topic: &str,
+        range: std::ops::Range<i32>,
+        config: &LogConfig,
+    ) -> Result<(), TopicError> {
+        let mut opened = Vec::new();
+        for p in range {
+            let log = PartitionLog::open(
+                &partition_dir(&self.config.data_dir, topic, p),
+                config.clone(),
+                false,
+            )?;
+            opened.push((
+                (topic.to_owned(), p),
+                Arc::new(Partition {
+                    log: Mutex::new(log),
+                }),
+            ));
+        }
+        self.partitions
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend(opened);
+        Ok(())
+    }
+
+    /// Deletes a topic and its data.
+    pub fn delete_topic(&self, name: &str) -> Result<TopicMeta, TopicError> {
+        let mut registry = self.registry();
+        let meta = registry
+            .topics
+            .remove(name)
+            .ok_or_else(|| TopicError::NotFound(name.to_owned()))?;
+        registry.save()?;
+        let removed: Vec<Arc<Partition>> = {
+            let mut map = self.partitions.write().unwrap_or_else(|p| p.into_inner());
+            (0..meta.partitions)
+                .filter_map(|p| map.remove(&(name.to_owned(), p)))
+                .collect()
+        };
+        drop(removed);
+        for p in 0..meta.partitions {
+            let dir = partition_dir(&self.config.data_dir, name, p);
+            if let Err(e) = std::fs::remove_dir_all(&dir) {
+                tracing::warn!(dir = %dir.display(), error = %e, "could not remove a deleted partition");
+            }
+        }
+        tracing::info!(topic = name, "deleted topic");
+        Ok(meta)
+    }
+
+    /// Raises a topic's partition count to `count`.
+    pub fn create_partitions(
+        &self,
+        name: &str,
+        count: i32,
+        validate_only: bool,
+    ) -> Result<(), TopicError> {
+        let mut registry = self.registry();
+        let meta = registry
+            .topics
+            .get(name)
+            .cloned()
+            .ok_or_else(|| TopicError::NotFound(name.to_owned()))?;
+        if count <= meta.partitions || count > MAX_PARTITIONS {
+            return Err(TopicError::InvalidPartitions(format!(
+                "topic {name:?} has {} partitions; the new count must be larger and at most {MAX_PARTITIONS}, got {count}",
+                meta.partitions
+            )));
+        }
+        if validate_only {
+            return Ok(());
+        }
+        let config = self.config.log.with_overrides(&meta.configs)?;
+        self.open_partitions(name, meta.partitions..count, &config)?;
+        registry.topics.insert(
+            name.to_owned(),
+            TopicMeta {
+                partitions: count,
+                ..meta
+            },
+        );
+        registry.save()?;
+        Ok(())
+    }
+
+    /// Enforces retention on every partition; returns the segments deleted.
+    pub fn enforce_retention(&self) -> usize {
+        self.all_partitions()
+            .iter()
+            .map(|p| {
+                let mut log = p.log.lock().unwrap_or_else(|e| e.into_inner());
+                log.enforce_retention().unwrap_or_else(|e| {
+                    tracing::warn!(error = %e, "retention failed");
+                    0
+                })
+            })
+            .sum()
+    }
+
+    /// Flushes partitions whose `flush.ms` has passed.
+    pub fn flush_due(&self) {
+        for p in self.all_partitions() {
+            let mut log = p.log.lock().unwrap_or_else(|e| e.into_inner());
+            if let Err(e) = log.flush_if_due() {
+                tracing::error!(error = %e, "flush failed");
+            }
+        }
+    }
+
+    /// Flushes everything and marks the stop clean.
+    pub fn close(&self) -> std::io::Result<()> {
+        for p in self.all_partitions() {
+            let mut log = p.log.lock().unwrap_or_else(|e| e.into_inner());
+            log.flush().map_err(std::io::Error::other)?;
+        }
+        write_atomic(&self.config.data_dir.join(CLEAN_SHUTDOWN), b"")
+    }
+}

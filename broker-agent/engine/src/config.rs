@@ -1,0 +1,122 @@
+//! Broker settings: the command line's and a TOML file's, validated once at start.
+
+use std::{collections::BTreeMap, net::SocketAddr, path::PathBuf, time::Duration};
+
+use serde::Deserialize;
+
+use crate::log::config::LogConfig;
+
+/// Largest request frame accepted (`socket.request.max.bytes`).
+pub const DEFAULT_MAX_REQUEST_BYTES: usize = 100 * 1024 * 1024;
+/// How often retention is enforced (`log.retention.check.interval.ms`).
+pub const DEFAULT_RETENTION_CHECK: Duration = Duration::from_secs(300);
+
+/// Everything a broker needs to run.
+#[derive(Clone, Debug)]
+pub struct BrokerConfig {
+    pub data_dir: PathBuf,
+    pub listen: SocketAddr,
+    /// `host:port` clients are told to connect to.
+    pub advertised: (String, u16),
+    pub node_id: i32,
+    /// Fixed cluster id; generated and kept in the data dir when absent.
+    pub cluster_id: Option<String>,
+    pub auto_create_topics: bool,
+    pub default_partitions: i32,
+    pub max_request_bytes: usize,
+    pub retention_check: Duration,
+    /// Broker-wide log defaults; topic configs override them.
+    pub log: LogConfig,
+}
+
+/// The TOML file: the same settings as the flags (flags win), plus topic defaults in
+/// Kafka's names under `[topic-defaults]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct FileConfig {
+    pub data_dir: Option<PathBuf>,
+    pub listen: Option<SocketAddr>,
+    pub advertised: Option<String>,
+    pub node_id: Option<i32>,
+    pub cluster_id: Option<String>,
+    pub auto_create_topics: Option<bool>,
+    pub default_partitions: Option<i32>,
+    pub max_request_bytes: Option<usize>,
+    #[serde(default, with = "humantime_serde_opt")]
+    pub retention_check_interval: Option<Duration>,
+    #[serde(default)]
+    pub topic_defaults: BTreeMap<String, toml::Value>,
+}
+
+mod humantime_serde_opt {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        let text: Option<String> = Option::deserialize(d)?;
+        text.map(|t| humantime::parse_duration(&t).map_err(serde::de::Error::custom))
+            .transpose()
+    }
+}
+
+impl FileConfig {
+    pub fn load(path: &std::path::Path) -> Result<FileConfig, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    /// Topic defaults as Kafka config strings.
+    pub fn topic_default_strings(&self) -> BTreeMap<String, String> {
+        self.topic_defaults
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    v.as_str()
+                        .map(str::to_owned)
+                        .unwrap_or_else(|| v.to_string()),
+                )
+            })
+            .collect()
+    }
+}
+
+/// Splits `host:port`.
+pub fn parse_host_port(text: &str) -> Result<(String, u16), String> {
+    let (host, port) = text
+        .rsplit_once(':')
+        .ok_or_else(|| format!("{text:?} must be HOST:PORT"))?;
+    let port = port
+        .parse()
+        .map_err(|_| format!("{text:?}: the port is not a number"))?;
+    if host.is_empty() {
+        return Err(format!("{text:?}: the host is empty"));
+    }
+    Ok((host.trim_matches(|c| c == '[' || c == ']').to_owned(), port))
+}
+
+impl BrokerConfig {
+    /// Checks the settings together; the message names what is wrong.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.node_id < 0 {
+            return Err(format!(
+                "node id must not be negative, got {}",
+                self.node_id
+            ));
+        }
+        if self.default_partitions < 1 {
+            return Err(format!(
+                "default partitions must be at least 1, got {}",
+                self.default_partitions
+            ));
+        }
+        if let Some(id) = &self.cluster_id {
+            if id.is_empty() || id.len() > 64 {
+                return Err("cluster id must be 1 to 64 characters".into());
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,109 @@
+//! The TCP side: accept connections, read length-prefixed request frames, answer them in
+//! order, and run the background work (flush policy, retention). A malformed or oversized
+//! frame closes only its own connection.
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use bytes::Bytes;
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt, BufReader, BufWriter},
+    net::{TcpListener, TcpStream},
+    sync::watch,
+};
+
+use crate::{api, broker::Broker};
+
+/// How often partitions are checked against `flush.ms`.
+const FLUSH_TICK: Duration = Duration::from_millis(50);
+
+/// Serves `listener` until `shutdown` turns true, then flushes and marks the stop clean.
+pub async fn serve(
+    broker: Arc<Broker>,
+    listener: TcpListener,
+    mut shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let background = tokio::spawn(background(broker.clone(), shutdown.clone()));
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    let b = broker.clone();
+                    let stop = shutdown.clone();
+                    tokio::spawn(async move { connection(b, stream, peer, stop).await });
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            _ = shutdown.changed() => break,
+        }
+    }
+    background.abort();
+    let b = broker.clone();
+    api::blocking(move || b.close()).await?;
+    tracing::info!("stopped cleanly");
+    Ok(())
+}
+
+async fn background(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
+    let mut flush = tokio::time::interval(FLUSH_TICK);
+    let mut retention = tokio::time::interval(broker.config.retention_check);
+    loop {
+        tokio::select! {
+            _ = flush.tick() => {
+                let b = broker.clone();
+                api::blocking(move || b.flush_due()).await;
+            }
+            _ = retention.tick() => {
+                let b = broker.clone();
+                let deleted = api::blocking(move || b.enforce_retention()).await;
+                if deleted > 0 {
+                    tracing::info!(segments = deleted, "retention deleted segments");
+                }
+            }
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+async fn connection(
+    broker: Arc<Broker>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let _ = stream.set_nodelay(true);
+    let (rd, wr) = stream.into_split();
+    let (mut rd, mut wr) = (BufReader::new(rd), BufWriter::new(wr));
+    let max = broker.config.max_request_bytes;
+    loop {
+        let len = tokio::select! {
+            len = rd.read_i32() => match len {
+                Ok(len) => len,
+                Err(_) => return,
+            },
+            _ = shutdown.changed() => return,
+        };
+        if len < 0 || len as usize > max {
+            tracing::warn!(%peer, len, max, "closing a connection that sent an invalid or oversized frame");
+            return;
+        }
+        let mut body = vec![0u8; len as usize];
+        if rd.read_exact(&mut body).await.is_err() {
+            return;
+        }
+        match api::handle(&broker, Bytes::from(body)).await {
+            Ok(Some(response)) => {
+                if wr.write_all(&response).await.is_err() || wr.flush().await.is_err() {
+                    return;
+                }
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(%peer, "closing the connection: {e}");
+                return;
+            }
+        }
+    }
+}
