@@ -10,6 +10,7 @@ use tideway_engine::{
         parse_host_port, BrokerConfig, FileConfig, DEFAULT_MAX_REQUEST_BYTES,
         DEFAULT_RETENTION_CHECK,
     },
+    groups::GroupConfig,
     log::config::LogConfig,
     server,
 };
@@ -42,6 +43,9 @@ pub struct BrokerArgs {
     /// How often retention is enforced, e.g. 5m or 500ms.
     #[arg(long, value_parser = humantime::parse_duration)]
     retention_check_interval: Option<Duration>,
+    /// How long a new group waits for more members before its first rebalance (default 3s).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    group_initial_rebalance_delay: Option<Duration>,
     /// TOML file with the same settings and `[topic-defaults]` in Kafka's names.
     #[arg(long)]
     config: Option<PathBuf>,
@@ -89,6 +93,7 @@ impl BrokerArgs {
                 .or(file.retention_check_interval)
                 .unwrap_or(DEFAULT_RETENTION_CHECK),
             log,
+            group: group_config(self.group_initial_rebalance_delay, &file),
         };
         config.validate()?;
         Ok(config)
@@ -105,6 +110,19 @@ impl BrokerArgs {
         Ok(file
             .listen
             .unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("valid default")))
+    }
+}
+
+fn group_config(delay: Option<Duration>, file: &FileConfig) -> GroupConfig {
+    let defaults = GroupConfig::default();
+    GroupConfig {
+        initial_rebalance_delay: delay
+            .or(file.group_initial_rebalance_delay)
+            .unwrap_or(defaults.initial_rebalance_delay),
+        min_session_timeout: file
+            .group_min_session_timeout
+            .unwrap_or(defaults.min_session_timeout),
+        ..defaults
     }
 }
 

@@ -15,6 +15,7 @@ use uuid::Uuid;
 use crate::{
     config::BrokerConfig,
     fsutil::write_atomic,
+    groups::{store::GroupStore, Coordinator},
     log::{
         config::{ConfigError, LogConfig},
         PartitionLog,
@@ -95,6 +96,8 @@ pub struct Broker {
     partitions: RwLock<HashMap<(String, i32), Arc<Partition>>>,
     /// Woken on every append, for fetches waiting for data.
     pub appended: Notify,
+    /// Consumer groups and their committed offsets.
+    pub groups: Arc<Coordinator>,
 }
 
 fn partition_dir(data_dir: &Path, topic: &str, partition: i32) -> PathBuf {
@@ -135,7 +138,10 @@ impl Broker {
         if clean_marker.exists() {
             std::fs::remove_file(&clean_marker)?;
         }
+        let store = GroupStore::open(&data.join("meta/groups.log"))?;
+        let groups = Coordinator::open(store, config.group.clone());
         Ok(Arc::new(Broker {
+            groups,
             config,
             cluster_id,
             registry: Mutex::new(registry),
@@ -292,6 +298,7 @@ impl Broker {
                 tracing::warn!(dir = %dir.display(), error = %e, "could not remove a deleted partition");
             }
         }
+        self.groups.forget_topic(name);
         tracing::info!(topic = name, "deleted topic");
         Ok(meta)
     }

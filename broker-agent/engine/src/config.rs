@@ -4,7 +4,7 @@ use std::{collections::BTreeMap, net::SocketAddr, path::PathBuf, time::Duration}
 
 use serde::Deserialize;
 
-use crate::log::config::LogConfig;
+use crate::{groups::GroupConfig, log::config::LogConfig};
 
 /// Largest request frame accepted (`socket.request.max.bytes`).
 pub const DEFAULT_MAX_REQUEST_BYTES: usize = 100 * 1024 * 1024;
@@ -27,6 +27,7 @@ pub struct BrokerConfig {
     pub retention_check: Duration,
     /// Broker-wide log defaults; topic configs override them.
     pub log: LogConfig,
+    pub group: GroupConfig,
 }
 
 /// The TOML file: the same settings as the flags (flags win), plus topic defaults in
@@ -44,6 +45,12 @@ pub struct FileConfig {
     pub max_request_bytes: Option<usize>,
     #[serde(default, with = "humantime_serde_opt")]
     pub retention_check_interval: Option<Duration>,
+    /// `group.initial.rebalance.delay.ms`, e.g. "3s".
+    #[serde(default, with = "humantime_serde_opt")]
+    pub group_initial_rebalance_delay: Option<Duration>,
+    /// `group.min.session.timeout.ms`, e.g. "6s".
+    #[serde(default, with = "humantime_serde_opt")]
+    pub group_min_session_timeout: Option<Duration>,
     #[serde(default)]
     pub topic_defaults: BTreeMap<String, toml::Value>,
 }

@@ -5,6 +5,7 @@ pub mod api;
 pub mod broker;
 pub mod config;
 pub mod fsutil;
+pub mod groups;
 pub mod log;
 pub mod server;
 pub mod topics;

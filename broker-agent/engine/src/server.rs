@@ -15,6 +15,8 @@ use crate::{api, broker::Broker};
 
 /// How often partitions are checked against `flush.ms`.
 const FLUSH_TICK: Duration = Duration::from_millis(50);
+/// How often group members' sessions are checked.
+const SESSION_TICK: Duration = Duration::from_millis(250);
 
 /// Serves `listener` until `shutdown` turns true, then flushes and marks the stop clean.
 pub async fn serve(
@@ -49,6 +51,7 @@ pub async fn serve(
 async fn background(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
     let mut flush = tokio::time::interval(FLUSH_TICK);
     let mut retention = tokio::time::interval(broker.config.retention_check);
+    let mut sessions = tokio::time::interval(SESSION_TICK);
     loop {
         tokio::select! {
             _ = flush.tick() => {
@@ -62,6 +65,7 @@ async fn background(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
                     tracing::info!(segments = deleted, "retention deleted segments");
                 }
             }
+            _ = sessions.tick() => broker.groups.expire_sessions(),
             _ = shutdown.changed() => return,
         }
     }
@@ -93,7 +97,7 @@ async fn connection(
         if rd.read_exact(&mut body).await.is_err() {
             return;
         }
-        match api::handle(&broker, Bytes::from(body)).await {
+        match api::handle(&broker, peer, Bytes::from(body)).await {
             Ok(Some(response)) => {
                 if wr.write_all(&response).await.is_err() || wr.flush().await.is_err() {
                     return;

@@ -4,6 +4,7 @@
 
 mod admin;
 mod fetch;
+mod groups;
 mod list_offsets;
 mod metadata;
 mod produce;
@@ -14,8 +15,11 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::{
     messages::{
         ApiKey, ApiVersionsRequest, ApiVersionsResponse, CreatePartitionsRequest,
-        CreateTopicsRequest, DeleteTopicsRequest, DescribeClusterRequest, FetchRequest,
-        ListOffsetsRequest, MetadataRequest, ProduceRequest, RequestHeader, ResponseHeader,
+        CreateTopicsRequest, DeleteGroupsRequest, DeleteTopicsRequest, DescribeClusterRequest,
+        DescribeGroupsRequest, FetchRequest, FindCoordinatorRequest, HeartbeatRequest,
+        JoinGroupRequest, LeaveGroupRequest, ListGroupsRequest, ListOffsetsRequest,
+        MetadataRequest, OffsetCommitRequest, OffsetFetchRequest, ProduceRequest, RequestHeader,
+        ResponseHeader, SyncGroupRequest,
     },
     protocol::{Decodable, Encodable, HeaderVersion},
     ResponseError,
@@ -34,7 +38,23 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DeleteTopics, 1, 6),
     (ApiKey::CreatePartitions, 0, 3),
     (ApiKey::DescribeCluster, 0, 1),
+    (ApiKey::FindCoordinator, 0, 4),
+    (ApiKey::JoinGroup, 0, 7),
+    (ApiKey::SyncGroup, 0, 5),
+    (ApiKey::Heartbeat, 0, 4),
+    (ApiKey::LeaveGroup, 0, 4),
+    (ApiKey::OffsetCommit, 2, 8),
+    (ApiKey::OffsetFetch, 1, 7),
+    (ApiKey::DescribeGroups, 0, 5),
+    (ApiKey::ListGroups, 0, 4),
+    (ApiKey::DeleteGroups, 0, 2),
 ];
+
+/// Who sent a request: the connection's peer and the header's client id.
+pub struct Client {
+    pub peer: std::net::SocketAddr,
+    pub client_id: String,
+}
 
 /// A request that cannot be answered: the connection that sent it is closed.
 #[derive(Debug, thiserror::Error)]
@@ -96,6 +116,7 @@ fn api_versions(error: i16) -> ApiVersionsResponse {
 /// Answers one request frame. `Ok(None)` means no response is due (acks=0 produce).
 pub async fn handle(
     broker: &Arc<Broker>,
+    peer: std::net::SocketAddr,
     mut frame_bytes: Bytes,
 ) -> Result<Option<BytesMut>, ProtocolError> {
     if frame_bytes.len() < 8 {
@@ -121,6 +142,14 @@ pub async fn handle(
         .map_err(decode_err)?;
     let buf = &mut frame_bytes;
     let id = header.correlation_id;
+    let client = Client {
+        peer,
+        client_id: header
+            .client_id
+            .as_ref()
+            .map(|c| c.to_string())
+            .unwrap_or_default(),
+    };
     macro_rules! answer {
         ($req:ty, |$r:ident| $body:expr) => {{
             let $r = <$req>::decode(buf, version).map_err(decode_err)?;
@@ -151,6 +180,32 @@ pub async fn handle(
         )
         .await),
         ApiKey::Fetch => answer!(FetchRequest, |r| fetch::fetch(broker, r, version).await),
+        ApiKey::FindCoordinator => answer!(FindCoordinatorRequest, |r| groups::find_coordinator(
+            broker, r, version
+        )),
+        ApiKey::JoinGroup => answer!(JoinGroupRequest, |r| groups::join_group(
+            broker, r, version, &client
+        )
+        .await),
+        ApiKey::SyncGroup => answer!(SyncGroupRequest, |r| groups::sync_group(broker, r, version)
+            .await),
+        ApiKey::Heartbeat => answer!(HeartbeatRequest, |r| groups::heartbeat(broker, r)),
+        ApiKey::LeaveGroup => answer!(LeaveGroupRequest, |r| groups::leave_group(
+            broker, r, version
+        )),
+        ApiKey::OffsetCommit => answer!(OffsetCommitRequest, |r| groups::offset_commit(broker, r)
+            .await),
+        ApiKey::OffsetFetch => answer!(OffsetFetchRequest, |r| groups::offset_fetch(
+            broker, r, version
+        )),
+        ApiKey::DescribeGroups => answer!(DescribeGroupsRequest, |r| groups::describe_groups(
+            broker, r
+        )),
+        ApiKey::ListGroups => answer!(ListGroupsRequest, |r| groups::list_groups(
+            broker, r, version
+        )),
+        ApiKey::DeleteGroups => answer!(DeleteGroupsRequest, |r| groups::delete_groups(broker, r)
+            .await),
         ApiKey::Produce => {
             let r = ProduceRequest::decode(buf, version).map_err(decode_err)?;
             let acks = r.acks;

@@ -1,0 +1,345 @@
+//! Consumer-group APIs, mapped onto the coordinator: FindCoordinator, JoinGroup,
+//! SyncGroup, Heartbeat, LeaveGroup, OffsetCommit, OffsetFetch, DescribeGroups,
+//! ListGroups, DeleteGroups. Fields are only set in the versions that have them.
+
+use std::{sync::Arc, time::Duration};
+
+use kafka_protocol::{
+    messages::{
+        delete_groups_response::DeletableGroupResult,
+        describe_groups_response::{DescribedGroup, DescribedGroupMember},
+        find_coordinator_response::Coordinator as CoordinatorEntry,
+        join_group_response::JoinGroupResponseMember,
+        leave_group_response::MemberResponse,
+        list_groups_response::ListedGroup,
+        offset_commit_response::{OffsetCommitResponsePartition, OffsetCommitResponseTopic},
+        offset_fetch_response::{OffsetFetchResponsePartition, OffsetFetchResponseTopic},
+        BrokerId, DeleteGroupsRequest, DeleteGroupsResponse, DescribeGroupsRequest,
+        DescribeGroupsResponse, FindCoordinatorRequest, FindCoordinatorResponse, GroupId,
+        HeartbeatRequest, HeartbeatResponse, JoinGroupRequest, JoinGroupResponse,
+        LeaveGroupRequest, LeaveGroupResponse, ListGroupsRequest, ListGroupsResponse,
+        OffsetCommitRequest, OffsetCommitResponse, OffsetFetchRequest, OffsetFetchResponse,
+        SyncGroupRequest, SyncGroupResponse,
+    },
+    protocol::StrBytes,
+    ResponseError,
+};
+
+use super::{blocking, metadata::topic_name};
+use crate::{
+    broker::Broker,
+    groups::{store::Committed, JoinRequest},
+};
+
+fn s(text: impl Into<String>) -> StrBytes {
+    StrBytes::from_string(text.into())
+}
+
+fn group_id(text: &str) -> GroupId {
+    GroupId(s(text))
+}
+
+pub fn find_coordinator(
+    broker: &Arc<Broker>,
+    req: FindCoordinatorRequest,
+    version: i16,
+) -> FindCoordinatorResponse {
+    let (host, port) = &broker.config.advertised;
+    let node = BrokerId(broker.config.node_id);
+    // Key type 0 is a group; transactions (1) are not coordinated by this broker.
+    let refused = req.key_type != 0;
+    let code = if refused {
+        ResponseError::CoordinatorNotAvailable.code()
+    } else {
+        0
+    };
+    if version >= 4 {
+        let coordinators = req
+            .coordinator_keys
+            .into_iter()
+            .map(|key| {
+                CoordinatorEntry::default()
+                    .with_key(key)
+                    .with_node_id(node)
+                    .with_host(s(host.clone()))
+                    .with_port(i32::from(*port))
+                    .with_error_code(code)
+            })
+            .collect();
+        return FindCoordinatorResponse::default().with_coordinators(coordinators);
+    }
+    FindCoordinatorResponse::default()
+        .with_error_code(code)
+        .with_node_id(node)
+        .with_host(s(host.clone()))
+        .with_port(i32::from(*port))
+}
+
+pub async fn join_group(
+    broker: &Arc<Broker>,
+    req: JoinGroupRequest,
+    version: i16,
+    client: &super::Client,
+) -> JoinGroupResponse {
+    let ms = |v: i32| Duration::from_millis(v.max(0) as u64);
+    let request = JoinRequest {
+        group_id: req.group_id.0.to_string(),
+        member_id: req.member_id.to_string(),
+        group_instance_id: req.group_instance_id.map(|i| i.to_string()),
+        client_id: client.client_id.clone(),
+        client_host: format!("/{}", client.peer.ip()),
+        session_timeout: ms(req.session_timeout_ms),
+        rebalance_timeout: ms(if version >= 1 {
+            req.rebalance_timeout_ms
+        } else {
+            req.session_timeout_ms
+        }),
+        protocol_type: req.protocol_type.to_string(),
+        protocols: req
+            .protocols
+            .into_iter()
+            .map(|p| (p.name.to_string(), p.metadata))
+            .collect(),
+        require_known_member_id: version >= 4,
+    };
+    let r = broker.groups.join(request).await;
+    let mut resp = JoinGroupResponse::default()
+        .with_error_code(r.error)
+        .with_generation_id(r.generation)
+        .with_protocol_name(Some(s(r.protocol.unwrap_or_default())))
+        .with_leader(s(r.leader))
+        .with_member_id(s(r.member_id));
+    if version >= 7 {
+        resp.protocol_type = r.protocol_type.map(s);
+    }
+    resp.members = r
+        .members
+        .into_iter()
+        .map(|(id, instance, metadata)| {
+            let mut m = JoinGroupResponseMember::default()
+                .with_member_id(s(id))
+                .with_metadata(metadata);
+            if version >= 5 {
+                m.group_instance_id = instance.map(s);
+            }
+            m
+        })
+        .collect();
+    resp
+}
+
+pub async fn sync_group(
+    broker: &Arc<Broker>,
+    req: SyncGroupRequest,
+    version: i16,
+) -> SyncGroupResponse {
+    let assignments = req
+        .assignments
+        .into_iter()
+        .map(|a| (a.member_id.to_string(), a.assignment))
+        .collect();
+    let r = broker
+        .groups
+        .sync(
+            &req.group_id.0,
+            req.generation_id,
+            &req.member_id,
+            assignments,
+        )
+        .await;
+    let mut resp = SyncGroupResponse::default()
+        .with_error_code(r.error)
+        .with_assignment(r.assignment);
+    if version >= 5 {
+        resp.protocol_type = r.protocol_type.map(s);
+        resp.protocol_name = r.protocol.map(s);
+    }
+    resp
+}
+
+pub fn heartbeat(broker: &Arc<Broker>, req: HeartbeatRequest) -> HeartbeatResponse {
+    HeartbeatResponse::default().with_error_code(broker.groups.heartbeat(
+        &req.group_id.0,
+        req.generation_id,
+        &req.member_id,
+    ))
+}
+
+pub fn leave_group(
+    broker: &Arc<Broker>,
+    req: LeaveGroupRequest,
+    version: i16,
+) -> LeaveGroupResponse {
+    let ids: Vec<String> = if version >= 3 {
+        req.members
+            .iter()
+            .map(|m| m.member_id.to_string())
+            .collect()
+    } else {
+        vec![req.member_id.to_string()]
+    };
+    let codes = broker.groups.leave(&req.group_id.0, &ids);
+    if version >= 3 {
+        let members = ids
+            .into_iter()
+            .zip(codes)
+            .map(|(id, code)| {
+                MemberResponse::default()
+                    .with_member_id(s(id))
+                    .with_error_code(code)
+            })
+            .collect();
+        LeaveGroupResponse::default().with_members(members)
+    } else {
+        LeaveGroupResponse::default().with_error_code(codes.first().copied().unwrap_or(0))
+    }
+}
+
+pub async fn offset_commit(broker: &Arc<Broker>, req: OffsetCommitRequest) -> OffsetCommitResponse {
+    let offsets: Vec<((String, i32), Committed)> = req
+        .topics
+        .iter()
+        .flat_map(|t| {
+            t.partitions.iter().map(|p| {
+                let c = Committed {
+                    offset: p.committed_offset,
+                    leader_epoch: p.committed_leader_epoch,
+                    metadata: p.committed_metadata.as_ref().map(|m| m.to_string()),
+                    commit_ms: 0,
+                };
+                ((t.name.0.to_string(), p.partition_index), c)
+            })
+        })
+        .collect();
+    let b = broker.clone();
+    let (group, generation, member) = (
+        req.group_id.0.to_string(),
+        req.generation_id_or_member_epoch,
+        req.member_id.to_string(),
+    );
+    let outcome = blocking(move || {
+        let exists = |t: &str, p: i32| b.partition(t, p).is_some();
+        b.groups
+            .commit(&group, generation, &member, offsets, exists)
+    })
+    .await;
+    let mut topics: Vec<OffsetCommitResponseTopic> = Vec::new();
+    for ((topic, p), code) in outcome {
+        if topics.last().map(|t| t.name.0.as_str()) != Some(topic.as_str()) {
+            topics.push(OffsetCommitResponseTopic::default().with_name(topic_name(&topic)));
+        }
+        if let Some(t) = topics.last_mut() {
+            t.partitions.push(
+                OffsetCommitResponsePartition::default()
+                    .with_partition_index(p)
+                    .with_error_code(code),
+            );
+        }
+    }
+    OffsetCommitResponse::default().with_topics(topics)
+}
+
+pub fn offset_fetch(
+    broker: &Arc<Broker>,
+    req: OffsetFetchRequest,
+    version: i16,
+) -> OffsetFetchResponse {
+    let wanted: Option<Vec<(String, i32)>> = req.topics.map(|ts| {
+        ts.into_iter()
+            .flat_map(|t| {
+                let n = t.name.0.to_string();
+                t.partition_indexes.into_iter().map(move |p| (n.clone(), p))
+            })
+            .collect()
+    });
+    let mut topics: Vec<OffsetFetchResponseTopic> = Vec::new();
+    for ((topic, p), committed) in broker.groups.fetch_offsets(&req.group_id.0, wanted) {
+        if topics.last().map(|t| t.name.0.as_str()) != Some(topic.as_str()) {
+            topics.push(OffsetFetchResponseTopic::default().with_name(topic_name(&topic)));
+        }
+        let mut part = OffsetFetchResponsePartition::default()
+            .with_partition_index(p)
+            .with_committed_offset(-1)
+            .with_metadata(Some(s("")));
+        if let Some(c) = committed {
+            part.committed_offset = c.offset;
+            part.metadata = Some(s(c.metadata.unwrap_or_default()));
+            if version >= 5 {
+                part.committed_leader_epoch = c.leader_epoch;
+            }
+        }
+        if let Some(t) = topics.last_mut() {
+            t.partitions.push(part);
+        }
+    }
+    OffsetFetchResponse::default().with_topics(topics)
+}
+
+pub fn describe_groups(broker: &Arc<Broker>, req: DescribeGroupsRequest) -> DescribeGroupsResponse {
+    let groups = req
+        .groups
+        .into_iter()
+        .map(|id| match broker.groups.describe(&id.0) {
+            None => DescribedGroup::default()
+                .with_group_id(id)
+                .with_group_state(s("Dead")),
+            Some(g) => DescribedGroup::default()
+                .with_group_id(id)
+                .with_group_state(s(g.state))
+                .with_protocol_type(s(g.protocol_type))
+                .with_protocol_data(s(g.protocol))
+                .with_members(
+                    g.members
+                        .into_iter()
+                        .map(|m| {
+                            DescribedGroupMember::default()
+                                .with_member_id(s(m.member_id))
+                                .with_client_id(s(m.client_id))
+                                .with_client_host(s(m.client_host))
+                                .with_member_metadata(m.metadata)
+                                .with_member_assignment(m.assignment)
+                        })
+                        .collect(),
+                ),
+        })
+        .collect();
+    DescribeGroupsResponse::default().with_groups(groups)
+}
+
+pub fn list_groups(
+    broker: &Arc<Broker>,
+    req: ListGroupsRequest,
+    version: i16,
+) -> ListGroupsResponse {
+    let filter: Vec<String> = req.states_filter.iter().map(|f| f.to_string()).collect();
+    let groups = broker
+        .groups
+        .list()
+        .into_iter()
+        .filter(|(_, _, state)| filter.is_empty() || filter.iter().any(|f| f == state))
+        .map(|(id, protocol_type, state)| {
+            let mut g = ListedGroup::default()
+                .with_group_id(group_id(&id))
+                .with_protocol_type(s(protocol_type));
+            if version >= 4 {
+                g.group_state = s(state);
+            }
+            g
+        })
+        .collect();
+    ListGroupsResponse::default().with_groups(groups)
+}
+
+pub async fn delete_groups(broker: &Arc<Broker>, req: DeleteGroupsRequest) -> DeleteGroupsResponse {
+    let mut results = Vec::with_capacity(req.groups_names.len());
+    for id in req.groups_names {
+        let (b, name) = (broker.clone(), id.0.to_string());
+        let code = blocking(move || b.groups.delete(&name)).await;
+        results.push(
+            DeletableGroupResult::default()
+                .with_group_id(id)
+                .with_error_code(code),
+        );
+    }
+    DeleteGroupsResponse::default().with_results(results)
+}
