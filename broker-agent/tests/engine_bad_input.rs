@@ -6,61 +6,24 @@ mod common;
 use std::{
     io::{Read, Write},
     net::TcpStream,
-    time::Duration,
 };
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
-use common::BrokerProcess;
+use common::{
+    raw::{call, connect, read_frame},
+    BrokerProcess,
+};
 use kafka_protocol::{
     messages::{
         fetch_request::{FetchPartition, FetchTopic},
         produce_request::{PartitionProduceData, TopicProduceData},
         ApiKey, ApiVersionsRequest, ApiVersionsResponse, FetchRequest, FetchResponse,
-        ProduceRequest, ProduceResponse, RequestHeader, ResponseHeader, TopicName,
+        ProduceRequest, ProduceResponse, RequestHeader, TopicName,
     },
-    protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes},
+    protocol::{Decodable, Encodable, StrBytes},
     records::{Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType},
     ResponseError,
 };
-
-fn connect(broker: &BrokerProcess) -> TcpStream {
-    let s = TcpStream::connect(&broker.bootstrap).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
-    s
-}
-
-/// Sends one request and decodes its response.
-fn call<R: Request>(s: &mut TcpStream, req: &R, version: i16) -> R::Response {
-    let api = ApiKey::try_from(R::KEY).expect("key");
-    let header = RequestHeader::default()
-        .with_request_api_key(R::KEY)
-        .with_request_api_version(version)
-        .with_correlation_id(7)
-        .with_client_id(Some(StrBytes::from_static_str("raw-test")));
-    let mut body = BytesMut::new();
-    header
-        .encode(&mut body, api.request_header_version(version))
-        .expect("header");
-    req.encode(&mut body, version).expect("body");
-    let mut frame = BytesMut::new();
-    frame.put_i32(body.len() as i32);
-    frame.extend_from_slice(&body);
-    s.write_all(&frame).expect("write");
-    let mut resp = read_frame(s).expect("a response");
-    let h = ResponseHeader::decode(&mut resp, R::Response::header_version(version))
-        .expect("response header");
-    assert_eq!(h.correlation_id, 7);
-    R::Response::decode(&mut resp, version).expect("response body")
-}
-
-fn read_frame(s: &mut TcpStream) -> Option<Bytes> {
-    let mut len = [0u8; 4];
-    s.read_exact(&mut len).ok()?;
-    let mut buf = vec![0u8; i32::from_be_bytes(len) as usize];
-    s.read_exact(&mut buf).ok()?;
-    Some(Bytes::from(buf))
-}
 
 /// True when the broker closed the connection.
 fn closed(s: &mut TcpStream) -> bool {

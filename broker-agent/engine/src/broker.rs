@@ -338,6 +338,37 @@ impl Broker {
         Ok(())
     }
 
+    /// Replaces a topic's config overrides (applied to its partitions at once), or only
+    /// checks them with `validate_only`.
+    pub fn set_topic_configs(
+        &self,
+        name: &str,
+        configs: BTreeMap<String, String>,
+        validate_only: bool,
+    ) -> Result<(), TopicError> {
+        let log_config = self.config.log.with_overrides(&configs)?;
+        let mut registry = self.registry();
+        let meta = registry
+            .topics
+            .get_mut(name)
+            .ok_or_else(|| TopicError::NotFound(name.to_owned()))?;
+        if validate_only {
+            return Ok(());
+        }
+        meta.configs = configs;
+        let partitions = meta.partitions;
+        registry.save()?;
+        for p in 0..partitions {
+            if let Some(part) = self.partition(name, p) {
+                part.log
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .set_config(log_config.clone());
+            }
+        }
+        Ok(())
+    }
+
     /// Enforces retention on every partition; returns the segments deleted.
     pub fn enforce_retention(&self) -> usize {
         self.all_partitions()

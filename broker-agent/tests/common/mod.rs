@@ -2,6 +2,8 @@
 //! rdkafka clients for it.
 #![allow(dead_code)]
 
+pub mod raw;
+
 use std::{
     io::{BufRead, BufReader},
     path::{Path, PathBuf},

@@ -3,6 +3,7 @@
 //! `kafka-protocol` crate's.
 
 mod admin;
+mod configs;
 mod fetch;
 mod groups;
 mod list_offsets;
@@ -14,9 +15,10 @@ use std::sync::Arc;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::{
     messages::{
-        ApiKey, ApiVersionsRequest, ApiVersionsResponse, CreatePartitionsRequest,
-        CreateTopicsRequest, DeleteGroupsRequest, DeleteTopicsRequest, DescribeClusterRequest,
-        DescribeGroupsRequest, FetchRequest, FindCoordinatorRequest, HeartbeatRequest,
+        AlterConfigsRequest, ApiKey, ApiVersionsRequest, ApiVersionsResponse,
+        CreatePartitionsRequest, CreateTopicsRequest, DeleteGroupsRequest, DeleteRecordsRequest,
+        DeleteTopicsRequest, DescribeClusterRequest, DescribeConfigsRequest, DescribeGroupsRequest,
+        FetchRequest, FindCoordinatorRequest, HeartbeatRequest, IncrementalAlterConfigsRequest,
         JoinGroupRequest, LeaveGroupRequest, ListGroupsRequest, ListOffsetsRequest,
         MetadataRequest, OffsetCommitRequest, OffsetFetchRequest, ProduceRequest, RequestHeader,
         ResponseHeader, SyncGroupRequest,
@@ -48,6 +50,10 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DescribeGroups, 0, 5),
     (ApiKey::ListGroups, 0, 4),
     (ApiKey::DeleteGroups, 0, 2),
+    (ApiKey::DescribeConfigs, 1, 4),
+    (ApiKey::AlterConfigs, 0, 2),
+    (ApiKey::IncrementalAlterConfigs, 0, 1),
+    (ApiKey::DeleteRecords, 0, 2),
 ];
 
 /// Who sent a request: the connection's peer and the header's client id.
@@ -180,6 +186,20 @@ pub async fn handle(
         )
         .await),
         ApiKey::Fetch => answer!(FetchRequest, |r| fetch::fetch(broker, r, version).await),
+        ApiKey::DescribeConfigs => answer!(DescribeConfigsRequest, |r| configs::describe_configs(
+            broker, r, version
+        )),
+        ApiKey::AlterConfigs => answer!(AlterConfigsRequest, |r| configs::alter_configs(broker, r)
+            .await),
+        ApiKey::IncrementalAlterConfigs => {
+            answer!(IncrementalAlterConfigsRequest, |r| {
+                configs::incremental_alter_configs(broker, r).await
+            })
+        }
+        ApiKey::DeleteRecords => {
+            answer!(DeleteRecordsRequest, |r| configs::delete_records(broker, r)
+                .await)
+        }
         ApiKey::FindCoordinator => answer!(FindCoordinatorRequest, |r| groups::find_coordinator(
             broker, r, version
         )),

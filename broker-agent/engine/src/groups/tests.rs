@@ -107,7 +107,10 @@ async fn two_members_join_sync_and_rebalance_when_one_leaves() {
     );
 
     // The follower leaves: the leader is told to rejoin and gets a new generation alone.
-    assert_eq!(c.leave("g", std::slice::from_ref(&follower.member_id)), vec![0]);
+    assert_eq!(
+        c.leave("g", std::slice::from_ref(&follower.member_id)),
+        vec![0]
+    );
     assert_eq!(
         c.heartbeat("g", gen, &leader.member_id),
         ResponseError::RebalanceInProgress.code()
