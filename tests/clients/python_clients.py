@@ -25,9 +25,8 @@ def produce_confluent(bootstrap, topic):
 
 
 def produce_kafka_python(bootstrap, topic):
-    # Idempotence needs InitProducerId, which the engine does not implement yet.
-    p = KafkaProducer(bootstrap_servers=bootstrap, acks="all", compression_type="gzip",
-                      enable_idempotence=False)
+    # kafka-python 3 is idempotent by default: this exercises InitProducerId too.
+    p = KafkaProducer(bootstrap_servers=bootstrap, acks="all", compression_type="gzip")
     futures = [p.send(topic, key=f"kafka-python-{i}".encode(), value=f"from kafka-python {i}".encode())
                for i in range(20)]
     for f in futures:

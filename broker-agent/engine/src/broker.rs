@@ -20,6 +20,7 @@ use crate::{
         config::{ConfigError, LogConfig},
         PartitionLog,
     },
+    producer_ids::ProducerIds,
     topics::{check_topic_name, TopicMeta, TopicRegistry},
 };
 
@@ -98,6 +99,7 @@ pub struct Broker {
     pub appended: Notify,
     /// Consumer groups and their committed offsets.
     pub groups: Arc<Coordinator>,
+    producer_ids: Mutex<ProducerIds>,
 }
 
 fn partition_dir(data_dir: &Path, topic: &str, partition: i32) -> PathBuf {
@@ -140,7 +142,9 @@ impl Broker {
         }
         let store = GroupStore::open(&data.join("meta/groups.log"))?;
         let groups = Coordinator::open(store, config.group.clone());
+        let producer_ids = Mutex::new(ProducerIds::open(&data.join("meta/producer-ids"))?);
         Ok(Arc::new(Broker {
+            producer_ids,
             groups,
             config,
             cluster_id,
@@ -367,6 +371,14 @@ impl Broker {
             }
         }
         Ok(())
+    }
+
+    /// A new producer id for InitProducerId.
+    pub fn allocate_producer_id(&self) -> std::io::Result<i64> {
+        self.producer_ids
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .allocate()
     }
 
     /// Enforces retention on every partition; returns the segments deleted.

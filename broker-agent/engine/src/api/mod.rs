@@ -9,6 +9,7 @@ mod groups;
 mod list_offsets;
 mod metadata;
 mod produce;
+mod producers;
 
 use std::sync::Arc;
 
@@ -19,9 +20,9 @@ use kafka_protocol::{
         CreatePartitionsRequest, CreateTopicsRequest, DeleteGroupsRequest, DeleteRecordsRequest,
         DeleteTopicsRequest, DescribeClusterRequest, DescribeConfigsRequest, DescribeGroupsRequest,
         FetchRequest, FindCoordinatorRequest, HeartbeatRequest, IncrementalAlterConfigsRequest,
-        JoinGroupRequest, LeaveGroupRequest, ListGroupsRequest, ListOffsetsRequest,
-        MetadataRequest, OffsetCommitRequest, OffsetFetchRequest, ProduceRequest, RequestHeader,
-        ResponseHeader, SyncGroupRequest,
+        InitProducerIdRequest, JoinGroupRequest, LeaveGroupRequest, ListGroupsRequest,
+        ListOffsetsRequest, MetadataRequest, OffsetCommitRequest, OffsetFetchRequest,
+        ProduceRequest, RequestHeader, ResponseHeader, SyncGroupRequest,
     },
     protocol::{Decodable, Encodable, HeaderVersion},
     ResponseError,
@@ -54,6 +55,7 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::AlterConfigs, 0, 2),
     (ApiKey::IncrementalAlterConfigs, 0, 1),
     (ApiKey::DeleteRecords, 0, 2),
+    (ApiKey::InitProducerId, 0, 4),
 ];
 
 /// Who sent a request: the connection's peer and the header's client id.
@@ -196,6 +198,10 @@ pub async fn handle(
                 configs::incremental_alter_configs(broker, r).await
             })
         }
+        ApiKey::InitProducerId => answer!(InitProducerIdRequest, |r| producers::init_producer_id(
+            broker, r, version
+        )
+        .await),
         ApiKey::DeleteRecords => {
             answer!(DeleteRecordsRequest, |r| configs::delete_records(broker, r)
                 .await)
@@ -250,7 +256,7 @@ pub(crate) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + '
 
 /// The Kafka error code for a log failure.
 pub(crate) fn log_error_code(e: &crate::log::LogError) -> i16 {
-    use crate::log::{batch::BatchError, LogError};
+    use crate::log::{batch::BatchError, producers::SequenceError, LogError};
     match e {
         LogError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange.code(),
         LogError::RecordTooLarge { .. } => ResponseError::MessageTooLarge.code(),
@@ -260,5 +266,11 @@ pub(crate) fn log_error_code(e: &crate::log::LogError) -> i16 {
         LogError::Batch(BatchError::Invalid(_)) => ResponseError::InvalidRecord.code(),
         LogError::Batch(_) => ResponseError::CorruptMessage.code(),
         LogError::Io(_) => ResponseError::KafkaStorageError.code(),
+        LogError::Sequence(SequenceError::OutOfOrder { .. }) => {
+            ResponseError::OutOfOrderSequenceNumber.code()
+        }
+        LogError::Sequence(SequenceError::Fenced { .. }) => {
+            ResponseError::InvalidProducerEpoch.code()
+        }
     }
 }

@@ -5,6 +5,7 @@
 pub mod batch;
 pub mod config;
 pub mod index;
+pub mod producers;
 pub mod segment;
 
 use std::{
@@ -19,6 +20,7 @@ use bytes::Bytes;
 use self::{
     batch::{BatchError, BatchHeader},
     config::LogConfig,
+    producers::{Check, ProducerStates, SequenceError},
     segment::Segment,
 };
 
@@ -39,6 +41,8 @@ pub enum LogError {
     },
     #[error("a record batch of {size} bytes exceeds max.message.bytes ({max})")]
     RecordTooLarge { size: usize, max: i64 },
+    #[error(transparent)]
+    Sequence(#[from] SequenceError),
 }
 
 /// Where an append landed.
@@ -57,6 +61,7 @@ pub struct PartitionLog {
     log_start_offset: i64,
     unflushed_records: u64,
     oldest_unflushed: Option<Instant>,
+    producers: ProducerStates,
 }
 
 fn now_ms() -> i64 {
@@ -105,8 +110,12 @@ impl PartitionLog {
             log_start_offset: 0,
             unflushed_records: 0,
             oldest_unflushed: None,
+            producers: ProducerStates::default(),
         };
         log.log_start_offset = stored_start.clamp(first_base, log.log_end_offset());
+        for h in log.active().headers()? {
+            log.producers.record(&h);
+        }
         Ok(log)
     }
 
@@ -164,9 +173,26 @@ impl PartitionLog {
                 max: self.config.max_message_bytes,
             });
         }
-        let base_offset = self.log_end_offset();
-        let mut next = base_offset;
+        let (mut first_offset, mut last_offset) = (None, None);
+        let mut next = self.log_end_offset();
         for (range, h) in parts {
+            if h.is_transactional() {
+                return Err(BatchError::Invalid(
+                    "transactional batches are not supported by this broker",
+                )
+                .into());
+            }
+            if h.producer_id >= 0 {
+                if let Check::Duplicate {
+                    base_offset,
+                    last_offset: last,
+                } = self.producers.check(&h)?
+                {
+                    first_offset.get_or_insert(base_offset);
+                    last_offset = Some(last);
+                    continue;
+                }
+            }
             let bytes = &mut records[range];
             batch::set_base_offset(bytes, next);
             batch::set_leader_epoch(bytes, leader_epoch);
@@ -177,10 +203,15 @@ impl PartitionLog {
             };
             self.maybe_roll(h.size as u64, h.max_timestamp)?;
             self.active_mut().append(bytes, &h)?;
+            self.producers.record(&h);
             self.unflushed_records += h.records();
             self.oldest_unflushed.get_or_insert_with(Instant::now);
+            first_offset.get_or_insert(next);
+            last_offset = Some(h.last_offset());
             next = h.next_offset();
         }
+        let base_offset = first_offset.unwrap_or(next);
+        let last_offset = last_offset.unwrap_or(next - 1);
         if self.unflushed_records >= self.config.flush_messages.max(1) as u64 {
             self.flush()?;
         } else {
@@ -188,7 +219,7 @@ impl PartitionLog {
         }
         Ok(Appended {
             base_offset,
-            last_offset: next - 1,
+            last_offset,
             log_start_offset: self.log_start_offset,
         })
     }

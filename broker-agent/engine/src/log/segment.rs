@@ -179,6 +179,18 @@ impl Segment {
         self.note_timestamps(h);
     }
 
+    /// Every batch header of the segment, in order (for rebuilding producer state).
+    pub fn headers(&self) -> io::Result<Vec<BatchHeader>> {
+        let mut out = Vec::new();
+        let mut pos = 0;
+        while pos < self.size {
+            let h = self.read_header(pos)?;
+            pos += h.size as u64;
+            out.push(h);
+        }
+        Ok(out)
+    }
+
     /// Bytes in the segment file.
     pub fn size(&self) -> u64 {
         self.size

@@ -1,0 +1,191 @@
+//! Idempotent producers: InitProducerId hands out ids; retried batches are stored once
+//! (also after a restart), sequence gaps and fenced epochs are refused on the wire;
+//! librdkafka's idempotent producer stores each record once, in order.
+
+mod common;
+
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use common::{
+    drain,
+    raw::{call, connect},
+    BrokerProcess,
+};
+use kafka_protocol::{
+    messages::{
+        produce_request::{PartitionProduceData, TopicProduceData},
+        InitProducerIdRequest, InitProducerIdResponse, ProduceRequest, ProduceResponse, ProducerId,
+        TopicName,
+    },
+    protocol::StrBytes,
+    records::{Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType},
+    ResponseError,
+};
+use rdkafka::{consumer::Consumer, producer::FutureRecord};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as i64
+}
+
+/// A batch of `n` records from producer `pid`/`epoch` starting at sequence `seq`.
+fn batch(pid: i64, epoch: i16, seq: i32, n: i32) -> Bytes {
+    let records: Vec<Record> = (0..n)
+        .map(|i| Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: -1,
+            producer_id: pid,
+            producer_epoch: epoch,
+            timestamp_type: TimestampType::Creation,
+            offset: i64::from(i),
+            sequence: seq + i,
+            timestamp: now_ms(),
+            key: Some(Bytes::from(format!("s{}", seq + i))),
+            value: Some(Bytes::from_static(b"v")),
+            headers: Default::default(),
+        })
+        .collect();
+    let mut buf = BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut buf,
+        &records,
+        &RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        },
+    )
+    .expect("encode");
+    buf.freeze()
+}
+
+/// Produces one batch to idem-0: (error code, base offset).
+fn produce(broker: &BrokerProcess, records: Bytes) -> (i16, i64) {
+    let data = PartitionProduceData::default()
+        .with_index(0)
+        .with_records(Some(records));
+    let topic = TopicProduceData::default()
+        .with_name(TopicName(StrBytes::from_static_str("idem")))
+        .with_partition_data(vec![data]);
+    let req = ProduceRequest::default()
+        .with_acks(-1)
+        .with_timeout_ms(5000)
+        .with_topic_data(vec![topic]);
+    let r: ProduceResponse = call(&mut connect(broker), &req, 9);
+    let p = &r.responses[0].partition_responses[0];
+    (p.error_code, p.base_offset)
+}
+
+fn init(broker: &BrokerProcess, pid: i64, epoch: i16) -> (i64, i16) {
+    let req = InitProducerIdRequest::default()
+        .with_transactional_id(None)
+        .with_transaction_timeout_ms(60000)
+        .with_producer_id(ProducerId(pid))
+        .with_producer_epoch(epoch);
+    let r: InitProducerIdResponse = call(&mut connect(broker), &req, 4);
+    assert_eq!(r.error_code, 0);
+    (r.producer_id.0, r.producer_epoch)
+}
+
+#[tokio::test]
+async fn retries_are_stored_once_and_gaps_and_old_epochs_are_refused() {
+    let dir = tempfile::tempdir().expect("dir");
+    let broker = BrokerProcess::start(dir.path(), &[]);
+    broker.create_topic("idem", 1, &[]).await;
+    let (pid, epoch) = init(&broker, -1, -1);
+    assert_eq!(epoch, 0);
+    assert_ne!(
+        init(&broker, -1, -1).0,
+        pid,
+        "every producer gets its own id"
+    );
+
+    assert_eq!(produce(&broker, batch(pid, 0, 0, 3)), (0, 0));
+    assert_eq!(
+        produce(&broker, batch(pid, 0, 0, 3)),
+        (0, 0),
+        "a retry gets the original offset"
+    );
+    assert_eq!(
+        produce(&broker, batch(pid, 0, 5, 1)).0,
+        ResponseError::OutOfOrderSequenceNumber.code()
+    );
+    assert_eq!(produce(&broker, batch(pid, 0, 3, 2)), (0, 3));
+
+    // Producer state is rebuilt after a restart: the retry is still recognised.
+    let listen = broker.listen();
+    broker.stop();
+    let broker = BrokerProcess::start_on(dir.path(), &listen, &[]);
+    assert_eq!(produce(&broker, batch(pid, 0, 3, 2)), (0, 3));
+
+    // Re-initialising bumps the epoch; once the new epoch wrote, the old one is fenced.
+    assert_eq!(init(&broker, pid, 0), (pid, 1));
+    assert_eq!(produce(&broker, batch(pid, 1, 0, 1)), (0, 5));
+    assert_eq!(
+        produce(&broker, batch(pid, 0, 5, 1)).0,
+        ResponseError::InvalidProducerEpoch.code()
+    );
+
+    let reader = broker.reader("idem", 1);
+    assert_eq!(
+        reader.fetch_watermarks("idem", 0, WAIT).expect("wm"),
+        (0, 6)
+    );
+    let keys: Vec<String> = drain(&reader, 6, WAIT).into_iter().map(|m| m.2).collect();
+    assert_eq!(keys, vec!["s0", "s1", "s2", "s3", "s4", "s0"]);
+
+    // Transactions are not coordinated here: a transactional id is refused.
+    let req = InitProducerIdRequest::default()
+        .with_transactional_id(Some(kafka_protocol::messages::TransactionalId(
+            StrBytes::from_static_str("tx"),
+        )))
+        .with_transaction_timeout_ms(60000);
+    let r: InitProducerIdResponse = call(&mut connect(&broker), &req, 4);
+    assert_eq!(r.error_code, ResponseError::CoordinatorNotAvailable.code());
+}
+
+#[tokio::test]
+async fn librdkafka_idempotent_producer_stores_each_record_once_in_order() {
+    let dir = tempfile::tempdir().expect("dir");
+    let broker = BrokerProcess::start(dir.path(), &[]);
+    broker.create_topic("exactly", 2, &[]).await;
+    let producer = broker.producer(&[("enable.idempotence", "true"), ("linger.ms", "2")]);
+    let sends = (0..500).map(|i| {
+        let producer = producer.clone();
+        async move {
+            let key = format!("{i:04}");
+            producer
+                .send(
+                    FutureRecord::to("exactly")
+                        .key(&key)
+                        .payload("v")
+                        .partition(i % 2),
+                    WAIT,
+                )
+                .await
+                .map_err(|(e, _)| e)
+        }
+    });
+    for r in futures::future::join_all(sends).await {
+        r.expect("send");
+    }
+    let got = drain(&broker.reader("exactly", 2), 500, WAIT);
+    assert_eq!(got.len(), 500);
+    for p in 0..2 {
+        let keys: Vec<&String> = got.iter().filter(|m| m.0 == p).map(|m| &m.2).collect();
+        let mut sorted = keys.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(
+            keys, sorted,
+            "partition {p} holds each record once, in send order"
+        );
+        assert_eq!(keys.len(), 250);
+    }
+}
