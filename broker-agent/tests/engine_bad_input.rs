@@ -17,8 +17,9 @@ use kafka_protocol::{
     messages::{
         fetch_request::{FetchPartition, FetchTopic},
         produce_request::{PartitionProduceData, TopicProduceData},
-        ApiKey, ApiVersionsRequest, ApiVersionsResponse, FetchRequest, FetchResponse,
-        ProduceRequest, ProduceResponse, RequestHeader, TopicName,
+        ApiKey, ApiVersionsRequest, ApiVersionsResponse, DescribeClusterRequest,
+        DescribeClusterResponse, FetchRequest, FetchResponse, ProduceRequest, ProduceResponse,
+        RequestHeader, TopicName,
     },
     protocol::{Decodable, Encodable, StrBytes},
     records::{Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType},
@@ -162,6 +163,11 @@ async fn api_versions_is_honest_and_falls_back_to_v0() {
     let v0 = ApiVersionsResponse::decode(&mut resp, 0).expect("v0 body");
     assert_eq!(v0.error_code, ResponseError::UnsupportedVersion.code());
     assert_eq!(v0.api_keys.len(), r.api_keys.len());
+
+    let cluster: DescribeClusterResponse =
+        call(&mut connect(&broker), &DescribeClusterRequest::default(), 1);
+    assert_eq!((cluster.error_code, cluster.brokers.len()), (0, 1));
+    assert_eq!(cluster.controller_id.0, 1);
 }
 
 #[tokio::test]

@@ -260,3 +260,31 @@ async fn a_waiting_consumer_gets_records_produced_later() {
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].2, "late");
 }
+
+#[tokio::test]
+async fn acks_zero_stores_without_answering_and_auto_creation_is_off_by_default() {
+    let dir = tempfile::tempdir().expect("dir");
+    let broker = BrokerProcess::start(dir.path(), &[]);
+    broker.create_topic("fire", 1, &[]).await;
+    let producer = broker.producer(&[("acks", "0")]);
+    for i in 0..50 {
+        producer
+            .send(
+                FutureRecord::to("fire").key(&format!("k{i}")).payload("v"),
+                WAIT,
+            )
+            .await
+            .expect("queued");
+    }
+    assert_eq!(drain(&broker.reader("fire", 1), 50, WAIT).len(), 50);
+
+    // Metadata for an unknown topic does not create it unless the broker is told to.
+    let md = rdkafka::producer::Producer::client(&producer)
+        .fetch_metadata(Some("ghost"), Timeout::After(WAIT))
+        .expect("metadata");
+    assert_eq!(
+        md.topics()[0].error(),
+        Some(rdkafka::types::RDKafkaRespErr::RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
+    );
+    assert!(!dir.path().join("ghost-0").exists());
+}
