@@ -10,7 +10,7 @@ use std::{
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use common::{
-    raw::{call, connect, read_frame},
+    raw::{self, call, connect, read_frame},
     BrokerProcess,
 };
 use kafka_protocol::{
@@ -22,7 +22,6 @@ use kafka_protocol::{
         RequestHeader, TopicName,
     },
     protocol::{Decodable, Encodable, StrBytes},
-    records::{Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType},
     ResponseError,
 };
 
@@ -38,32 +37,7 @@ fn still_serving(broker: &BrokerProcess) {
 }
 
 fn batch(bytes: usize) -> BytesMut {
-    let record = Record {
-        transactional: false,
-        control: false,
-        delete_horizon: false,
-        partition_leader_epoch: -1,
-        producer_id: -1,
-        producer_epoch: -1,
-        timestamp_type: TimestampType::Creation,
-        offset: 0,
-        sequence: -1,
-        timestamp: 1,
-        key: Some(Bytes::from_static(b"k")),
-        value: Some(vec![b'x'; bytes].into()),
-        headers: Default::default(),
-    };
-    let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        [&record],
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        },
-    )
-    .expect("encode");
-    buf
+    raw::batch(raw::PLAIN, 1, bytes)
 }
 
 fn produce(topic: &str, records: Bytes) -> ProduceRequest {

@@ -8,7 +8,7 @@ use std::{
     time::Duration,
 };
 
-use common::{drain, BrokerProcess};
+use common::{drain, raw::now_ms, BrokerProcess};
 use rdkafka::{consumer::Consumer, producer::FutureRecord};
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -160,13 +160,6 @@ async fn a_clean_restart_keeps_everything() {
     let got = drain(&broker.reader("kept", 1), 100, WAIT);
     assert_eq!(got.len(), 100);
     assert_eq!(got[99], (0, 99, "k99".into(), b"v".to_vec()));
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_millis() as i64
 }
 
 #[tokio::test]

@@ -6,10 +6,10 @@ mod common;
 
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use common::{
     drain,
-    raw::{call, connect},
+    raw::{self, call, connect},
     BrokerProcess,
 };
 use kafka_protocol::{
@@ -19,50 +19,24 @@ use kafka_protocol::{
         TopicName,
     },
     protocol::StrBytes,
-    records::{Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType},
     ResponseError,
 };
 use rdkafka::{consumer::Consumer, producer::FutureRecord};
 
 const WAIT: Duration = Duration::from_secs(20);
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_millis() as i64
-}
-
 /// A batch of `n` records from producer `pid`/`epoch` starting at sequence `seq`.
 fn batch(pid: i64, epoch: i16, seq: i32, n: i32) -> Bytes {
-    let records: Vec<Record> = (0..n)
-        .map(|i| Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: -1,
+    raw::batch(
+        raw::Writer {
             producer_id: pid,
-            producer_epoch: epoch,
-            timestamp_type: TimestampType::Creation,
-            offset: i64::from(i),
-            sequence: seq + i,
-            timestamp: now_ms(),
-            key: Some(Bytes::from(format!("s{}", seq + i))),
-            value: Some(Bytes::from_static(b"v")),
-            headers: Default::default(),
-        })
-        .collect();
-    let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        &records,
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
+            epoch,
+            sequence: seq,
         },
+        n,
+        1,
     )
-    .expect("encode");
-    buf.freeze()
+    .freeze()
 }
 
 /// Produces one batch to idem-0: (error code, base offset).

@@ -10,6 +10,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::{
     messages::{ApiKey, RequestHeader, ResponseHeader},
     protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes},
+    records::{Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType},
 };
 
 use super::BrokerProcess;
@@ -51,4 +52,64 @@ pub fn read_frame(s: &mut TcpStream) -> Option<Bytes> {
     let mut buf = vec![0u8; i32::from_be_bytes(len) as usize];
     s.read_exact(&mut buf).ok()?;
     Some(Bytes::from(buf))
+}
+
+/// Milliseconds since the epoch, for record timestamps.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as i64
+}
+
+/// Who writes a test batch: producer id, epoch and first sequence (-1s: not idempotent).
+#[derive(Clone, Copy)]
+pub struct Writer {
+    pub producer_id: i64,
+    pub epoch: i16,
+    pub sequence: i32,
+}
+
+/// Not an idempotent producer.
+pub const PLAIN: Writer = Writer {
+    producer_id: -1,
+    epoch: -1,
+    sequence: -1,
+};
+
+/// One v2 record batch of `n` records with `value_size`-byte values, keys `s{sequence}`.
+pub fn batch(writer: Writer, n: i32, value_size: usize) -> BytesMut {
+    let records: Vec<Record> = (0..n)
+        .map(|i| Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: -1,
+            producer_id: writer.producer_id,
+            producer_epoch: writer.epoch,
+            timestamp_type: TimestampType::Creation,
+            offset: i64::from(i),
+            // The encoder groups records whose offset - sequence agree into one batch.
+            sequence: if writer.sequence < 0 {
+                i
+            } else {
+                writer.sequence + i
+            },
+            timestamp: now_ms(),
+            key: Some(Bytes::from(format!("s{}", writer.sequence.max(0) + i))),
+            value: Some(vec![b'x'; value_size].into()),
+            headers: Default::default(),
+        })
+        .collect();
+    let mut buf = BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut buf,
+        &records,
+        &RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        },
+    )
+    .expect("encode");
+    buf
 }
