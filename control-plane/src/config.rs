@@ -59,6 +59,12 @@ pub struct ServeConfig {
     /// How long a login session lasts.
     #[arg(long, env = "TIDEWAY_SESSION_TTL", default_value = DEFAULT_SESSION_TTL, value_parser = humantime::parse_duration)]
     pub session_ttl: Duration,
+    /// A host is shown offline after this long without a heartbeat.
+    #[arg(long, env = "TIDEWAY_HOST_OFFLINE_AFTER", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub host_offline_after: Duration,
+    /// How often agents are asked to send heartbeats.
+    #[arg(long, env = "TIDEWAY_HEARTBEAT_INTERVAL", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub heartbeat_interval: Duration,
     /// Mark cookies Secure (set when the UI is served over HTTPS).
     #[arg(long, env = "TIDEWAY_COOKIE_SECURE", default_value_t = false)]
     pub cookie_secure: bool,
@@ -120,6 +126,11 @@ impl ServeConfig {
             if p.len() < 8 {
                 return Err("TIDEWAY_ADMIN_PASSWORD must be at least 8 characters".into());
             }
+        }
+        if self.host_offline_after <= self.heartbeat_interval {
+            return Err(
+                "TIDEWAY_HOST_OFFLINE_AFTER must be longer than TIDEWAY_HEARTBEAT_INTERVAL".into(),
+            );
         }
         if self.session_ttl < Duration::from_secs(60) {
             return Err("TIDEWAY_SESSION_TTL must be at least one minute".into());

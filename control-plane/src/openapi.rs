@@ -19,6 +19,8 @@ use utoipa::{
         (name = "clusters", description = "Cluster requests, clusters and approvals"),
         (name = "tokens", description = "API tokens for automation"),
         (name = "admin", description = "Hosts and the audit log"),
+        (name = "agents", description = "Agent tokens"),
+        (name = "agent protocol", description = "What broker agents call (with an agent token)"),
     )
 )]
 pub struct ApiDoc;

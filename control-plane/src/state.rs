@@ -21,6 +21,12 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// How long a host may be silent before it shows offline.
+    pub fn host_offline_after(&self) -> chrono::Duration {
+        chrono::Duration::from_std(self.config.host_offline_after)
+            .unwrap_or(chrono::Duration::seconds(30))
+    }
+
     /// Builds the state from a validated config and a migrated pool.
     pub fn new(config: ServeConfig, db: PgPool, metrics: PrometheusHandle) -> Result<Self, String> {
         let ldap = config.ldap.settings()?.map(Arc::new);

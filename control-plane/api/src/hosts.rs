@@ -3,7 +3,11 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::{clusters::HardwareProfile, HostId};
+use crate::{
+    agents::{HostCapacity, PortRange, StorageCapacity},
+    clusters::HardwareProfile,
+    Generation, HostId,
+};
 
 /// A host registered by its agent.
 #[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
@@ -13,8 +17,15 @@ pub struct Host {
     pub address: String,
     pub hardware_profile: HardwareProfile,
     pub labels: serde_json::Value,
-    /// `online` or `offline`.
+    /// `online` or `offline` (silent for longer than the control plane's
+    /// `--host-offline-after`).
     pub state: String,
     pub last_seen_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
+    pub agent_version: Option<String>,
+    pub capacity: HostCapacity,
+    pub storage: Vec<StorageCapacity>,
+    pub port_range: Option<PortRange>,
+    pub generation: Generation,
+    pub observed_generation: Option<Generation>,
 }

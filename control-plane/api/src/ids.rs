@@ -89,6 +89,10 @@ uuid_id!(
     /// An API token.
     TokenId
 );
+uuid_id!(
+    /// A broker of a cluster, placed on a host.
+    BrokerId
+);
 
 /// The number of an audit-log entry; increases with time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]

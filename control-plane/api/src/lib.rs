@@ -4,6 +4,7 @@
 #[macro_use]
 mod text;
 
+pub mod agents;
 pub mod audit;
 #[cfg(feature = "client")]
 pub mod client;
@@ -16,7 +17,7 @@ pub mod roles;
 pub mod tenants;
 pub mod tokens;
 
-pub use ids::{AuditId, ClusterId, Generation, HostId, TenantId, TokenId, UserId};
+pub use ids::{AuditId, BrokerId, ClusterId, Generation, HostId, TenantId, TokenId, UserId};
 pub use page::{Page, PageQuery};
 pub use problem::{FieldError, Problem};
 pub use roles::Role;

@@ -12,6 +12,8 @@ use uuid::Uuid;
 pub enum TokenKind {
     Session,
     Api,
+    /// A broker agent's token for `/agent/v1`.
+    Agent,
 }
 
 /// The claims Tideway signs.

@@ -1,6 +1,7 @@
 //! Who is calling and what they may do: the `Caller` built from a bearer token or a
 //! session cookie, and the authorization checks every service runs.
 
+pub mod agent;
 pub mod jwt;
 pub mod ldap;
 pub mod password;
@@ -24,6 +25,10 @@ pub enum Actor {
         id: TokenId,
         name: String,
     },
+    /// A broker agent (`agent:NAME`).
+    Agent {
+        name: String,
+    },
     /// The control plane itself (bootstrap, reconciler).
     System,
 }
@@ -33,6 +38,7 @@ impl std::fmt::Display for Actor {
         match self {
             Actor::User { username, .. } => write!(f, "user:{username}"),
             Actor::Token { name, id } => write!(f, "token:{name}:{id}"),
+            Actor::Agent { name } => f.write_str(name),
             Actor::System => f.write_str("system"),
         }
     }
@@ -100,21 +106,27 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let header = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .ok_or_else(|| ApiError::Unauthorized("send Authorization: Bearer <token>".into()))?;
-        let token = header
-            .to_str()
-            .ok()
-            .and_then(|h| h.strip_prefix("Bearer "))
-            .ok_or_else(|| {
-                ApiError::Unauthorized("the Authorization header must be Bearer <token>".into())
-            })?;
-        let mut caller = session::authenticate(state, token.trim()).await?.0;
+        let token = bearer(parts)?;
+        let mut caller = session::authenticate(state, token).await?.0;
         caller.request_id = request_id(parts);
         Ok(caller)
     }
+}
+
+/// The token of an `Authorization: Bearer` header.
+pub fn bearer(parts: &Parts) -> Result<&str, ApiError> {
+    let header = parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)
+        .ok_or_else(|| ApiError::Unauthorized("send Authorization: Bearer <token>".into()))?;
+    header
+        .to_str()
+        .ok()
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .map(str::trim)
+        .ok_or_else(|| {
+            ApiError::Unauthorized("the Authorization header must be Bearer <token>".into())
+        })
 }
 
 /// The request id set by the request-id layer.

@@ -65,6 +65,11 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<(Caller, Clai
             db::tokens::touch(&state.db, token.id).await?;
             token_caller(token)
         }
+        TokenKind::Agent => {
+            return Err(ApiError::Unauthorized(
+                "agent tokens only work on /agent/v1".into(),
+            ));
+        }
     };
     Ok((caller, claims))
 }

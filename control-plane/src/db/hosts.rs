@@ -1,8 +1,13 @@
 //! Hosts registered by agents; a host is online when it was heard from recently.
 
 use chrono::{DateTime, Utc};
-use sqlx::{FromRow, PgPool};
-use tideway_api::{clusters::HardwareProfile, hosts::Host, HostId};
+use sqlx::{types::Json, FromRow, PgPool};
+use tideway_api::{
+    agents::{HostCapacity, PortRange, StorageCapacity},
+    clusters::HardwareProfile,
+    hosts::Host,
+    Generation, HostId,
+};
 
 #[derive(FromRow)]
 struct HostRow {
@@ -13,12 +18,20 @@ struct HostRow {
     labels: serde_json::Value,
     last_seen_at: Option<DateTime<Utc>>,
     created_at: DateTime<Utc>,
+    agent_version: Option<String>,
+    capacity: Json<HostCapacity>,
+    storage: Json<Vec<StorageCapacity>>,
+    port_first: Option<i32>,
+    port_last: Option<i32>,
+    generation: Generation,
+    observed_generation: Option<Generation>,
 }
 
 /// Every host by name, `online` when seen within `offline_after`.
 pub async fn list(db: &PgPool, offline_after: chrono::Duration) -> sqlx::Result<Vec<Host>> {
     let rows: Vec<HostRow> = sqlx::query_as(
-        "SELECT id, name, address, hardware_profile, labels, last_seen_at, created_at
+        "SELECT id, name, address, hardware_profile, labels, last_seen_at, created_at, agent_version,
+                capacity, storage, port_first, port_last, generation, observed_generation
          FROM hosts ORDER BY name",
     )
     .fetch_all(db)
@@ -31,6 +44,13 @@ pub async fn list(db: &PgPool, offline_after: chrono::Duration) -> sqlx::Result<
                 Some(seen) if now - seen <= offline_after => "online".into(),
                 _ => "offline".into(),
             },
+            port_range: match (r.port_first, r.port_last) {
+                (Some(first), Some(last)) => Some(PortRange {
+                    first: first as u16,
+                    last: last as u16,
+                }),
+                _ => None,
+            },
             id: r.id,
             name: r.name,
             address: r.address,
@@ -38,6 +58,11 @@ pub async fn list(db: &PgPool, offline_after: chrono::Duration) -> sqlx::Result<
             labels: r.labels,
             last_seen_at: r.last_seen_at,
             created_at: r.created_at,
+            agent_version: r.agent_version,
+            capacity: r.capacity.0,
+            storage: r.storage.0,
+            generation: r.generation,
+            observed_generation: r.observed_generation,
         })
         .collect())
 }

@@ -1,6 +1,7 @@
 //! SQL lives here and only here: one module per resource, `*Row` structs, functions that
 //! take a pool or a connection inside a service's transaction.
 
+pub mod agents;
 pub mod audit;
 pub mod clusters;
 pub mod hosts;

@@ -1,6 +1,7 @@
 //! The service layer: rules, authorization, transactions, quota checks and audit entries.
 //! The REST handlers and the web UI both call these functions and nothing below them.
 
+pub mod agents;
 pub mod audit;
 pub mod cluster_rules;
 pub mod clusters;

@@ -17,9 +17,6 @@ use crate::{
     state::AppState,
 };
 
-/// A host is offline after this long without a heartbeat.
-pub const HOST_OFFLINE_AFTER_SECS: i64 = 30;
-
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_hosts))
@@ -31,9 +28,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     responses((status = 200, body = Vec<Host>), (status = "default", response = ProblemResponse)))]
 async fn list_hosts(State(s): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<Host>>> {
     caller.require_platform_admin()?;
-    Ok(Json(
-        db::hosts::list(&s.db, chrono::Duration::seconds(HOST_OFFLINE_AFTER_SECS)).await?,
-    ))
+    Ok(Json(db::hosts::list(&s.db, s.host_offline_after()).await?))
 }
 
 /// The audit log, newest first: everything for a platform admin, the tenants they

@@ -1,7 +1,8 @@
-//! REST handlers under `/api/v1`: each extracts, authorizes through the service, calls it,
+//! REST handlers under `/api/v1` (and the agent protocol under `/agent/v1`): each extracts, authorizes through the service, calls it,
 //! and maps the answer. The paths register themselves in the OpenAPI document.
 
 mod admin;
+mod agents;
 mod clusters;
 mod tenants;
 mod tokens;
@@ -19,8 +20,11 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(tenants::router())
         .merge(clusters::router())
         .merge(tokens::router())
-        .merge(admin::router());
-    OpenApiRouter::with_openapi(ApiDoc::openapi()).nest("/api/v1", v1)
+        .merge(admin::router())
+        .merge(agents::router());
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .nest("/api/v1", v1)
+        .nest("/agent/v1", agents::agent_router())
 }
 
 /// The error answer of every endpoint.

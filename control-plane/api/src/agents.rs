@@ -1,0 +1,124 @@
+//! The agent protocol (`/agent/v1`) and agent tokens: what a broker agent reports about its
+//! host and brokers, and the desired state it fetches.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    clusters::{HardwareProfile, StorageBackend},
+    Generation, HostId, TokenId,
+};
+
+/// CPU and memory of a host (zero when not reported).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(default)]
+pub struct HostCapacity {
+    pub cpus: u32,
+    pub memory_bytes: u64,
+}
+
+/// Capacity of one storage backend on a host.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct StorageCapacity {
+    pub backend: StorageBackend,
+    pub total_bytes: u64,
+    pub free_bytes: u64,
+}
+
+/// Ports the agent may give brokers, inclusive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PortRange {
+    pub first: u16,
+    pub last: u16,
+}
+
+/// Body of `POST /agent/v1/register`.
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterHost {
+    /// Unique host name.
+    pub name: String,
+    /// Address clients and other brokers reach the host at.
+    pub address: String,
+    pub hardware_profile: HardwareProfile,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    pub capacity: HostCapacity,
+    pub storage: Vec<StorageCapacity>,
+    pub port_range: PortRange,
+    pub agent_version: String,
+}
+
+/// The answer to a registration.
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Registered {
+    pub host_id: HostId,
+    /// How often the agent should send a heartbeat.
+    pub heartbeat_interval_secs: u64,
+}
+
+/// Body of `POST /agent/v1/hosts/{id}/heartbeat`: what the agent sees now.
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Heartbeat {
+    /// The desired-state generation the agent has applied.
+    pub observed_generation: Option<Generation>,
+    pub storage: Vec<StorageCapacity>,
+}
+
+/// The answer to a heartbeat: the generation the agent should be at.
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct HeartbeatAck {
+    pub desired_generation: Generation,
+}
+
+/// `GET /agent/v1/hosts/{id}/desired`: the brokers this host should run.
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct DesiredState {
+    pub host_id: HostId,
+    pub generation: Generation,
+    pub brokers: Vec<BrokerAssignment>,
+}
+
+/// One broker a host should run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct BrokerAssignment {
+    pub broker_id: crate::BrokerId,
+    pub cluster_id: crate::ClusterId,
+    pub node_id: i32,
+    pub port: u16,
+    pub storage_backend: StorageBackend,
+    pub storage_bytes: u64,
+}
+
+/// An agent token as listed.
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AgentToken {
+    pub id: TokenId,
+    pub name: String,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+/// Body of `POST /api/v1/agent-tokens`.
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateAgentToken {
+    pub name: String,
+    /// Lifetime in days, 1..=3650 (default 365).
+    #[serde(default)]
+    pub expires_in_days: Option<i64>,
+}
+
+/// The answer to creating an agent token: the only time the secret is shown.
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CreatedAgentToken {
+    pub token: AgentToken,
+    /// Pass to `broker-agent run --token`.
+    pub secret: String,
+}
