@@ -1,6 +1,7 @@
-//! `broker-agent`: the per-host agent and the broker process. `broker-agent broker` runs
-//! the bundled engine; the agent (`run`) arrives with the agents issue.
+//! `broker-agent`: the per-host agent (`run`) and the broker process (`broker`, the
+//! bundled engine).
 
+mod agent;
 mod broker_cmd;
 
 use std::{io::IsTerminal, process::ExitCode};
@@ -19,6 +20,8 @@ struct Cli {
 enum Command {
     /// Run a Kafka-compatible broker (the bundled engine) on a data directory.
     Broker(Box<broker_cmd::BrokerArgs>),
+    /// Run the host agent: register with the control plane and apply its desired state.
+    Run(Box<agent::RunArgs>),
 }
 
 fn init_tracing() {
@@ -39,6 +42,7 @@ fn main() -> ExitCode {
     init_tracing();
     let result = match cli.command {
         Command::Broker(args) => broker_cmd::run(*args),
+        Command::Run(args) => agent::run(*args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,17 +1,23 @@
-//! A typed HTTP client for `/api/v1`, used by the tests and by automation written in Rust.
+//! A typed HTTP client for `/api/v1` (and, for agents, `/agent/v1`), used by the agent,
+//! the tests and automation written in Rust.
 //! Every error the server sends comes back as the `Problem` it sent.
 
 use serde::{de::DeserializeOwned, Serialize};
 
 use crate::{
+    agents::{
+        CreateAgentToken, CreatedAgentToken, DesiredState, Heartbeat, HeartbeatAck, RegisterHost,
+        Registered,
+    },
     audit::AuditEntry,
     clusters::{Cluster, ClusterFilter, ClusterSpecPatch, CreateCluster, Decision},
+    hosts::Host,
     tenants::{
         CreateTenant, CreateUser, LoginRequest, LoginResponse, Me, Member, PutMember, Quota,
         QuotaReport, Tenant, User,
     },
     tokens::{ApiToken, CreateToken, CreatedToken},
-    ClusterId, Page, Problem, TenantId, TokenId,
+    ClusterId, HostId, Page, Problem, TenantId, TokenId,
 };
 
 /// What can go wrong calling the API.
@@ -42,16 +48,63 @@ pub struct Client {
     http: reqwest::Client,
     base: String,
     token: Option<String>,
+    /// `/api/v1` for people and automation, `/agent/v1` for agents.
+    prefix: &'static str,
 }
 
 impl Client {
     /// A client for the control plane at `base` (e.g. `http://127.0.0.1:8080`).
     pub fn new(base: impl Into<String>) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(30))
+            .build()
+            .unwrap_or_default();
         Self {
-            http: reqwest::Client::new(),
+            http,
             base: base.into(),
             token: None,
+            prefix: "/api/v1",
         }
+    }
+
+    /// A client for the agent protocol (`/agent/v1`) with an agent token.
+    pub fn agent(base: impl Into<String>, token: impl Into<String>) -> Self {
+        Self {
+            prefix: "/agent/v1",
+            ..Self::new(base).with_token(token)
+        }
+    }
+
+    pub async fn register(&self, body: &RegisterHost) -> Result<Registered, ClientError> {
+        self.post("/register", body).await
+    }
+
+    pub async fn heartbeat(
+        &self,
+        host: HostId,
+        body: &Heartbeat,
+    ) -> Result<HeartbeatAck, ClientError> {
+        self.post(&format!("/hosts/{host}/heartbeat"), body).await
+    }
+
+    pub async fn desired(&self, host: HostId) -> Result<DesiredState, ClientError> {
+        self.get(&format!("/hosts/{host}/desired")).await
+    }
+
+    pub async fn create_agent_token(
+        &self,
+        body: &CreateAgentToken,
+    ) -> Result<CreatedAgentToken, ClientError> {
+        self.post("/agent-tokens", body).await
+    }
+
+    pub async fn revoke_agent_token(&self, id: TokenId) -> Result<(), ClientError> {
+        self.send_empty(reqwest::Method::DELETE, &format!("/agent-tokens/{id}"))
+            .await
+    }
+
+    pub async fn list_hosts(&self) -> Result<Vec<Host>, ClientError> {
+        self.get("/hosts").await
     }
 
     /// The same client sending `token` as its bearer.
@@ -198,12 +251,12 @@ impl Client {
         self.get(&format!("/audit{query}")).await
     }
 
-    /// `GET /api/v1{path}` into `T`.
+    /// `GET {prefix}{path}` into `T`.
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
         self.send::<(), T>(reqwest::Method::GET, path, None).await
     }
 
-    /// `POST /api/v1{path}` with a JSON body into `T`.
+    /// `POST {prefix}{path}` with a JSON body into `T`.
     pub async fn post<B: Serialize, T: DeserializeOwned>(
         &self,
         path: &str,
@@ -234,7 +287,7 @@ impl Client {
     ) -> Result<reqwest::Response, ClientError> {
         let mut req = self
             .http
-            .request(method, format!("{}/api/v1{path}", self.base));
+            .request(method, format!("{}{}{path}", self.base, self.prefix));
         if let Some(token) = &self.token {
             req = req.bearer_auth(token);
         }

@@ -1,0 +1,241 @@
+//! `broker-agent run`: registers this host with the control plane, then loops — heartbeat,
+//! fetch the desired state when its generation moved, apply it, report what was applied —
+//! retrying with backoff whenever the control plane cannot be reached. The data path never
+//! depends on the control plane being up.
+
+mod host;
+
+use std::{collections::BTreeMap, path::PathBuf, time::Duration};
+
+use clap::Args;
+use tideway_api::{
+    agents::{Heartbeat, PortRange, RegisterHost},
+    client::{Client, ClientError},
+    clusters::HardwareProfile,
+    Generation, HostId,
+};
+
+pub use self::host::StorageSpec;
+
+/// Longest wait between retries.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// Flags of `broker-agent run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Control plane URL, e.g. http://127.0.0.1:8080.
+    #[arg(long, env = "TIDEWAY_CONTROL_PLANE")]
+    control_plane: String,
+    /// Agent token issued by a platform admin.
+    #[arg(long, env = "TIDEWAY_AGENT_TOKEN", hide_env_values = true)]
+    token: String,
+    /// This host's unique name.
+    #[arg(long)]
+    name: String,
+    /// Address clients reach this host's brokers at.
+    #[arg(long)]
+    address: String,
+    /// Directory for the agent's own state.
+    #[arg(long)]
+    data_root: PathBuf,
+    /// A storage backend this host serves, BACKEND=LOCATION (repeatable); default
+    /// local-ssd under the data root.
+    #[arg(long = "storage")]
+    storage: Vec<String>,
+    /// Ports brokers may listen on, FIRST-LAST.
+    #[arg(long, default_value = "19092-19191")]
+    port_range: String,
+    /// physical or virtual.
+    #[arg(long, default_value = "virtual")]
+    profile: String,
+    /// Labels, k=v,k=v (e.g. rack=r1).
+    #[arg(long, default_value = "")]
+    labels: String,
+}
+
+/// The validated settings of an agent.
+struct Agent {
+    client: Client,
+    registration: RegisterHost,
+    storage: Vec<StorageSpec>,
+}
+
+fn parse_port_range(text: &str) -> Result<PortRange, String> {
+    let (a, b) = text
+        .split_once('-')
+        .ok_or_else(|| format!("--port-range {text:?} must be FIRST-LAST"))?;
+    let (first, last): (u16, u16) = (
+        a.trim()
+            .parse()
+            .map_err(|_| format!("--port-range: {a:?} is not a port"))?,
+        b.trim()
+            .parse()
+            .map_err(|_| format!("--port-range: {b:?} is not a port"))?,
+    );
+    if first == 0 || first > last {
+        return Err(format!(
+            "--port-range {text:?}: FIRST must be at least 1 and not above LAST"
+        ));
+    }
+    Ok(PortRange { first, last })
+}
+
+fn parse_labels(text: &str) -> Result<BTreeMap<String, String>, String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            p.split_once('=')
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .ok_or_else(|| format!("label {p:?} must be k=v"))
+        })
+        .collect()
+}
+
+impl RunArgs {
+    fn into_agent(self) -> Result<Agent, String> {
+        let mut storage: Vec<StorageSpec> = self
+            .storage
+            .iter()
+            .map(|s| StorageSpec::parse(s))
+            .collect::<Result<_, _>>()?;
+        if storage.is_empty() {
+            storage.push(StorageSpec::LocalSsd(self.data_root.join("volumes")));
+        }
+        std::fs::create_dir_all(&self.data_root)
+            .map_err(|e| format!("cannot create {}: {e}", self.data_root.display()))?;
+        let registration = RegisterHost {
+            name: self.name,
+            address: self.address,
+            hardware_profile: self
+                .profile
+                .parse::<HardwareProfile>()
+                .map_err(|e| format!("--profile: {e}"))?,
+            labels: parse_labels(&self.labels)?,
+            capacity: host::capacity(),
+            storage: Vec::new(),
+            port_range: parse_port_range(&self.port_range)?,
+            agent_version: env!("CARGO_PKG_VERSION").into(),
+        };
+        Ok(Agent {
+            client: Client::agent(self.control_plane.trim_end_matches('/'), self.token),
+            registration,
+            storage,
+        })
+    }
+}
+
+impl Agent {
+    fn storage_report(&self) -> Vec<tideway_api::agents::StorageCapacity> {
+        self.storage
+            .iter()
+            .filter_map(|s| {
+                s.capacity()
+                    .map_err(|e| tracing::warn!(error = %e, "cannot read storage capacity"))
+                    .ok()
+            })
+            .collect()
+    }
+
+    async fn register(&self) -> (HostId, Duration) {
+        let mut backoff = Duration::from_millis(500);
+        loop {
+            let registration = RegisterHost {
+                storage: self.storage_report(),
+                ..self.registration.clone()
+            };
+            match self.client.register(&registration).await {
+                Ok(r) => {
+                    tracing::info!(host_id = %r.host_id, "registered with the control plane");
+                    return (r.host_id, Duration::from_secs(r.heartbeat_interval_secs));
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, retry_in = ?backoff, "registration failed");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                }
+            }
+        }
+    }
+
+    /// Brings this host to the desired state of `generation`. Returns the generation
+    /// applied, or `None` when it could not be applied yet.
+    async fn apply(&self, host: HostId) -> Result<Option<Generation>, ClientError> {
+        let desired = self.client.desired(host).await?;
+        if !desired.brokers.is_empty() {
+            tracing::warn!(
+                brokers = desired.brokers.len(),
+                "broker supervision is not in this agent build yet"
+            );
+            return Ok(None);
+        }
+        Ok(Some(desired.generation))
+    }
+
+    async fn run(self) {
+        let (mut host, mut interval) = self.register().await;
+        let mut applied: Option<Generation> = None;
+        let mut backoff = interval;
+        loop {
+            let hb = Heartbeat {
+                observed_generation: applied,
+                storage: self.storage_report(),
+            };
+            let outcome = match self.client.heartbeat(host, &hb).await {
+                Ok(ack) if applied != Some(ack.desired_generation) => {
+                    self.apply(host).await.map(|g| applied = g.or(applied))
+                }
+                Ok(_) => Ok(()),
+                Err(e) => Err(e),
+            };
+            match outcome {
+                Ok(()) => backoff = interval,
+                Err(e) if e.status() == Some(404) => {
+                    tracing::warn!("the control plane forgot this host; registering again");
+                    (host, interval) = self.register().await;
+                    applied = None;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, retry_in = ?backoff, "heartbeat failed");
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                }
+            }
+            tokio::time::sleep(backoff).await;
+        }
+    }
+}
+
+/// Runs the agent until SIGINT or SIGTERM.
+pub fn run(args: RunArgs) -> anyhow::Result<()> {
+    let agent = args.into_agent().map_err(anyhow::Error::msg)?;
+    tokio::runtime::Runtime::new()?.block_on(async move {
+        tokio::select! {
+            _ = agent.run() => {},
+            _ = crate::broker_cmd::wait_for_signal() => tracing::info!("stopping"),
+        }
+    });
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_parse_with_clear_errors() {
+        assert_eq!(
+            parse_port_range("19000-19010"),
+            Ok(PortRange {
+                first: 19000,
+                last: 19010
+            })
+        );
+        assert!(parse_port_range("19010-19000").is_err());
+        assert!(parse_port_range("a-b")
+            .expect_err("bad")
+            .contains("not a port"));
+        assert_eq!(parse_labels("rack=r1, zone=z").expect("labels").len(), 2);
+        assert!(parse_labels("rack").is_err());
+        assert!(parse_labels("").expect("empty").is_empty());
+    }
+}
