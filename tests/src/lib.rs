@@ -196,3 +196,35 @@ pub fn run(cmd: &mut Command) -> anyhow::Result<String> {
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
+
+/// Starts `broker-agent run` as host `name` against the control plane at `url`.
+pub fn start_agent(
+    url: &str,
+    token: &str,
+    name: &str,
+    root: &std::path::Path,
+) -> anyhow::Result<Process> {
+    let child = Command::new(binary("broker-agent")?)
+        .args([
+            "run",
+            "--control-plane",
+            url,
+            "--token",
+            token,
+            "--name",
+            name,
+            "--address",
+            "127.0.0.1",
+        ])
+        .arg("--data-root")
+        .arg(root)
+        .args(["--labels", "rack=r1", "--port-range", "19100-19199"])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .context("failed to start broker-agent run")?;
+    Ok(Process {
+        child,
+        name: format!("agent {name}"),
+    })
+}

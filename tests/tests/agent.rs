@@ -3,40 +3,14 @@
 //! offline when the agent dies or its token is revoked, and comes back under the same id.
 
 use std::{
-    process::{Command, Stdio},
+    process::Command,
     time::{Duration, Instant},
 };
 
-use e2e::{binary, ControlPlane, Process};
+use e2e::{binary, start_agent, ControlPlane};
 use tideway_api::{
     agents::CreateAgentToken, client::Client, clusters::StorageBackend, hosts::Host,
 };
-
-fn start_agent(cp: &ControlPlane, token: &str, root: &std::path::Path) -> Process {
-    let child = Command::new(binary("broker-agent").expect("binary"))
-        .args([
-            "run",
-            "--control-plane",
-            &cp.url,
-            "--token",
-            token,
-            "--name",
-            "host-1",
-            "--address",
-            "127.0.0.1",
-        ])
-        .arg("--data-root")
-        .arg(root)
-        .args(["--labels", "rack=r1", "--port-range", "19100-19199"])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("start the agent");
-    Process {
-        child,
-        name: "broker-agent run".into(),
-    }
-}
 
 /// Waits until host-1 satisfies `ok`, returning it.
 async fn wait_for(admin: &Client, what: &str, ok: impl Fn(&Host) -> bool) -> Host {
@@ -71,7 +45,7 @@ async fn an_agent_registers_heartbeats_and_its_host_goes_offline_when_it_stops()
         .expect("token");
     let root = tempfile::tempdir().expect("root");
 
-    let agent = start_agent(&cp, &token.secret, root.path());
+    let agent = start_agent(&cp.url, &token.secret, "host-1", root.path()).expect("agent");
     let host = wait_for(&admin, "online and in step", |h| {
         h.state == "online" && h.observed_generation.is_some()
     })
@@ -88,7 +62,7 @@ async fn an_agent_registers_heartbeats_and_its_host_goes_offline_when_it_stops()
     // A crash: the host goes offline; a restarted agent brings it back under the same id.
     drop(agent);
     wait_for(&admin, "offline", |h| h.state == "offline").await;
-    let agent = start_agent(&cp, &token.secret, root.path());
+    let agent = start_agent(&cp.url, &token.secret, "host-1", root.path()).expect("agent");
     let back = wait_for(&admin, "online again", |h| h.state == "online").await;
     assert_eq!(back.id, host.id);
 

@@ -193,3 +193,68 @@ async fn a_forged_form_post_is_refused() {
         .expect("tenants");
     assert!(tenants.is_empty(), "the forged post created nothing");
 }
+
+#[tokio::test]
+async fn an_admin_issues_an_agent_token_and_sees_its_host_online() {
+    let cp = ControlPlane::start(&[
+        "--host-offline-after",
+        "2s",
+        "--heartbeat-interval",
+        "500ms",
+    ])
+    .await
+    .expect("control plane");
+    let browser = Browser::start().await.expect("browser");
+    browser
+        .login(&cp.url, "admin", e2e::ADMIN_PASSWORD)
+        .await
+        .expect("login");
+    browser
+        .wait_text("#whoami", "user:admin", 10)
+        .await
+        .expect("logged in");
+    browser
+        .goto(&format!("{}/admin/hosts", cp.url))
+        .await
+        .expect("hosts");
+    assert!(browser
+        .text("#hosts")
+        .await
+        .expect("table")
+        .contains("No host has registered yet"));
+    browser
+        .fill("agent-token-name", "rack-1")
+        .await
+        .expect("type");
+    browser.click("form.row button").await.expect("issue");
+    let secret = browser
+        .text("#new-agent-token .secret")
+        .await
+        .expect("secret shown once");
+
+    let root = tempfile::tempdir().expect("root");
+    let _agent = e2e::start_agent(&cp.url, secret.trim(), "host-ui", root.path()).expect("agent");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        browser
+            .goto(&format!("{}/admin/hosts", cp.url))
+            .await
+            .expect("hosts");
+        if browser
+            .text("#host-host-ui")
+            .await
+            .is_ok_and(|t| t.contains("online"))
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "host-ui never showed online"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+    let tokens = browser.text("#agent-tokens").await.expect("tokens");
+    assert!(
+        tokens.contains("rack-1") && tokens.contains("active") && !tokens.contains(secret.trim())
+    );
+}

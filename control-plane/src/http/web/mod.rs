@@ -4,6 +4,7 @@
 
 mod admin;
 mod clusters;
+mod hosts;
 mod login;
 mod tenant;
 
@@ -34,6 +35,7 @@ pub fn router() -> Router<AppState> {
         .merge(login::router())
         .merge(clusters::router())
         .merge(admin::router())
+        .merge(hosts::router())
         .merge(tenant::router())
 }
 
