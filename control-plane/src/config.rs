@@ -65,6 +65,12 @@ pub struct ServeConfig {
     /// How often agents are asked to send heartbeats.
     #[arg(long, env = "TIDEWAY_HEARTBEAT_INTERVAL", default_value = "5s", value_parser = humantime::parse_duration)]
     pub heartbeat_interval: Duration,
+    /// How often the reconciler passes over every cluster.
+    #[arg(long, env = "TIDEWAY_RECONCILE_INTERVAL", default_value = "2s", value_parser = humantime::parse_duration)]
+    pub reconcile_interval: Duration,
+    /// How long the canary waits for a cluster before it fails.
+    #[arg(long, env = "TIDEWAY_CANARY_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub canary_timeout: Duration,
     /// Mark cookies Secure (set when the UI is served over HTTPS).
     #[arg(long, env = "TIDEWAY_COOKIE_SECURE", default_value_t = false)]
     pub cookie_secure: bool,

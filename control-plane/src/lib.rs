@@ -1,11 +1,13 @@
 //! Tideway control plane: REST API, web UI, approvals and quotas over PostgreSQL.
 
 pub mod auth;
+pub mod canary;
 pub mod config;
 pub mod db;
 pub mod error;
 pub mod http;
 pub mod openapi;
+pub mod reconciler;
 pub mod service;
 pub mod state;
 

@@ -5,7 +5,7 @@ use std::{io::IsTerminal, process::ExitCode};
 use clap::Parser;
 use control_plane::{
     config::{Cli, Command, ServeConfig},
-    db, http, openapi, service, AppState,
+    db, http, openapi, reconciler, service, AppState,
 };
 
 #[tokio::main]
@@ -47,6 +47,7 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let listen = config.listen;
     let state = AppState::new(config, pool, metrics).map_err(anyhow::Error::msg)?;
     service::users::bootstrap_admin(&state, &admin_username, admin_password.as_deref()).await?;
+    reconciler::spawn(state.clone(), state.config.reconcile_interval);
 
     let listener = tokio::net::TcpListener::bind(listen)
         .await

@@ -66,6 +66,22 @@ pub struct Heartbeat {
     /// The desired-state generation the agent has applied.
     pub observed_generation: Option<Generation>,
     pub storage: Vec<StorageCapacity>,
+    /// Health of each broker the agent runs.
+    #[serde(default)]
+    pub brokers: Vec<BrokerObserved>,
+}
+
+/// What an agent sees of one of its brokers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct BrokerObserved {
+    pub broker_id: crate::BrokerId,
+    /// The broker process is up.
+    pub running: bool,
+    /// Its listener answered an ApiVersions request.
+    pub answering: bool,
+    /// What went wrong, for people.
+    #[serde(default)]
+    pub detail: String,
 }
 
 /// The answer to a heartbeat: the generation the agent should be at.

@@ -183,6 +183,23 @@ pub struct Cluster {
     pub requested_by: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// `host:port,...` for Kafka clients, once brokers are placed.
+    #[serde(default)]
+    pub bootstrap_servers: Option<String>,
+    #[serde(default)]
+    pub brokers: Vec<ClusterBroker>,
+}
+
+/// A broker of a cluster as its users see it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ClusterBroker {
+    pub node_id: i32,
+    pub host: String,
+    pub address: String,
+    pub port: u16,
+    /// The agent reports the broker running and answering.
+    pub healthy: bool,
+    pub detail: String,
 }
 
 /// Filters of `GET /api/v1/clusters`.

@@ -54,6 +54,8 @@ impl From<ClusterRow> for Cluster {
             requested_by: r.requested_by,
             created_at: r.created_at,
             updated_at: r.updated_at,
+            bootstrap_servers: None,
+            brokers: Vec::new(),
         }
     }
 }
@@ -215,6 +217,26 @@ pub async fn set_approval(
     .bind(Json(a.conditions))
     .fetch_one(conn)
     .await
+}
+
+/// Writes the observed status of a cluster.
+pub async fn set_status(
+    conn: &mut PgConnection,
+    id: ClusterId,
+    phase: &str,
+    conditions: &[Condition],
+    observed: Generation,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE clusters SET phase = $2, conditions = $3, observed_generation = $4 WHERE id = $1",
+    )
+    .bind(id)
+    .bind(phase)
+    .bind(Json(conditions))
+    .bind(observed)
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 pub async fn delete(conn: &mut PgConnection, id: ClusterId) -> sqlx::Result<()> {

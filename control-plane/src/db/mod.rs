@@ -3,6 +3,7 @@
 
 pub mod agents;
 pub mod audit;
+pub mod brokers;
 pub mod clusters;
 pub mod hosts;
 pub mod sessions;

@@ -173,11 +173,11 @@ pub async fn heartbeat(
         db::agents::heartbeat(&state.db, host, hb.observed_generation, &hb.storage)
             .await?
             .ok_or_else(|| ApiError::NotFound("host not found; register again".into()))?;
+    db::brokers::record_status(&state.db, host, &hb.brokers).await?;
     Ok(HeartbeatAck { desired_generation })
 }
 
-/// The brokers a host should run. Brokers are placed by the reconciler; until a cluster is
-/// placed on the host the list is empty.
+/// The brokers the reconciler placed on a host.
 pub async fn desired(
     state: &AppState,
     _agent: &AgentCaller,
@@ -186,9 +186,10 @@ pub async fn desired(
     let generation = db::agents::host_generation(&state.db, host)
         .await?
         .ok_or_else(|| ApiError::NotFound("host not found; register again".into()))?;
+    let brokers = db::brokers::for_host(&state.db, host).await?;
     Ok(DesiredState {
         host_id: host,
         generation,
-        brokers: Vec::new(),
+        brokers,
     })
 }

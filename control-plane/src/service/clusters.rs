@@ -109,7 +109,38 @@ pub async fn get(state: &AppState, caller: &Caller, id: ClusterId) -> Result<Clu
         .await?
         .ok_or_else(not_found)?;
     caller.require(row.tenant_id, Role::Viewer, "cluster")?;
-    Ok(row.into())
+    Ok(with_brokers(state, vec![row.into()]).await?.remove(0))
+}
+
+/// A cluster with its brokers, for the reconciler.
+pub async fn load(state: &AppState, id: ClusterId) -> Result<Option<Cluster>, ApiError> {
+    let Some(row) = db::clusters::get(&state.db, id).await? else {
+        return Ok(None);
+    };
+    Ok(with_brokers(state, vec![row.into()]).await?.pop())
+}
+
+/// Fills in brokers (with health) and bootstrap servers.
+async fn with_brokers(
+    state: &AppState,
+    mut clusters: Vec<Cluster>,
+) -> Result<Vec<Cluster>, ApiError> {
+    let ids: Vec<ClusterId> = clusters.iter().map(|c| c.id).collect();
+    let mut brokers =
+        db::brokers::of_clusters(&state.db, &ids, state.host_offline_after().num_seconds()).await?;
+    for c in &mut clusters {
+        c.brokers = brokers.remove(&c.id).unwrap_or_default();
+        if !c.brokers.is_empty() {
+            c.bootstrap_servers = Some(
+                c.brokers
+                    .iter()
+                    .map(|b| format!("{}:{}", b.address, b.port))
+                    .collect::<Vec<_>>()
+                    .join(","),
+            );
+        }
+    }
+    Ok(clusters)
 }
 
 fn not_found() -> ApiError {
@@ -150,8 +181,9 @@ pub async fn list(
         },
     )
     .await?;
+    let items = with_brokers(state, rows.into_iter().map(Cluster::from).collect()).await?;
     Ok(Page {
-        items: rows.into_iter().map(Cluster::from).collect(),
+        items,
         total,
         limit,
         offset,
@@ -217,6 +249,9 @@ pub async fn delete(state: &AppState, caller: &Caller, id: ClusterId) -> Result<
     let mut tx = state.db.begin().await?;
     let row = lock_for(&mut tx, caller, id, Role::Member).await?;
     let before = Cluster::from(row);
+    // The hosts of its brokers get a new desired state without them: agents stop the
+    // brokers and release their storage.
+    db::brokers::bump_hosts_of(&mut tx, id).await?;
     db::clusters::delete(&mut tx, id).await?;
     audit("cluster.delete", &before)
         .record(&mut tx, caller, Some(&before), None::<&()>)

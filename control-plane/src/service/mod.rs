@@ -5,6 +5,7 @@ pub mod agents;
 pub mod audit;
 pub mod cluster_rules;
 pub mod clusters;
+pub mod placement;
 pub mod tenants;
 pub mod tokens;
 pub mod users;

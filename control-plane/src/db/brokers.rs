@@ -1,0 +1,203 @@
+//! Brokers placed on hosts (desired) and their reported health (observed).
+
+use std::collections::{BTreeSet, HashMap};
+
+use sqlx::{types::Json, FromRow, PgConnection, PgPool};
+use tideway_api::{
+    agents::{BrokerAssignment, BrokerObserved, PortRange, StorageCapacity},
+    clusters::{ClusterBroker, HardwareProfile, StorageBackend},
+    BrokerId, ClusterId, HostId,
+};
+
+use crate::service::placement::Candidate;
+
+#[derive(FromRow)]
+struct HostRow {
+    id: HostId,
+    name: String,
+    online: bool,
+    hardware_profile: HardwareProfile,
+    storage: Json<Vec<StorageCapacity>>,
+    port_first: Option<i32>,
+    port_last: Option<i32>,
+}
+
+/// Every host with what its brokers already take (ports and bytes).
+pub async fn candidates(
+    conn: &mut PgConnection,
+    offline_after_secs: i64,
+) -> sqlx::Result<Vec<Candidate>> {
+    let hosts: Vec<HostRow> = sqlx::query_as(
+        "SELECT id, name, coalesce(last_seen_at > now() - make_interval(secs => $1), false) AS online,
+                hardware_profile, storage, port_first, port_last
+         FROM hosts ORDER BY name",
+    )
+    .bind(offline_after_secs as f64)
+    .fetch_all(&mut *conn)
+    .await?;
+    let taken: Vec<(HostId, i32, StorageBackend, i64)> =
+        sqlx::query_as("SELECT host_id, port, storage_backend, storage_bytes FROM brokers")
+            .fetch_all(&mut *conn)
+            .await?;
+    Ok(hosts
+        .into_iter()
+        .map(|h| {
+            let mine = taken.iter().filter(|t| t.0 == h.id);
+            Candidate {
+                id: h.id,
+                name: h.name,
+                online: h.online,
+                profile: h.hardware_profile,
+                storage: h.storage.0,
+                port_range: match (h.port_first, h.port_last) {
+                    (Some(a), Some(b)) => Some(PortRange {
+                        first: a as u16,
+                        last: b as u16,
+                    }),
+                    _ => None,
+                },
+                used_ports: mine.clone().map(|t| t.1 as u16).collect::<BTreeSet<u16>>(),
+                claimed: mine.map(|t| (t.2, t.3 as u64)).collect(),
+            }
+        })
+        .collect())
+}
+
+/// Records a broker on a host and bumps the host's desired generation.
+pub async fn insert(
+    conn: &mut PgConnection,
+    cluster: ClusterId,
+    host: HostId,
+    node_id: i32,
+    port: u16,
+    backend: StorageBackend,
+    bytes: i64,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO brokers (id, cluster_id, host_id, node_id, port, storage_backend, storage_bytes)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(BrokerId::new())
+    .bind(cluster)
+    .bind(host)
+    .bind(node_id)
+    .bind(i32::from(port))
+    .bind(backend)
+    .bind(bytes)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("UPDATE hosts SET generation = generation + 1 WHERE id = $1")
+        .bind(host)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Bumps the generation of every host running a broker of `cluster` (before the brokers go).
+pub async fn bump_hosts_of(conn: &mut PgConnection, cluster: ClusterId) -> sqlx::Result<()> {
+    sqlx::query("UPDATE hosts SET generation = generation + 1 WHERE id IN (SELECT host_id FROM brokers WHERE cluster_id = $1)")
+        .bind(cluster)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// The brokers a host should run.
+pub async fn for_host(db: &PgPool, host: HostId) -> sqlx::Result<Vec<BrokerAssignment>> {
+    let rows: Vec<(BrokerId, ClusterId, i32, i32, StorageBackend, i64)> = sqlx::query_as(
+        "SELECT id, cluster_id, node_id, port, storage_backend, storage_bytes FROM brokers WHERE host_id = $1 ORDER BY port",
+    )
+    .bind(host)
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(broker_id, cluster_id, node_id, port, storage_backend, bytes)| BrokerAssignment {
+                broker_id,
+                cluster_id,
+                node_id,
+                port: port as u16,
+                storage_backend,
+                storage_bytes: bytes as u64,
+            },
+        )
+        .collect())
+}
+
+/// Stores what an agent reports of its brokers (ignoring brokers not on that host).
+pub async fn record_status(
+    db: &PgPool,
+    host: HostId,
+    observed: &[BrokerObserved],
+) -> sqlx::Result<()> {
+    for o in observed {
+        sqlx::query(
+            "INSERT INTO broker_status (broker_id, running, answering, detail, reported_at)
+             SELECT id, $3, $4, $5, now() FROM brokers WHERE id = $1 AND host_id = $2
+             ON CONFLICT (broker_id) DO UPDATE SET running = EXCLUDED.running, answering = EXCLUDED.answering,
+                detail = EXCLUDED.detail, reported_at = now()",
+        )
+        .bind(o.broker_id)
+        .bind(host)
+        .bind(o.running)
+        .bind(o.answering)
+        .bind(&o.detail)
+        .execute(db)
+        .await?;
+    }
+    Ok(())
+}
+
+#[derive(FromRow)]
+struct BrokerView {
+    cluster_id: ClusterId,
+    node_id: i32,
+    host: String,
+    address: String,
+    port: i32,
+    healthy: bool,
+    detail: Option<String>,
+}
+
+/// The brokers of each cluster with their health (fresh reports of running and answering).
+pub async fn of_clusters(
+    db: &PgPool,
+    ids: &[ClusterId],
+    fresh_secs: i64,
+) -> sqlx::Result<HashMap<ClusterId, Vec<ClusterBroker>>> {
+    let ids: Vec<uuid::Uuid> = ids.iter().map(|c| c.0).collect();
+    let rows: Vec<BrokerView> = sqlx::query_as(
+        "SELECT b.cluster_id, b.node_id, h.name AS host, h.address, b.port,
+                coalesce(s.running AND s.answering AND s.reported_at > now() - make_interval(secs => $2), false) AS healthy,
+                s.detail
+         FROM brokers b JOIN hosts h ON h.id = b.host_id LEFT JOIN broker_status s ON s.broker_id = b.id
+         WHERE b.cluster_id = ANY($1) ORDER BY b.node_id",
+    )
+    .bind(&ids)
+    .bind(fresh_secs as f64)
+    .fetch_all(db)
+    .await?;
+    let mut out: HashMap<ClusterId, Vec<ClusterBroker>> = HashMap::new();
+    for r in rows {
+        out.entry(r.cluster_id).or_default().push(ClusterBroker {
+            node_id: r.node_id,
+            host: r.host,
+            address: r.address,
+            port: r.port as u16,
+            healthy: r.healthy,
+            detail: r.detail.unwrap_or_else(|| "not reported yet".into()),
+        });
+    }
+    Ok(out)
+}
+
+/// Approved clusters the reconciler looks after: (id, has brokers).
+pub async fn approved_clusters(db: &PgPool) -> sqlx::Result<Vec<(ClusterId, bool)>> {
+    sqlx::query_as(
+        "SELECT c.id, EXISTS (SELECT 1 FROM brokers b WHERE b.cluster_id = c.id)
+         FROM clusters c WHERE c.approval_state = 'approved' ORDER BY c.created_at",
+    )
+    .fetch_all(db)
+    .await
+}

@@ -1,0 +1,292 @@
+//! The reconciler: level-triggered and idempotent, one active instance among the
+//! control-plane replicas (a Postgres advisory lock). Each pass reloads approved clusters
+//! from the database, places unplaced ones on hosts, and turns what agents report plus
+//! the canary into status conditions. It writes only what changed.
+
+use std::{collections::HashMap, time::Duration};
+
+use chrono::Utc;
+use tideway_api::{
+    clusters::{Cluster, ClusterKind, Condition, ConditionStatus},
+    ClusterId,
+};
+use tokio::time::Instant;
+
+use crate::{
+    canary, db,
+    error::ApiError,
+    service::placement::{self, Demand},
+    state::AppState,
+};
+
+/// Advisory lock key held by the active reconciler ("tideway1").
+pub const LOCK_KEY: i64 = 0x7469_6465_7761_7931;
+/// How often a Ready cluster's canary runs again.
+const CANARY_EVERY: Duration = Duration::from_secs(30);
+
+/// When each cluster's canary last passed.
+#[derive(Default)]
+pub struct Memory {
+    canary_passed: HashMap<ClusterId, Instant>,
+}
+
+/// Runs the reconciler loop for the life of the process (it idles while another replica
+/// holds the lock).
+pub fn spawn(state: AppState, interval: Duration) {
+    tokio::spawn(async move {
+        loop {
+            if let Err(e) = lead(&state, interval).await {
+                tracing::warn!(error = %e, "reconciler lost the database; retrying");
+            }
+            tokio::time::sleep(interval).await;
+        }
+    });
+}
+
+async fn lead(state: &AppState, interval: Duration) -> anyhow::Result<()> {
+    let mut lock = state.db.acquire().await?;
+    let leader: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+        .bind(LOCK_KEY)
+        .fetch_one(&mut *lock)
+        .await?;
+    if !leader {
+        return Ok(());
+    }
+    tracing::info!("this replica runs the reconciler");
+    let mut memory = Memory::default();
+    loop {
+        if let Err(e) = reconcile_once(state, &mut memory).await {
+            tracing::warn!(error = %e, "reconcile pass failed");
+        }
+        tokio::time::sleep(interval).await;
+        sqlx::query("SELECT 1").execute(&mut *lock).await?;
+    }
+}
+
+fn condition(kind: &str, status: ConditionStatus, reason: &str, message: String) -> Condition {
+    Condition {
+        kind: kind.into(),
+        status,
+        reason: reason.into(),
+        message,
+        last_transition_time: Utc::now(),
+    }
+}
+
+/// Writes the status when phase or conditions changed (keeping transition times of
+/// conditions whose status did not change).
+async fn set_status(
+    state: &AppState,
+    c: &Cluster,
+    phase: &str,
+    mut conditions: Vec<Condition>,
+) -> Result<(), ApiError> {
+    let same = |a: &Condition, b: &Condition| {
+        a.kind == b.kind && a.status == b.status && a.reason == b.reason && a.message == b.message
+    };
+    let unchanged = c.status.phase == phase
+        && c.status.observed_generation == Some(c.generation)
+        && c.status.conditions.len() == conditions.len()
+        && c.status
+            .conditions
+            .iter()
+            .zip(&conditions)
+            .all(|(a, b)| same(a, b));
+    if unchanged {
+        return Ok(());
+    }
+    for new in &mut conditions {
+        if let Some(old) = c
+            .status
+            .conditions
+            .iter()
+            .find(|o| o.kind == new.kind && o.status == new.status)
+        {
+            new.last_transition_time = old.last_transition_time;
+        }
+    }
+    let mut conn = state.db.acquire().await?;
+    db::clusters::set_status(&mut conn, c.id, phase, &conditions, c.generation).await?;
+    tracing::info!(cluster_id = %c.id, phase, "cluster status changed");
+    Ok(())
+}
+
+/// One pass over every approved cluster.
+pub async fn reconcile_once(state: &AppState, memory: &mut Memory) -> Result<(), ApiError> {
+    for (id, placed) in db::brokers::approved_clusters(&state.db).await? {
+        let Some(cluster) = crate::service::clusters::load(state, id).await? else {
+            continue;
+        };
+        if placed {
+            assess(state, &cluster, memory).await?;
+        } else {
+            place(state, &cluster).await?;
+        }
+    }
+    Ok(())
+}
+
+async fn place(state: &AppState, c: &Cluster) -> Result<(), ApiError> {
+    let waiting = |reason: &str, message: String| {
+        vec![
+            condition("Ready", ConditionStatus::False, reason, message.clone()),
+            condition("Progressing", ConditionStatus::False, reason, message),
+        ]
+    };
+    if c.kind == ClusterKind::Shared {
+        let m =
+            "Shared clusters are slices of a platform shared cluster, which is not available yet."
+                .to_owned();
+        return set_status(
+            state,
+            c,
+            "Provisioning",
+            waiting("AwaitingSharedCluster", m),
+        )
+        .await;
+    }
+    let brokers = c.spec.broker_count.unwrap_or(1).max(1) as usize;
+    if brokers > 1 {
+        let m = "Clusters of several brokers need the engine's cluster mode, which is not available yet; request 1 broker.".to_owned();
+        return set_status(state, c, "Provisioning", waiting("NeedsClusterMode", m)).await;
+    }
+    let demand = Demand {
+        brokers,
+        profile: c.spec.hardware_profile,
+        backend: c.spec.storage_backend,
+        bytes_per_broker: (c.spec.storage_gib as u64) << 30,
+    };
+    let mut tx = state.db.begin().await?;
+    let offline_after = state.host_offline_after().num_seconds();
+    let hosts = db::brokers::candidates(&mut tx, offline_after).await?;
+    match placement::place(demand, &hosts) {
+        Ok(spots) => {
+            let mut where_ = Vec::new();
+            for (i, (host, port)) in spots.iter().enumerate() {
+                db::brokers::insert(
+                    &mut tx,
+                    c.id,
+                    *host,
+                    i as i32 + 1,
+                    *port,
+                    c.spec.storage_backend,
+                    demand.bytes_per_broker as i64,
+                )
+                .await?;
+                let name = hosts
+                    .iter()
+                    .find(|h| h.id == *host)
+                    .map(|h| h.name.clone())
+                    .unwrap_or_default();
+                where_.push(format!("{name}:{port}"));
+            }
+            tx.commit().await?;
+            let m = format!(
+                "Placed on {}; waiting for the brokers to start.",
+                where_.join(", ")
+            );
+            let conditions = vec![
+                condition("Ready", ConditionStatus::False, "Starting", m.clone()),
+                condition("Progressing", ConditionStatus::True, "Placed", m),
+            ];
+            set_status(state, c, "Provisioning", conditions).await
+        }
+        Err(reason) => {
+            drop(tx);
+            set_status(
+                state,
+                c,
+                "Provisioning",
+                waiting(
+                    "Unschedulable",
+                    format!("Cannot place the brokers: {reason}."),
+                ),
+            )
+            .await
+        }
+    }
+}
+
+async fn assess(state: &AppState, c: &Cluster, memory: &mut Memory) -> Result<(), ApiError> {
+    let down: Vec<String> = c
+        .brokers
+        .iter()
+        .filter(|b| !b.healthy)
+        .map(|b| format!("broker {} on {} ({})", b.node_id, b.host, b.detail))
+        .collect();
+    let was_ready = c.status.phase == "Ready" || c.status.phase == "Degraded";
+    if !down.is_empty() {
+        memory.canary_passed.remove(&c.id);
+        let m = format!("Waiting for {}.", down.join(", "));
+        let (phase, conditions) = if was_ready {
+            (
+                "Degraded",
+                vec![
+                    condition("Ready", ConditionStatus::False, "BrokerDown", m.clone()),
+                    condition("Degraded", ConditionStatus::True, "BrokerDown", m),
+                ],
+            )
+        } else {
+            (
+                "Provisioning",
+                vec![
+                    condition("Ready", ConditionStatus::False, "Starting", m.clone()),
+                    condition("Progressing", ConditionStatus::True, "Starting", m),
+                ],
+            )
+        };
+        return set_status(state, c, phase, conditions).await;
+    }
+    if memory
+        .canary_passed
+        .get(&c.id)
+        .is_some_and(|t| t.elapsed() < CANARY_EVERY)
+        && c.status.phase == "Ready"
+    {
+        return Ok(());
+    }
+    let bootstrap = c.bootstrap_servers.clone().unwrap_or_default();
+    match canary::probe(&bootstrap, state.config.canary_timeout).await {
+        Ok(()) => {
+            memory.canary_passed.insert(c.id, Instant::now());
+            let m = format!(
+                "All {} brokers are healthy; the canary produced and consumed a record.",
+                c.brokers.len()
+            );
+            set_status(
+                state,
+                c,
+                "Ready",
+                vec![
+                    condition("Ready", ConditionStatus::True, "CanaryPassed", m.clone()),
+                    condition("Progressing", ConditionStatus::False, "Ready", m),
+                ],
+            )
+            .await
+        }
+        Err(e) => {
+            memory.canary_passed.remove(&c.id);
+            let m = format!("The brokers run but the canary failed: {e}.");
+            let phase = if was_ready {
+                "Degraded"
+            } else {
+                "Provisioning"
+            };
+            set_status(
+                state,
+                c,
+                phase,
+                vec![
+                    condition("Ready", ConditionStatus::False, "CanaryFailed", m.clone()),
+                    condition(
+                        if was_ready { "Degraded" } else { "Progressing" },
+                        ConditionStatus::True,
+                        "CanaryFailed",
+                        m,
+                    ),
+                ],
+            )
+            .await
+        }
+    }
+}

@@ -1,0 +1,155 @@
+//! The reconciler on a real PostgreSQL: placement into the hosts' desired state, the
+//! reasons shown when a cluster cannot be placed, health from heartbeats and the canary,
+//! and deletion handing the host a desired state without the broker.
+
+mod common;
+
+use axum::http::{Method, StatusCode};
+use common::*;
+use control_plane::reconciler::{reconcile_once, Memory};
+use serde_json::{json, Value};
+use sqlx::PgPool;
+
+async fn host(t: &TestApp, name: &str, free_gib: u64) -> (String, String) {
+    let token = t
+        .post("/api/v1/agent-tokens", &t.admin, json!({"name": name}))
+        .await
+        .body["secret"]
+        .as_str()
+        .expect("secret")
+        .to_owned();
+    let r = t
+        .post("/agent/v1/register", &token, json!({
+            "name": name, "address": "127.0.0.1", "hardware_profile": "virtual", "labels": {},
+            "capacity": {"cpus": 2, "memory_bytes": 1}, "port_range": {"first": 1, "last": 2},
+            "storage": [{"backend": "local-ssd", "total_bytes": free_gib << 30, "free_bytes": free_gib << 30}],
+            "agent_version": "test"
+        }))
+        .await;
+    (token, r.body["host_id"].as_str().expect("host").to_owned())
+}
+
+async fn status(t: &TestApp, id: &str) -> Value {
+    t.get(&format!("/api/v1/clusters/{id}"), &t.admin)
+        .await
+        .body
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn clusters_are_placed_assessed_and_released(db: PgPool) {
+    let t = start_with(db, &["--canary-timeout", "1s"]).await;
+    let mut memory = Memory::default();
+    let tenant = t.tenant("team-a", true, None).await;
+    let (token, host_id) = host(&t, "h1", 50).await;
+
+    let id = t
+        .request_cluster(&t.admin, &tenant, "one", 1, 10)
+        .await
+        .body["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let big = t
+        .request_cluster(&t.admin, &tenant, "big", 1, 100)
+        .await
+        .body["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let multi = t
+        .request_cluster(&t.admin, &tenant, "multi", 3, 1)
+        .await
+        .body["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    reconcile_once(&t.state, &mut memory).await.expect("pass");
+
+    let one = status(&t, &id).await;
+    assert_eq!(
+        one["status"]["conditions"][0]["reason"], "Starting",
+        "{one}"
+    );
+    assert!(one["status"]["conditions"][0]["message"]
+        .as_str()
+        .expect("m")
+        .contains("h1:1"));
+    assert_eq!(one["bootstrap_servers"], "127.0.0.1:1");
+    assert_eq!(one["brokers"][0]["healthy"], false);
+    assert_eq!(one["status"]["observed_generation"], 1);
+    let big = status(&t, &big).await;
+    assert_eq!(big["status"]["conditions"][0]["reason"], "Unschedulable");
+    assert!(
+        big["status"]["conditions"][0]["message"]
+            .as_str()
+            .expect("m")
+            .contains("100 GiB free"),
+        "{big}"
+    );
+    let multi = status(&t, &multi).await;
+    assert_eq!(
+        multi["status"]["conditions"][0]["reason"],
+        "NeedsClusterMode"
+    );
+
+    let desired = t
+        .get(&format!("/agent/v1/hosts/{host_id}/desired"), &token)
+        .await;
+    assert_eq!(
+        desired.body["generation"], 2,
+        "placing a broker bumps the host's generation"
+    );
+    let broker = desired.body["brokers"][0].clone();
+    assert!(broker.is_object(), "{}", desired.body);
+    assert_eq!(
+        (broker["node_id"].clone(), broker["port"].clone()),
+        (json!(1), json!(1))
+    );
+    // Another pass places nothing more.
+    reconcile_once(&t.state, &mut memory).await.expect("pass");
+    let again = t
+        .get(&format!("/agent/v1/hosts/{host_id}/desired"), &token)
+        .await;
+    assert_eq!(
+        (
+            again.body["generation"].clone(),
+            again.body["brokers"].as_array().map(Vec::len)
+        ),
+        (json!(2), Some(1))
+    );
+
+    // The agent reports the broker healthy; nothing listens there, so the canary fails.
+    let hb = json!({"observed_generation": 2, "storage": [],
+        "brokers": [{"broker_id": broker["broker_id"], "running": true, "answering": true, "detail": ""}]});
+    t.post(&format!("/agent/v1/hosts/{host_id}/heartbeat"), &token, hb)
+        .await;
+    assert_eq!(status(&t, &id).await["brokers"][0]["healthy"], true);
+    reconcile_once(&t.state, &mut memory).await.expect("pass");
+    let one = status(&t, &id).await;
+    assert_eq!(
+        one["status"]["conditions"][0]["reason"], "CanaryFailed",
+        "{one}"
+    );
+    assert_eq!(one["status"]["phase"], "Provisioning");
+
+    // Deleting the cluster gives the host a desired state without the broker.
+    let r = t
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/clusters/{id}"),
+            Some(&t.admin),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    let after = t
+        .get(&format!("/agent/v1/hosts/{host_id}/desired"), &token)
+        .await;
+    assert_eq!(
+        (
+            after.body["generation"].clone(),
+            after.body["brokers"].clone()
+        ),
+        (json!(3), json!([]))
+    );
+}
