@@ -204,6 +204,17 @@ pub fn start_agent(
     name: &str,
     root: &std::path::Path,
 ) -> anyhow::Result<Process> {
+    start_agent_with(url, token, name, root, "19100-19199")
+}
+
+/// The same with the ports brokers may use (`FIRST-LAST`).
+pub fn start_agent_with(
+    url: &str,
+    token: &str,
+    name: &str,
+    root: &std::path::Path,
+    ports: &str,
+) -> anyhow::Result<Process> {
     let child = Command::new(binary("broker-agent")?)
         .args([
             "run",
@@ -218,7 +229,7 @@ pub fn start_agent(
         ])
         .arg("--data-root")
         .arg(root)
-        .args(["--labels", "rack=r1", "--port-range", "19100-19199"])
+        .args(["--labels", "rack=r1", "--port-range", ports])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .spawn()

@@ -226,11 +226,15 @@ async fn an_admin_issues_an_agent_token_and_sees_its_host_online() {
         .fill("agent-token-name", "rack-1")
         .await
         .expect("type");
-    browser.click("form.row button").await.expect("issue");
+    browser.click("#issue-agent-token").await.expect("issue");
+    browser
+        .wait_text("#new-agent-token", "not shown again", 10)
+        .await
+        .expect("secret shown once");
     let secret = browser
         .text("#new-agent-token .secret")
         .await
-        .expect("secret shown once");
+        .expect("secret");
 
     let root = tempfile::tempdir().expect("root");
     let _agent = e2e::start_agent(&cp.url, secret.trim(), "host-ui", root.path()).expect("agent");

@@ -37,6 +37,15 @@ impl StorageSpec {
         }
     }
 
+    /// Prepares the volume of a broker and returns the directory its log goes to.
+    pub fn prepare_volume(&self, broker: tideway_api::BrokerId) -> Result<PathBuf, String> {
+        let StorageSpec::LocalSsd(path) = self;
+        let dir = path.join(broker.to_string());
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| format!("failed to prepare the volume {}: {e}", dir.display()))?;
+        Ok(dir)
+    }
+
     /// Total and free bytes where the volumes live.
     pub fn capacity(&self) -> std::io::Result<StorageCapacity> {
         let StorageSpec::LocalSsd(path) = self;

@@ -4,6 +4,8 @@
 //! depends on the control plane being up.
 
 mod host;
+mod probe;
+mod supervisor;
 
 use std::{collections::BTreeMap, path::PathBuf, time::Duration};
 
@@ -16,6 +18,7 @@ use tideway_api::{
 };
 
 pub use self::host::StorageSpec;
+use self::supervisor::Supervisor;
 
 /// Longest wait between retries.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
@@ -58,6 +61,7 @@ struct Agent {
     client: Client,
     registration: RegisterHost,
     storage: Vec<StorageSpec>,
+    data_root: PathBuf,
 }
 
 fn parse_port_range(text: &str) -> Result<PortRange, String> {
@@ -121,6 +125,7 @@ impl RunArgs {
             client: Client::agent(self.control_plane.trim_end_matches('/'), self.token),
             registration,
             storage,
+            data_root: self.data_root,
         })
     }
 }
@@ -158,33 +163,44 @@ impl Agent {
         }
     }
 
-    /// Brings this host to the desired state of `generation`. Returns the generation
-    /// applied, or `None` when it could not be applied yet.
-    async fn apply(&self, host: HostId) -> Result<Option<Generation>, ClientError> {
+    /// Fetches the desired state and brings the brokers to it. Returns the generation
+    /// applied, or `None` when it could not be applied yet (retried on the next beat).
+    async fn apply(
+        &self,
+        host: HostId,
+        supervisor: &mut Supervisor,
+    ) -> Result<Option<Generation>, ClientError> {
         let desired = self.client.desired(host).await?;
-        if !desired.brokers.is_empty() {
-            tracing::warn!(
-                brokers = desired.brokers.len(),
-                "broker supervision is not in this agent build yet"
-            );
-            return Ok(None);
+        match supervisor.apply(&desired.brokers) {
+            Ok(()) => Ok(Some(desired.generation)),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not apply the desired state yet");
+                Ok(None)
+            }
         }
-        Ok(Some(desired.generation))
     }
 
-    async fn run(self) {
+    async fn run(self) -> anyhow::Result<()> {
+        let mut supervisor = Supervisor::new(
+            &self.data_root,
+            self.storage.clone(),
+            self.registration.address.clone(),
+        )?;
         let (mut host, mut interval) = self.register().await;
         let mut applied: Option<Generation> = None;
         let mut backoff = interval;
         loop {
+            supervisor.tick();
             let hb = Heartbeat {
                 observed_generation: applied,
                 storage: self.storage_report(),
+                brokers: supervisor.observe().await,
             };
             let outcome = match self.client.heartbeat(host, &hb).await {
-                Ok(ack) if applied != Some(ack.desired_generation) => {
-                    self.apply(host).await.map(|g| applied = g.or(applied))
-                }
+                Ok(ack) if applied != Some(ack.desired_generation) => self
+                    .apply(host, &mut supervisor)
+                    .await
+                    .map(|g| applied = g.or(applied)),
                 Ok(_) => Ok(()),
                 Err(e) => Err(e),
             };
@@ -200,6 +216,7 @@ impl Agent {
                     backoff = (backoff * 2).min(MAX_BACKOFF);
                 }
             }
+            supervisor.tick();
             tokio::time::sleep(backoff).await;
         }
     }
@@ -210,11 +227,13 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     let agent = args.into_agent().map_err(anyhow::Error::msg)?;
     tokio::runtime::Runtime::new()?.block_on(async move {
         tokio::select! {
-            _ = agent.run() => {},
-            _ = crate::broker_cmd::wait_for_signal() => tracing::info!("stopping"),
+            r = agent.run() => r,
+            _ = crate::broker_cmd::wait_for_signal() => {
+                tracing::info!("stopping; brokers keep running");
+                Ok(())
+            }
         }
-    });
-    Ok(())
+    })
 }
 
 #[cfg(test)]

@@ -1,0 +1,271 @@
+//! Supervises one `broker-agent broker` process per assigned broker: prepares its volume,
+//! writes its config atomically, starts it, restarts it with exponential backoff when it
+//! exits, restarts it when its config changes, stops it and releases its volume when it is
+//! no longer assigned. Brokers run as their own processes (pid files beside their
+//! configs), so they keep serving when the agent restarts, and are adopted again.
+
+use std::{
+    collections::HashMap,
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use tideway_api::{
+    agents::{BrokerAssignment, BrokerObserved},
+    BrokerId,
+};
+use tideway_engine::fsutil::write_atomic;
+
+use super::{probe, StorageSpec};
+
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+struct Managed {
+    assignment: BrokerAssignment,
+    /// The running process, if any.
+    pid: Option<u32>,
+    restarts: u32,
+    next_start: Instant,
+    last_error: String,
+}
+
+pub struct Supervisor {
+    exe: PathBuf,
+    /// Configs, pid files and logs: `<data-root>/brokers/<broker-id>/`.
+    state_dir: PathBuf,
+    storage: Vec<StorageSpec>,
+    address: String,
+    brokers: HashMap<BrokerId, Managed>,
+}
+
+/// True while a process with this pid runs our binary.
+fn alive(pid: u32) -> bool {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // A zombie (state Z) has exited but not been reaped yet.
+    !status.is_empty()
+        && !status
+            .split(") ")
+            .nth(1)
+            .is_some_and(|rest| rest.starts_with('Z'))
+}
+
+fn signal(pid: u32, sig: &str) {
+    let _ = Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+}
+
+impl Supervisor {
+    pub fn new(
+        data_root: &Path,
+        storage: Vec<StorageSpec>,
+        address: String,
+    ) -> std::io::Result<Supervisor> {
+        let exe = std::env::current_exe()?;
+        let state_dir = data_root.join("brokers");
+        std::fs::create_dir_all(&state_dir)?;
+        Ok(Supervisor {
+            exe,
+            state_dir,
+            storage,
+            address,
+            brokers: HashMap::new(),
+        })
+    }
+
+    fn dir(&self, id: BrokerId) -> PathBuf {
+        self.state_dir.join(id.to_string())
+    }
+
+    fn volume(&self, a: &BrokerAssignment) -> Result<PathBuf, String> {
+        let spec = self
+            .storage
+            .iter()
+            .find(|s| s.backend() == a.storage_backend)
+            .ok_or_else(|| format!("this host does not serve {}", a.storage_backend))?;
+        spec.prepare_volume(a.broker_id)
+    }
+
+    fn config(&self, a: &BrokerAssignment, volume: &Path) -> String {
+        format!(
+            "data-dir = {:?}\nlisten = \"0.0.0.0:{port}\"\nadvertised = \"{}:{port}\"\nnode-id = {}\ncluster-id = \"{}\"\n",
+            volume.display().to_string(),
+            self.address,
+            a.node_id,
+            a.cluster_id.0.simple(),
+            port = a.port,
+        )
+    }
+
+    /// Brings the running brokers to `desired`.
+    pub fn apply(&mut self, desired: &[BrokerAssignment]) -> Result<(), String> {
+        let wanted: HashMap<BrokerId, &BrokerAssignment> =
+            desired.iter().map(|a| (a.broker_id, a)).collect();
+        let gone: Vec<BrokerId> = self
+            .brokers
+            .keys()
+            .filter(|id| !wanted.contains_key(id))
+            .copied()
+            .collect();
+        for id in gone {
+            self.remove(id);
+        }
+        let mut errors = Vec::new();
+        for a in desired {
+            if let Err(e) = self.ensure(a) {
+                errors.push(format!("broker {}: {e}", a.broker_id));
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors.join("; "))
+        }
+    }
+
+    fn ensure(&mut self, a: &BrokerAssignment) -> Result<(), String> {
+        let volume = self.volume(a)?;
+        let dir = self.dir(a.broker_id);
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        let config_path = dir.join("broker.toml");
+        let config = self.config(a, &volume);
+        let changed =
+            std::fs::read_to_string(&config_path).ok().as_deref() != Some(config.as_str());
+        if changed {
+            write_atomic(&config_path, config.as_bytes())
+                .map_err(|e| format!("cannot write the config: {e}"))?;
+        }
+        let adopted = std::fs::read_to_string(dir.join("broker.pid"))
+            .ok()
+            .and_then(|p| p.trim().parse::<u32>().ok())
+            .filter(|p| alive(*p));
+        let entry = self.brokers.entry(a.broker_id).or_insert_with(|| Managed {
+            assignment: a.clone(),
+            pid: adopted,
+            restarts: 0,
+            next_start: Instant::now(),
+            last_error: String::new(),
+        });
+        entry.assignment = a.clone();
+        if changed {
+            if let Some(pid) = entry.pid.take() {
+                tracing::info!(broker = %a.broker_id, "config changed: restarting the broker");
+                signal(pid, "-TERM");
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts brokers that are due to (re)start; call often.
+    pub fn tick(&mut self) {
+        let now = Instant::now();
+        let ids: Vec<BrokerId> = self.brokers.keys().copied().collect();
+        for id in ids {
+            let dir = self.dir(id);
+            let exe = self.exe.clone();
+            let Some(m) = self.brokers.get_mut(&id) else {
+                continue;
+            };
+            if let Some(pid) = m.pid {
+                if alive(pid) {
+                    continue;
+                }
+                m.pid = None;
+                m.restarts += 1;
+                let backoff = Duration::from_secs(1 << m.restarts.min(5)).min(MAX_BACKOFF);
+                m.next_start = now + backoff;
+                m.last_error = format!("the broker exited; restart {} in {backoff:?}", m.restarts);
+                tracing::warn!(broker = %id, restarts = m.restarts, "broker exited");
+            }
+            if now < m.next_start {
+                continue;
+            }
+            match start(&exe, &dir) {
+                Ok(pid) => {
+                    m.pid = Some(pid);
+                    m.next_start = now;
+                }
+                Err(e) => {
+                    m.last_error = e;
+                    m.next_start = now + MAX_BACKOFF;
+                }
+            }
+        }
+    }
+
+    fn remove(&mut self, id: BrokerId) {
+        if let Some(m) = self.brokers.remove(&id) {
+            if let Some(pid) = m.pid {
+                signal(pid, "-TERM");
+                let deadline = Instant::now() + Duration::from_secs(10);
+                while alive(pid) && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                if alive(pid) {
+                    signal(pid, "-KILL");
+                }
+            }
+            if let Ok(volume) = self.volume(&m.assignment) {
+                if let Err(e) = std::fs::remove_dir_all(&volume) {
+                    tracing::warn!(broker = %id, error = %e, "could not release the volume");
+                }
+            }
+            let _ = std::fs::remove_dir_all(self.dir(id));
+            tracing::info!(broker = %id, "broker removed and its volume released");
+        }
+    }
+
+    /// What each broker looks like now.
+    pub async fn observe(&self) -> Vec<BrokerObserved> {
+        let mut out = Vec::with_capacity(self.brokers.len());
+        for (id, m) in &self.brokers {
+            let running = m.pid.is_some_and(alive);
+            let answer = if running {
+                probe::api_versions(&format!("127.0.0.1:{}", m.assignment.port)).await
+            } else {
+                Err(m.last_error.clone())
+            };
+            out.push(BrokerObserved {
+                broker_id: *id,
+                running,
+                answering: answer.is_ok(),
+                detail: answer.err().unwrap_or_default(),
+            });
+        }
+        out
+    }
+}
+
+/// Starts `broker-agent broker --config` detached from the agent, logging beside its config.
+fn start(exe: &Path, dir: &Path) -> Result<u32, String> {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("broker.log"))
+        .map_err(|e| format!("cannot open the broker log: {e}"))?;
+    let err = log.try_clone().map_err(|e| e.to_string())?;
+    let child = Command::new(exe)
+        .arg("broker")
+        .arg("--config")
+        .arg(dir.join("broker.toml"))
+        .stdin(Stdio::null())
+        .stdout(log)
+        .stderr(err)
+        .spawn()
+        .map_err(|e| format!("cannot start the broker: {e}"))?;
+    let pid = child.id();
+    // The broker outlives the agent; its exit is noticed through /proc, and the thread
+    // below reaps it so it does not linger as a zombie while the agent runs.
+    std::thread::spawn(move || {
+        let mut child = child;
+        let _ = child.wait();
+    });
+    write_atomic(&dir.join("broker.pid"), pid.to_string().as_bytes())
+        .map_err(|e| format!("cannot write the pid file: {e}"))?;
+    tracing::info!(pid, dir = %dir.display(), "broker started");
+    Ok(pid)
+}

@@ -1,0 +1,197 @@
+//! From an approved request to a cluster clients produce to: the real control plane places
+//! the broker, a real agent starts it on local storage, the control plane's canary makes
+//! it Ready, rdkafka produces and consumes through the bootstrap servers; the broker keeps
+//! serving while the agent restarts; deletion stops it and releases its volume.
+
+use std::time::{Duration, Instant};
+
+use e2e::{free_port, start_agent_with, ControlPlane};
+use rdkafka::{
+    admin::{AdminClient, AdminOptions, NewTopic, TopicReplication},
+    client::DefaultClientContext,
+    consumer::{BaseConsumer, Consumer},
+    producer::{FutureProducer, FutureRecord},
+    ClientConfig, Message, Offset, TopicPartitionList,
+};
+use tideway_api::{
+    agents::CreateAgentToken,
+    client::Client,
+    clusters::{Cluster, ClusterKind, ClusterSpec, CreateCluster, HardwareProfile, StorageBackend},
+    tenants::CreateTenant,
+    ClusterId,
+};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+async fn wait_for(
+    client: &Client,
+    id: ClusterId,
+    what: &str,
+    ok: impl Fn(&Cluster) -> bool,
+) -> Cluster {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let c = client.get_cluster(id).await.expect("cluster");
+        if ok(&c) {
+            return c;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the cluster never became {what}: {:?}",
+            c.status
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+async fn produce_and_consume(bootstrap: &str, topic: &str, key: &str) {
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("acks", "all")
+        .create()
+        .expect("producer");
+    let d = producer
+        .send(
+            FutureRecord::to(topic).key(key).payload("payload"),
+            Duration::from_secs(20),
+        )
+        .await
+        .expect("produce");
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", "e2e")
+        .create()
+        .expect("consumer");
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, d.partition, Offset::Offset(d.offset))
+        .expect("tpl");
+    consumer.assign(&tpl).expect("assign");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
+            assert_eq!(m.key(), Some(key.as_bytes()));
+            return;
+        }
+        assert!(Instant::now() < deadline, "the record did not come back");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approved_request_becomes_a_cluster_clients_produce_to() {
+    let flags = [
+        "--host-offline-after",
+        "5s",
+        "--heartbeat-interval",
+        "500ms",
+        "--reconcile-interval",
+        "500ms",
+        "--canary-timeout",
+        "5s",
+    ];
+    let cp = ControlPlane::start(&flags).await.expect("control plane");
+    let admin = cp.admin().await.expect("admin");
+    let token = admin
+        .create_agent_token(&CreateAgentToken {
+            name: "e2e".into(),
+            expires_in_days: None,
+        })
+        .await
+        .expect("token");
+    let root = tempfile::tempdir().expect("root");
+    let port = free_port();
+    let range = format!("{port}-{port}");
+    let agent =
+        start_agent_with(&cp.url, &token.secret, "host-1", root.path(), &range).expect("agent");
+
+    let tenant = admin
+        .create_tenant(&CreateTenant {
+            name: "team-a".into(),
+            display_name: None,
+            auto_approve: true,
+            quota: None,
+        })
+        .await
+        .expect("tenant");
+    let spec = ClusterSpec {
+        broker_count: Some(1),
+        storage_backend: StorageBackend::LocalSsd,
+        storage_gib: 1,
+        hardware_profile: HardwareProfile::Virtual,
+        topic_defaults: None,
+    };
+    let cluster = admin
+        .create_cluster(&CreateCluster {
+            tenant_id: tenant.id,
+            name: "orders".into(),
+            kind: ClusterKind::Dedicated,
+            spec,
+        })
+        .await
+        .expect("request");
+    let ready = wait_for(&admin, cluster.id, "Ready", |c| c.status.phase == "Ready").await;
+    let bootstrap = ready.bootstrap_servers.clone().expect("bootstrap servers");
+    assert_eq!(bootstrap, format!("127.0.0.1:{port}"));
+    assert!(ready.brokers[0].healthy);
+    assert!(
+        ready.status.conditions[0].message.contains("canary"),
+        "{:?}",
+        ready.status
+    );
+    let volume = root.path().join("volumes");
+    assert_eq!(
+        std::fs::read_dir(&volume).expect("volumes").count(),
+        1,
+        "one broker volume"
+    );
+
+    let admin_client: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", &bootstrap)
+        .create()
+        .expect("admin");
+    let t = NewTopic::new("orders", 3, TopicReplication::Fixed(1));
+    admin_client
+        .create_topics([&t], &AdminOptions::new())
+        .await
+        .expect("create")[0]
+        .as_ref()
+        .expect("topic");
+    produce_and_consume(&bootstrap, "orders", "first").await;
+
+    // The agent dies: the broker keeps serving; a new agent adopts it.
+    let pid_file = std::fs::read_dir(root.path().join("brokers"))
+        .expect("brokers")
+        .next()
+        .expect("one")
+        .expect("entry")
+        .path()
+        .join("broker.pid");
+    let pid = std::fs::read_to_string(&pid_file).expect("pid");
+    drop(agent);
+    produce_and_consume(&bootstrap, "orders", "while-the-agent-is-away").await;
+    let agent =
+        start_agent_with(&cp.url, &token.secret, "host-1", root.path(), &range).expect("agent");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        std::fs::read_to_string(&pid_file).expect("pid"),
+        pid,
+        "the running broker was adopted, not restarted"
+    );
+    wait_for(&admin, cluster.id, "Ready again", |c| {
+        c.status.phase == "Ready" && c.brokers[0].healthy
+    })
+    .await;
+    produce_and_consume(&bootstrap, "orders", "after").await;
+
+    // Deleting the cluster stops the broker and releases its volume.
+    admin.delete_cluster(cluster.id).await.expect("delete");
+    let deadline = Instant::now() + WAIT;
+    while std::fs::read_dir(&volume).expect("volumes").count() > 0 {
+        assert!(Instant::now() < deadline, "the volume was never released");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    // Exited: no /proc entry, or a zombie (state Z) waiting for an init that does not reap.
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid.trim())).unwrap_or_default();
+    let exited = stat.is_empty() || stat.split(") ").nth(1).is_some_and(|r| r.starts_with('Z'));
+    assert!(exited, "the broker still runs: {stat}");
+    drop(agent);
+}
