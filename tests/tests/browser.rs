@@ -146,6 +146,9 @@ async fn request_then_approve_in_the_browser() {
 
     // Logging out ends the session: the portal sends bob back to the login page.
     bob.click("header.top form button").await.expect("logout");
+    bob.wait_text("h1", "Log in to Tideway", 10)
+        .await
+        .expect("logged out");
     bob.goto(&format!("{}/clusters", cp.url))
         .await
         .expect("clusters");

@@ -118,6 +118,7 @@ async fn an_approved_request_becomes_a_cluster_clients_produce_to() {
         storage_gib: 1,
         hardware_profile: HardwareProfile::Virtual,
         topic_defaults: None,
+        auto_create_topics: false,
     };
     let cluster = admin
         .create_cluster(&CreateCluster {

@@ -91,11 +91,12 @@ impl Supervisor {
 
     fn config(&self, a: &BrokerAssignment, volume: &Path) -> String {
         format!(
-            "data-dir = {:?}\nlisten = \"0.0.0.0:{port}\"\nadvertised = \"{}:{port}\"\nnode-id = {}\ncluster-id = \"{}\"\n",
+            "data-dir = {:?}\nlisten = \"0.0.0.0:{port}\"\nadvertised = \"{}:{port}\"\nnode-id = {}\ncluster-id = \"{}\"\nauto-create-topics = {}\n",
             volume.display().to_string(),
             self.address,
             a.node_id,
             a.cluster_id.0.simple(),
+            a.auto_create_topics,
             port = a.port,
         )
     }

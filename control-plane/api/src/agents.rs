@@ -107,6 +107,9 @@ pub struct BrokerAssignment {
     pub port: u16,
     pub storage_backend: StorageBackend,
     pub storage_bytes: u64,
+    /// The cluster's brokers create topics on first use.
+    #[serde(default)]
+    pub auto_create_topics: bool,
 }
 
 /// An agent token as listed.

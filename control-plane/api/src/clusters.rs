@@ -85,6 +85,9 @@ pub struct ClusterSpec {
     pub hardware_profile: HardwareProfile,
     #[serde(default)]
     pub topic_defaults: Option<TopicDefaults>,
+    /// Brokers create a topic the first time a client uses it (off by default).
+    #[serde(default)]
+    pub auto_create_topics: bool,
 }
 
 /// Body of `POST /api/v1/clusters`.
@@ -110,6 +113,8 @@ pub struct ClusterSpecPatch {
     pub hardware_profile: Option<HardwareProfile>,
     #[serde(default)]
     pub topic_defaults: Option<TopicDefaults>,
+    #[serde(default)]
+    pub auto_create_topics: Option<bool>,
 }
 
 /// Where a request stands with the platform admins.

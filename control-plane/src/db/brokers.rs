@@ -104,8 +104,11 @@ pub async fn bump_hosts_of(conn: &mut PgConnection, cluster: ClusterId) -> sqlx:
 
 /// The brokers a host should run.
 pub async fn for_host(db: &PgPool, host: HostId) -> sqlx::Result<Vec<BrokerAssignment>> {
-    let rows: Vec<(BrokerId, ClusterId, i32, i32, StorageBackend, i64)> = sqlx::query_as(
-        "SELECT id, cluster_id, node_id, port, storage_backend, storage_bytes FROM brokers WHERE host_id = $1 ORDER BY port",
+    type Row = (BrokerId, ClusterId, i32, i32, StorageBackend, i64, bool);
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT b.id, b.cluster_id, b.node_id, b.port, b.storage_backend, b.storage_bytes,
+                coalesce((c.spec->>'auto_create_topics')::boolean, false)
+         FROM brokers b JOIN clusters c ON c.id = b.cluster_id WHERE b.host_id = $1 ORDER BY b.port",
     )
     .bind(host)
     .fetch_all(db)
@@ -113,13 +116,16 @@ pub async fn for_host(db: &PgPool, host: HostId) -> sqlx::Result<Vec<BrokerAssig
     Ok(rows
         .into_iter()
         .map(
-            |(broker_id, cluster_id, node_id, port, storage_backend, bytes)| BrokerAssignment {
-                broker_id,
-                cluster_id,
-                node_id,
-                port: port as u16,
-                storage_backend,
-                storage_bytes: bytes as u64,
+            |(broker_id, cluster_id, node_id, port, storage_backend, bytes, auto_create_topics)| {
+                BrokerAssignment {
+                    broker_id,
+                    cluster_id,
+                    node_id,
+                    port: port as u16,
+                    storage_backend,
+                    storage_bytes: bytes as u64,
+                    auto_create_topics,
+                }
             },
         )
         .collect())

@@ -134,6 +134,7 @@ pub fn apply_patch(spec: &ClusterSpec, patch: &ClusterSpecPatch) -> ClusterSpec 
         storage_gib: patch.storage_gib.unwrap_or(spec.storage_gib),
         hardware_profile: patch.hardware_profile.unwrap_or(spec.hardware_profile),
         topic_defaults: patch.topic_defaults.or(spec.topic_defaults),
+        auto_create_topics: patch.auto_create_topics.unwrap_or(spec.auto_create_topics),
     }
 }
 
@@ -296,6 +297,7 @@ mod tests {
             storage_gib: gib,
             hardware_profile: HardwareProfile::Virtual,
             topic_defaults: None,
+            auto_create_topics: false,
         }
     }
 

@@ -106,6 +106,8 @@ pub struct ClusterForm {
     pub partitions: String,
     pub replication_factor: String,
     pub retention_hours: String,
+    /// Checkbox: present when ticked.
+    pub auto_create_topics: Option<String>,
 }
 
 fn number<T: std::str::FromStr>(
@@ -222,6 +224,7 @@ impl ClusterForm {
                     replication_factor: rf,
                     retention_ms,
                 }),
+                auto_create_topics: self.auto_create_topics.is_some(),
             },
         };
         let problems = service::cluster_rules::validate_create(&req);
