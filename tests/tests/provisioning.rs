@@ -138,6 +138,35 @@ async fn an_approved_request_becomes_a_cluster_clients_produce_to() {
         "{:?}",
         ready.status
     );
+    // The cluster page shows the bootstrap servers, the healthy broker and how to connect.
+    let browser = e2e::browser::Browser::start().await.expect("browser");
+    browser
+        .login(&cp.url, "admin", e2e::ADMIN_PASSWORD)
+        .await
+        .expect("login");
+    browser
+        .wait_text("#whoami", "user:admin", 10)
+        .await
+        .expect("logged in");
+    browser
+        .goto(&format!("{}/clusters/{}", cp.url, cluster.id))
+        .await
+        .expect("page");
+    assert_eq!(
+        browser.text("#bootstrap").await.expect("bootstrap"),
+        bootstrap
+    );
+    assert!(browser
+        .text("#brokers")
+        .await
+        .expect("brokers")
+        .contains("healthy"));
+    let connect = browser.text("#connect").await.expect("connect");
+    assert!(
+        connect.contains(&format!("kcat -b {bootstrap}"))
+            && connect.contains(&format!("bootstrap.servers={bootstrap}"))
+    );
+    drop(browser);
     let volume = root.path().join("volumes");
     assert_eq!(
         std::fs::read_dir(&volume).expect("volumes").count(),
