@@ -1,0 +1,156 @@
+//! `bench/provision`: how long from a request (auto-approved) to a Ready cluster, with the
+//! real control plane, a real agent and real brokers on local storage: ten 1-broker
+//! clusters one after another (median and max), then 20 requested at once (time until
+//! all are Ready). Prints the numbers; asserts nothing.
+//!
+//! Run (PostgreSQL in DATABASE_URL, e.g. from `./tideway test`'s or `up`'s server):
+//! `cargo build --bins && cargo run -p tideway-bench --bin provision`
+
+use std::time::{Duration, Instant};
+
+use e2e::{free_port, start_agent_with, ControlPlane};
+use tideway_api::{
+    agents::CreateAgentToken,
+    client::Client,
+    clusters::{ClusterKind, ClusterSpec, CreateCluster, HardwareProfile, StorageBackend},
+    tenants::{CreateTenant, Quota},
+    ClusterId, TenantId,
+};
+
+const TIMEOUT: Duration = Duration::from_secs(120);
+
+async fn request(client: &Client, tenant: TenantId, name: &str) -> anyhow::Result<ClusterId> {
+    let spec = ClusterSpec {
+        broker_count: Some(1),
+        storage_backend: StorageBackend::LocalSsd,
+        storage_gib: 1,
+        hardware_profile: HardwareProfile::Virtual,
+        topic_defaults: None,
+        auto_create_topics: false,
+    };
+    let c = client
+        .create_cluster(&CreateCluster {
+            tenant_id: tenant,
+            name: name.into(),
+            kind: ClusterKind::Dedicated,
+            spec,
+        })
+        .await?;
+    Ok(c.id)
+}
+
+async fn until_ready(client: &Client, id: ClusterId, start: Instant) -> anyhow::Result<Duration> {
+    loop {
+        let c = client.get_cluster(id).await?;
+        if c.status.phase == "Ready" {
+            return Ok(start.elapsed());
+        }
+        anyhow::ensure!(
+            start.elapsed() < TIMEOUT,
+            "cluster {id} not Ready after {TIMEOUT:?}: {:?}",
+            c.status.conditions
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.0} ms", d.as_secs_f64() * 1e3)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    if std::env::var("TIDEWAY_BIN_DIR").is_err() {
+        let dir = std::env::current_exe()?
+            .parent()
+            .map(|p| p.to_path_buf())
+            .unwrap_or_default();
+        std::env::set_var("TIDEWAY_BIN_DIR", dir);
+    }
+    let flags = [
+        "--reconcile-interval",
+        "200ms",
+        "--heartbeat-interval",
+        "200ms",
+        "--host-offline-after",
+        "5s",
+    ];
+    let cp = ControlPlane::start(&flags).await?;
+    let admin = cp.admin().await?;
+    let token = admin
+        .create_agent_token(&CreateAgentToken {
+            name: "bench".into(),
+            expires_in_days: None,
+        })
+        .await?;
+    let root = tempfile::tempdir()?;
+    let first = free_port();
+    let _agent = start_agent_with(
+        &cp.url,
+        &token.secret,
+        "bench-host",
+        root.path(),
+        &format!("{first}-{}", first + 40),
+    )?;
+    let quota = Quota {
+        max_clusters: 100,
+        max_brokers: 100,
+        max_storage_bytes: 100 << 30,
+        ..Quota::default()
+    };
+    let tenant = admin
+        .create_tenant(&CreateTenant {
+            name: "bench".into(),
+            display_name: None,
+            auto_approve: true,
+            quota: Some(quota),
+        })
+        .await?;
+    println!(
+        "bench/provision: control plane {}, one agent, reconcile and heartbeat every 200 ms",
+        cp.url
+    );
+
+    let mut one = Vec::new();
+    for i in 0..10 {
+        let start = Instant::now();
+        let id = request(&admin, tenant.id, &format!("seq-{i}")).await?;
+        one.push(until_ready(&admin, id, start).await?);
+        admin.delete_cluster(id).await?;
+    }
+    one.sort();
+    println!(
+        "1-broker cluster, request to Ready, 10 runs: median {}, max {}",
+        ms(one[one.len() / 2]),
+        ms(one[one.len() - 1])
+    );
+    println!("3-broker cluster: not measured: clusters of several brokers wait for the engine's cluster mode");
+
+    let start = Instant::now();
+    let names: Vec<String> = (0..20).map(|i| format!("burst-{i}")).collect();
+    let ids =
+        futures::future::try_join_all(names.iter().map(|n| request(&admin, tenant.id, n))).await?;
+    let times =
+        futures::future::try_join_all(ids.iter().map(|id| until_ready(&admin, *id, start))).await?;
+    let slowest = times.iter().max().copied().unwrap_or_default();
+    println!(
+        "20 clusters requested at once: all Ready after {}",
+        ms(slowest)
+    );
+
+    // Brokers outlive their agent by design: delete the clusters and wait for the agent to
+    // stop them and release their volumes before it goes.
+    for id in ids {
+        admin.delete_cluster(id).await?;
+    }
+    let volumes = root.path().join("volumes");
+    let deadline = Instant::now() + TIMEOUT;
+    while std::fs::read_dir(&volumes).map(|d| d.count()).unwrap_or(0) > 0 {
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "the agent did not release the volumes"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(())
+}
