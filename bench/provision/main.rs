@@ -12,7 +12,7 @@ use e2e::{free_port, start_agent_with, ControlPlane};
 use tideway_api::{
     agents::CreateAgentToken,
     client::Client,
-    clusters::{ClusterKind, ClusterSpec, CreateCluster, HardwareProfile, StorageBackend},
+    clusters::{ClusterKind, CreateCluster},
     tenants::{CreateTenant, Quota},
     ClusterId, TenantId,
 };
@@ -20,14 +20,7 @@ use tideway_api::{
 const TIMEOUT: Duration = Duration::from_secs(120);
 
 async fn request(client: &Client, tenant: TenantId, name: &str) -> anyhow::Result<ClusterId> {
-    let spec = ClusterSpec {
-        broker_count: Some(1),
-        storage_backend: StorageBackend::LocalSsd,
-        storage_gib: 1,
-        hardware_profile: HardwareProfile::Virtual,
-        topic_defaults: None,
-        auto_create_topics: false,
-    };
+    let spec = e2e::one_broker_spec();
     let c = client
         .create_cluster(&CreateCluster {
             tenant_id: tenant,

@@ -132,12 +132,14 @@ impl Browser {
         bail!("{css} never showed {want:?}; last text: {last:?}")
     }
 
-    /// Logs in through the login form.
+    /// Logs in through the login form and waits until the portal shows the user.
     pub async fn login(&self, base: &str, username: &str, password: &str) -> anyhow::Result<()> {
         self.goto(&format!("{base}/login")).await?;
         self.fill("username", username).await?;
         self.fill("password", password).await?;
         self.click("#login-submit").await?;
+        self.wait_text("#whoami", &format!("user:{username}"), 10)
+            .await?;
         Ok(())
     }
 

@@ -239,3 +239,17 @@ pub fn start_agent_with(
         name: format!("agent {name}"),
     })
 }
+
+/// The spec of a 1-broker cluster on 1 GiB of local storage, as the end-to-end tests and
+/// benchmarks request it.
+pub fn one_broker_spec() -> tideway_api::clusters::ClusterSpec {
+    use tideway_api::clusters::{ClusterSpec, HardwareProfile, StorageBackend};
+    ClusterSpec {
+        broker_count: Some(1),
+        storage_backend: StorageBackend::LocalSsd,
+        storage_gib: 1,
+        hardware_profile: HardwareProfile::Virtual,
+        topic_defaults: None,
+        auto_create_topics: false,
+    }
+}

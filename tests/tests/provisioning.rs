@@ -16,7 +16,7 @@ use rdkafka::{
 use tideway_api::{
     agents::CreateAgentToken,
     client::Client,
-    clusters::{Cluster, ClusterKind, ClusterSpec, CreateCluster, HardwareProfile, StorageBackend},
+    clusters::{Cluster, ClusterKind, CreateCluster},
     tenants::CreateTenant,
     ClusterId,
 };
@@ -112,14 +112,7 @@ async fn an_approved_request_becomes_a_cluster_clients_produce_to() {
         })
         .await
         .expect("tenant");
-    let spec = ClusterSpec {
-        broker_count: Some(1),
-        storage_backend: StorageBackend::LocalSsd,
-        storage_gib: 1,
-        hardware_profile: HardwareProfile::Virtual,
-        topic_defaults: None,
-        auto_create_topics: false,
-    };
+    let spec = e2e::one_broker_spec();
     let cluster = admin
         .create_cluster(&CreateCluster {
             tenant_id: tenant.id,
@@ -144,10 +137,6 @@ async fn an_approved_request_becomes_a_cluster_clients_produce_to() {
         .login(&cp.url, "admin", e2e::ADMIN_PASSWORD)
         .await
         .expect("login");
-    browser
-        .wait_text("#whoami", "user:admin", 10)
-        .await
-        .expect("logged in");
     browser
         .goto(&format!("{}/clusters/{}", cp.url, cluster.id))
         .await
