@@ -6,6 +6,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod http;
+pub mod kafka_admin;
 pub mod openapi;
 pub mod reconciler;
 pub mod service;

@@ -18,6 +18,7 @@ use utoipa::{
         (name = "tenants", description = "Tenants, members and quotas"),
         (name = "clusters", description = "Cluster requests, clusters and approvals"),
         (name = "tokens", description = "API tokens for automation"),
+        (name = "topics", description = "Topics on a tenant's cluster"),
         (name = "admin", description = "Hosts and the audit log"),
         (name = "agents", description = "Agent tokens"),
         (name = "agent protocol", description = "What broker agents call (with an agent token)"),

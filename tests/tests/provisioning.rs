@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use e2e::{free_port, start_agent_with, ControlPlane};
 use rdkafka::{
-    admin::{AdminClient, AdminOptions, NewTopic, TopicReplication},
+    admin::{AdminClient, AdminOptions, ResourceSpecifier},
     client::DefaultClientContext,
     consumer::{BaseConsumer, Consumer},
     producer::{FutureProducer, FutureRecord},
@@ -17,8 +17,9 @@ use tideway_api::{
     agents::CreateAgentToken,
     client::Client,
     clusters::{Cluster, ClusterKind, CreateCluster},
-    tenants::CreateTenant,
-    ClusterId,
+    tenants::{CreateTenant, CreateUser, PutMember},
+    topics::{CreateTopic, UpdateTopic},
+    ClusterId, Role,
 };
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -163,17 +164,7 @@ async fn an_approved_request_becomes_a_cluster_clients_produce_to() {
         "one broker volume"
     );
 
-    let admin_client: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", &bootstrap)
-        .create()
-        .expect("admin");
-    let t = NewTopic::new("orders", 3, TopicReplication::Fixed(1));
-    admin_client
-        .create_topics([&t], &AdminOptions::new())
-        .await
-        .expect("create")[0]
-        .as_ref()
-        .expect("topic");
+    topics_through_the_control_plane(&cp, &admin, &ready, &bootstrap).await;
     produce_and_consume(&bootstrap, "orders", "first").await;
 
     // The agent dies: the broker keeps serving; a new agent adopts it.
@@ -213,4 +204,182 @@ async fn an_approved_request_becomes_a_cluster_clients_produce_to() {
     let exited = stat.is_empty() || stat.split(") ").nth(1).is_some_and(|r| r.starts_with('Z'));
     assert!(exited, "the broker still runs: {stat}");
     drop(agent);
+}
+
+/// Topics managed through the REST API and applied to the cluster over the Kafka protocol.
+async fn topics_through_the_control_plane(
+    cp: &ControlPlane,
+    admin: &Client,
+    cluster: &Cluster,
+    bootstrap: &str,
+) {
+    let create = |name: &str, partitions: Option<i32>, configs: &[(&str, &str)]| CreateTopic {
+        name: name.into(),
+        partitions,
+        replication_factor: None,
+        configs: configs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    };
+    let t = admin
+        .create_topic(
+            cluster.id,
+            &create("orders", Some(3), &[("retention.ms", "3600000")]),
+        )
+        .await
+        .expect("topic");
+    assert_eq!((t.partitions, t.replication_factor), (3, 1));
+    let kafka: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .expect("admin");
+    let md = kafka
+        .inner()
+        .fetch_metadata(Some("orders"), Duration::from_secs(10))
+        .expect("metadata");
+    assert_eq!(
+        md.topics()[0].partitions().len(),
+        3,
+        "the topic exists on the cluster"
+    );
+
+    let status = |e: tideway_api::client::ClientError| e.status();
+    let dup = admin
+        .create_topic(cluster.id, &create("orders", None, &[]))
+        .await
+        .expect_err("duplicate");
+    assert_eq!(status(dup), Some(409));
+    for bad in [
+        create("bad name", None, &[]),
+        create("__internal", None, &[]),
+        create("x", Some(0), &[]),
+        create("x", None, &[("colour", "blue")]),
+        create("x", None, &[("retention.ms", "soon")]),
+    ] {
+        let err = admin
+            .create_topic(cluster.id, &bad)
+            .await
+            .expect_err("invalid");
+        assert_eq!(status(err), Some(422), "{}", bad.name);
+    }
+    let mut quota = admin
+        .get_quota(cluster.tenant_id)
+        .await
+        .expect("quota")
+        .quota;
+    quota.max_partitions = 4;
+    admin
+        .put_quota(cluster.tenant_id, &quota)
+        .await
+        .expect("quota");
+    let over = admin
+        .create_topic(cluster.id, &create("more", Some(2), &[]))
+        .await
+        .expect_err("over quota");
+    assert!(
+        over.to_string()
+            .contains("partitions: 3 in use + 2 requested > 4 allowed"),
+        "{over}"
+    );
+    assert_eq!(
+        admin
+            .get_quota(cluster.tenant_id)
+            .await
+            .expect("quota")
+            .usage
+            .partitions,
+        3
+    );
+
+    // A config change reaches the cluster.
+    let change = UpdateTopic {
+        configs: [("retention.ms".to_string(), "120000".to_string())].into(),
+    };
+    admin
+        .update_topic(cluster.id, "orders", &change)
+        .await
+        .expect("update");
+    let described = kafka
+        .describe_configs([&ResourceSpecifier::Topic("orders")], &AdminOptions::new())
+        .await
+        .expect("describe");
+    assert_eq!(
+        described[0]
+            .as_ref()
+            .expect("topic")
+            .get("retention.ms")
+            .and_then(|e| e.value.as_deref()),
+        Some("120000")
+    );
+
+    // Another tenant's member cannot see or touch the cluster's topics.
+    let other = admin
+        .create_tenant(&CreateTenant {
+            name: "team-b".into(),
+            display_name: None,
+            auto_approve: false,
+            quota: None,
+        })
+        .await
+        .expect("tenant");
+    admin
+        .create_user(&CreateUser {
+            username: "eve".into(),
+            password: "eve-password".into(),
+            display_name: None,
+            platform_admin: false,
+        })
+        .await
+        .expect("user");
+    admin
+        .put_member(
+            other.id,
+            "eve",
+            &PutMember {
+                role: Role::TenantAdmin,
+            },
+        )
+        .await
+        .expect("member");
+    let eve = cp.client().login("eve", "eve-password").await.expect("eve");
+    assert_eq!(
+        eve.list_topics(cluster.id)
+            .await
+            .expect_err("hidden")
+            .status(),
+        Some(404)
+    );
+    assert_eq!(
+        eve.delete_topic(cluster.id, "orders")
+            .await
+            .expect_err("hidden")
+            .status(),
+        Some(404)
+    );
+
+    // A scratch topic is deleted from the cluster too.
+    admin
+        .create_topic(cluster.id, &create("scratch", Some(1), &[]))
+        .await
+        .expect("scratch");
+    admin
+        .delete_topic(cluster.id, "scratch")
+        .await
+        .expect("delete");
+    let md = kafka
+        .inner()
+        .fetch_metadata(None, Duration::from_secs(10))
+        .expect("metadata");
+    assert!(md.topics().iter().all(|t| t.name() != "scratch"));
+    assert_eq!(
+        admin
+            .list_topics(cluster.id)
+            .await
+            .expect("list")
+            .iter()
+            .map(|t| t.name.as_str())
+            .collect::<Vec<_>>(),
+        vec!["orders"]
+    );
 }

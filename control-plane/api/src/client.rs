@@ -17,6 +17,7 @@ use crate::{
         QuotaReport, Tenant, User,
     },
     tokens::{ApiToken, CreateToken, CreatedToken},
+    topics::{CreateTopic, Topic, UpdateTopic},
     ClusterId, HostId, Page, Problem, TenantId, TokenId,
 };
 
@@ -105,6 +106,41 @@ impl Client {
 
     pub async fn list_hosts(&self) -> Result<Vec<Host>, ClientError> {
         self.get("/hosts").await
+    }
+
+    pub async fn create_topic(
+        &self,
+        cluster: ClusterId,
+        body: &CreateTopic,
+    ) -> Result<Topic, ClientError> {
+        self.post(&format!("/clusters/{cluster}/topics"), body)
+            .await
+    }
+
+    pub async fn list_topics(&self, cluster: ClusterId) -> Result<Vec<Topic>, ClientError> {
+        self.get(&format!("/clusters/{cluster}/topics")).await
+    }
+
+    pub async fn update_topic(
+        &self,
+        cluster: ClusterId,
+        name: &str,
+        body: &UpdateTopic,
+    ) -> Result<Topic, ClientError> {
+        self.send(
+            reqwest::Method::PATCH,
+            &format!("/clusters/{cluster}/topics/{name}"),
+            Some(body),
+        )
+        .await
+    }
+
+    pub async fn delete_topic(&self, cluster: ClusterId, name: &str) -> Result<(), ClientError> {
+        self.send_empty(
+            reqwest::Method::DELETE,
+            &format!("/clusters/{cluster}/topics/{name}"),
+        )
+        .await
     }
 
     /// The same client sending `token` as its bearer.

@@ -16,6 +16,7 @@ pub mod problem;
 pub mod roles;
 pub mod tenants;
 pub mod tokens;
+pub mod topics;
 
 pub use ids::{AuditId, BrokerId, ClusterId, Generation, HostId, TenantId, TokenId, UserId};
 pub use page::{Page, PageQuery};

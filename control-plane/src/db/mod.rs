@@ -9,6 +9,7 @@ pub mod hosts;
 pub mod sessions;
 pub mod tenants;
 pub mod tokens;
+pub mod topics;
 pub mod users;
 
 use std::time::Duration;

@@ -280,25 +280,21 @@ pub async fn put_quota(conn: &mut PgConnection, tenant: TenantId, q: &Quota) -> 
     Ok(())
 }
 
-/// What the tenant's approved clusters hold.
-pub async fn usage<'e>(
-    db: impl sqlx::PgExecutor<'e>,
-    tenant: TenantId,
-) -> sqlx::Result<QuotaUsage> {
+/// What the tenant's approved clusters hold, and the partitions of its topics.
+pub async fn usage(conn: &mut PgConnection, tenant: TenantId) -> sqlx::Result<QuotaUsage> {
     let (clusters, brokers, storage_bytes): (i64, i64, i64) = sqlx::query_as(
         "SELECT count(*), coalesce(sum(broker_count), 0)::bigint,
                 coalesce(sum(storage_bytes), 0)::bigint
          FROM clusters WHERE tenant_id = $1 AND approval_state = 'approved'",
     )
     .bind(tenant)
-    .fetch_one(db)
+    .fetch_one(&mut *conn)
     .await?;
-    // Topics (and so partitions) are created through the control plane from the agents
-    // issue on; until then no tenant holds any.
+    let partitions = super::topics::partitions_of(conn, tenant).await?;
     Ok(QuotaUsage {
         clusters,
         brokers,
         storage_bytes,
-        partitions: 0,
+        partitions,
     })
 }

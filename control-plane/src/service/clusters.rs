@@ -40,7 +40,7 @@ pub async fn create(
         .await?
         .ok_or_else(|| ApiError::NotFound("tenant not found".into()))?;
     let quota = db::tenants::lock_quota(&mut tx, tenant.id).await?;
-    let usage = db::tenants::usage(&mut *tx, tenant.id).await?;
+    let usage = db::tenants::usage(&mut tx, tenant.id).await?;
     let excess = rules::quota_excess(&quota, &usage, fp);
 
     let pending_reason;
@@ -225,7 +225,7 @@ pub async fn update(
     if before.approval.state == ApprovalState::Approved {
         ensure_valid(rules::check_live_change(&before.spec, &new_spec))?;
         let quota = db::tenants::lock_quota(&mut tx, row.tenant_id).await?;
-        let usage = db::tenants::usage(&mut *tx, row.tenant_id).await?;
+        let usage = db::tenants::usage(&mut tx, row.tenant_id).await?;
         let excess = rules::quota_excess(&quota, &usage, rules::growth(old_fp, new_fp));
         if !excess.is_empty() {
             return Err(ApiError::Conflict(format!(
@@ -270,7 +270,7 @@ pub async fn approve(
     let mut tx = state.db.begin().await?;
     let before = lock_pending(&mut tx, caller, id).await?;
     let quota = db::tenants::lock_quota(&mut tx, before.tenant_id).await?;
-    let usage = db::tenants::usage(&mut *tx, before.tenant_id).await?;
+    let usage = db::tenants::usage(&mut tx, before.tenant_id).await?;
     let excess = rules::quota_excess(&quota, &usage, rules::footprint(&before.spec));
     if !excess.is_empty() {
         return Err(ApiError::Conflict(format!(

@@ -8,6 +8,7 @@ pub mod clusters;
 pub mod placement;
 pub mod tenants;
 pub mod tokens;
+pub mod topics;
 pub mod users;
 
 use serde::Serialize;

@@ -217,7 +217,7 @@ pub async fn quota(
 ) -> Result<QuotaReport, ApiError> {
     caller.require(id, Role::Viewer, "tenant")?;
     let quota = db::tenants::quota(&state.db, id).await?;
-    let usage = db::tenants::usage(&state.db, id).await?;
+    let usage = db::tenants::usage(&mut *state.db.acquire().await?, id).await?;
     Ok(QuotaReport {
         tenant_id: id,
         quota,
@@ -242,7 +242,7 @@ pub async fn put_quota(
     audit("quota.update", id, "tenant", id.to_string())
         .record(&mut tx, caller, Some(&before), Some(&q))
         .await?;
-    let usage = db::tenants::usage(&mut *tx, id).await?;
+    let usage = db::tenants::usage(&mut tx, id).await?;
     tx.commit().await?;
     Ok(QuotaReport {
         tenant_id: id,

@@ -6,6 +6,7 @@ mod agents;
 mod clusters;
 mod tenants;
 mod tokens;
+mod topics;
 mod users;
 
 use utoipa::OpenApi;
@@ -20,6 +21,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(tenants::router())
         .merge(clusters::router())
         .merge(tokens::router())
+        .merge(topics::router())
         .merge(admin::router())
         .merge(agents::router());
     OpenApiRouter::with_openapi(ApiDoc::openapi())

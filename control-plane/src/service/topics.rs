@@ -1,0 +1,229 @@
+//! Topics on a tenant's cluster: created, reconfigured and deleted through the control
+//! plane, applied over the Kafka protocol inside the same transaction (a change the
+//! cluster refuses stores nothing), counted against the tenant's partition quota.
+
+use std::collections::BTreeMap;
+
+use tideway_api::{
+    clusters::Cluster,
+    topics::{CreateTopic, Topic, UpdateTopic},
+    ClusterId, FieldError, Role,
+};
+
+use super::{clusters, ensure_valid, Audit};
+use crate::{auth::Caller, db, error::ApiError, kafka_admin, state::AppState};
+
+/// Topic configs tenants may set.
+pub const ALLOWED_CONFIGS: &[&str] = &[
+    "retention.ms",
+    "retention.bytes",
+    "cleanup.policy",
+    "segment.bytes",
+    "max.message.bytes",
+    "min.insync.replicas",
+    "compression.type",
+];
+/// Most partitions one topic may have.
+pub const MAX_TOPIC_PARTITIONS: i32 = 1000;
+
+fn field(errors: &mut Vec<FieldError>, field: &str, message: String) {
+    errors.push(FieldError {
+        field: field.into(),
+        message,
+    });
+}
+
+fn check_configs(configs: &BTreeMap<String, String>, errors: &mut Vec<FieldError>) {
+    for (k, v) in configs {
+        let f = format!("configs.{k}");
+        if !ALLOWED_CONFIGS.contains(&k.as_str()) {
+            field(
+                errors,
+                &f,
+                format!(
+                    "not a topic config tenants may set; use one of {}",
+                    ALLOWED_CONFIGS.join(", ")
+                ),
+            );
+            continue;
+        }
+        let numeric = !matches!(k.as_str(), "cleanup.policy" | "compression.type");
+        if numeric && v.trim().parse::<i64>().map_or(true, |n| n < -1) {
+            field(
+                errors,
+                &f,
+                format!("{v:?} is not a whole number (-1 or more)"),
+            );
+        }
+    }
+}
+
+fn check_name(name: &str, errors: &mut Vec<FieldError>) {
+    let ok = !name.is_empty()
+        && name.len() <= 249
+        && name != "."
+        && name != ".."
+        && !name.starts_with("__")
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    if !ok {
+        field(
+            errors,
+            "name",
+            "use 1 to 249 letters, digits, '.', '_' or '-', not starting with '__'".into(),
+        );
+    }
+}
+
+/// The cluster, if the caller holds `min` in its tenant, with its bootstrap servers.
+async fn cluster_for(
+    state: &AppState,
+    caller: &Caller,
+    id: ClusterId,
+    min: Role,
+) -> Result<(Cluster, String), ApiError> {
+    let cluster = clusters::get(state, caller, id).await?;
+    caller.require(cluster.tenant_id, min, "cluster")?;
+    let bootstrap = cluster.bootstrap_servers.clone().ok_or_else(|| {
+        ApiError::Conflict("the cluster has no running brokers yet; wait until it is Ready".into())
+    })?;
+    Ok((cluster, bootstrap))
+}
+
+fn audit<'a>(action: &'a str, c: &Cluster, name: &str) -> Audit<'a> {
+    Audit {
+        action,
+        tenant_id: Some(c.tenant_id),
+        target_type: "topic",
+        target_id: format!("{}/{name}", c.id),
+    }
+}
+
+pub async fn list(
+    state: &AppState,
+    caller: &Caller,
+    id: ClusterId,
+) -> Result<Vec<Topic>, ApiError> {
+    let cluster = clusters::get(state, caller, id).await?;
+    Ok(db::topics::list(&state.db, cluster.id).await?)
+}
+
+pub async fn create(
+    state: &AppState,
+    caller: &Caller,
+    id: ClusterId,
+    req: CreateTopic,
+) -> Result<Topic, ApiError> {
+    let (cluster, bootstrap) = cluster_for(state, caller, id, Role::Member).await?;
+    let defaults = cluster.spec.topic_defaults;
+    let brokers = cluster.brokers.len().max(1) as i32;
+    let partitions = req
+        .partitions
+        .or(defaults.map(|d| d.partitions))
+        .unwrap_or(1);
+    let rf = req
+        .replication_factor
+        .or(defaults.map(|d| d.replication_factor.min(brokers)))
+        .unwrap_or(1);
+    let mut errors = Vec::new();
+    check_name(&req.name, &mut errors);
+    if !(1..=MAX_TOPIC_PARTITIONS).contains(&partitions) {
+        field(
+            &mut errors,
+            "partitions",
+            format!("must be between 1 and {MAX_TOPIC_PARTITIONS}, got {partitions}"),
+        );
+    }
+    if !(1..=brokers).contains(&rf) {
+        field(
+            &mut errors,
+            "replication_factor",
+            format!("must be between 1 and the cluster's {brokers} brokers, got {rf}"),
+        );
+    }
+    check_configs(&req.configs, &mut errors);
+    ensure_valid(errors)?;
+
+    let mut tx = state.db.begin().await?;
+    let quota = db::tenants::lock_quota(&mut tx, cluster.tenant_id).await?;
+    let used = db::topics::partitions_of(&mut *tx, cluster.tenant_id).await?;
+    if used + i64::from(partitions) > quota.max_partitions {
+        return Err(ApiError::Conflict(format!(
+            "partitions: {used} in use + {partitions} requested > {} allowed; ask a platform admin to raise the quota",
+            quota.max_partitions
+        )));
+    }
+    let topic = Topic {
+        cluster_id: cluster.id,
+        name: req.name.clone(),
+        partitions,
+        replication_factor: rf,
+        configs: req.configs,
+        created_by: caller.actor.to_string(),
+        created_at: chrono::Utc::now(),
+    };
+    db::topics::insert(&mut tx, &topic)
+        .await
+        .map_err(|e| match ApiError::from(e) {
+            ApiError::Conflict(_) => ApiError::Conflict(format!(
+                "the cluster already has a topic named {:?}",
+                topic.name
+            )),
+            other => other,
+        })?;
+    kafka_admin::create_topic(&bootstrap, &topic.name, partitions, rf, &topic.configs).await?;
+    audit("topic.create", &cluster, &topic.name)
+        .record(&mut tx, caller, None::<&()>, Some(&topic))
+        .await?;
+    tx.commit().await?;
+    Ok(topic)
+}
+
+pub async fn update(
+    state: &AppState,
+    caller: &Caller,
+    id: ClusterId,
+    name: &str,
+    req: UpdateTopic,
+) -> Result<Topic, ApiError> {
+    let (cluster, bootstrap) = cluster_for(state, caller, id, Role::Member).await?;
+    let mut errors = Vec::new();
+    check_configs(&req.configs, &mut errors);
+    ensure_valid(errors)?;
+    let mut tx = state.db.begin().await?;
+    let before = db::topics::lock(&mut tx, cluster.id, name)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("topic not found".into()))?;
+    kafka_admin::set_topic_configs(&bootstrap, name, &req.configs).await?;
+    db::topics::set_configs(&mut tx, cluster.id, name, &req.configs).await?;
+    let after = Topic {
+        configs: req.configs,
+        ..before.clone()
+    };
+    audit("topic.update", &cluster, name)
+        .record(&mut tx, caller, Some(&before), Some(&after))
+        .await?;
+    tx.commit().await?;
+    Ok(after)
+}
+
+pub async fn delete(
+    state: &AppState,
+    caller: &Caller,
+    id: ClusterId,
+    name: &str,
+) -> Result<(), ApiError> {
+    let (cluster, bootstrap) = cluster_for(state, caller, id, Role::Member).await?;
+    let mut tx = state.db.begin().await?;
+    let before = db::topics::lock(&mut tx, cluster.id, name)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("topic not found".into()))?;
+    kafka_admin::delete_topic(&bootstrap, name).await?;
+    db::topics::delete(&mut tx, cluster.id, name).await?;
+    audit("topic.delete", &cluster, name)
+        .record(&mut tx, caller, Some(&before), None::<&()>)
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}
