@@ -118,12 +118,30 @@ pub struct ControlPlane {
     pub url: String,
     pub process: Process,
     pub db: Database,
+    flags: Vec<String>,
 }
 
 impl ControlPlane {
     /// Starts the real binary with `extra` flags, on port 0, and waits until it is ready.
     pub async fn start(extra: &[&str]) -> anyhow::Result<ControlPlane> {
-        let db = Database::create().await?;
+        Self::start_on(
+            Database::create().await?,
+            extra.iter().map(|f| f.to_string()).collect(),
+        )
+        .await
+    }
+
+    /// Kills the process (SIGKILL) and starts a new one on the same database and flags.
+    pub async fn restart(self) -> anyhow::Result<ControlPlane> {
+        let ControlPlane {
+            process, db, flags, ..
+        } = self;
+        drop(process);
+        Self::start_on(db, flags).await
+    }
+
+    async fn start_on(db: Database, flags: Vec<String>) -> anyhow::Result<ControlPlane> {
+        let extra = &flags;
         let mut child = Command::new(binary("control-plane")?)
             .arg("serve")
             .args(["--listen", "127.0.0.1:0", "--database-url", &db.url])
@@ -164,7 +182,12 @@ impl ControlPlane {
                 .await
                 .is_ok_and(|r| r.status().is_success())
             {
-                return Ok(ControlPlane { url, process, db });
+                return Ok(ControlPlane {
+                    url,
+                    process,
+                    db,
+                    flags,
+                });
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }

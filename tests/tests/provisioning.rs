@@ -383,3 +383,93 @@ async fn topics_through_the_control_plane(
         vec!["orders"]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_control_plane_killed_mid_provisioning_completes_it_once_after_restart() {
+    let flags = [
+        "--host-offline-after",
+        "5s",
+        "--heartbeat-interval",
+        "300ms",
+        "--reconcile-interval",
+        "300ms",
+        "--canary-timeout",
+        "5s",
+    ];
+    let cp = ControlPlane::start(&flags).await.expect("control plane");
+    let admin = cp.admin().await.expect("admin");
+    let token = admin
+        .create_agent_token(&CreateAgentToken {
+            name: "e2e".into(),
+            expires_in_days: None,
+        })
+        .await
+        .expect("token");
+    let root = tempfile::tempdir().expect("root");
+    let port = free_port();
+    let _agent = start_agent_with(
+        &cp.url,
+        &token.secret,
+        "host-1",
+        root.path(),
+        &format!("{port}-{}", port + 5),
+    )
+    .expect("agent");
+    let tenant = admin
+        .create_tenant(&CreateTenant {
+            name: "team-a".into(),
+            display_name: None,
+            auto_approve: true,
+            quota: None,
+        })
+        .await
+        .expect("tenant");
+    let request = CreateCluster {
+        tenant_id: tenant.id,
+        name: "orders".into(),
+        kind: ClusterKind::Dedicated,
+        spec: e2e::one_broker_spec(),
+    };
+    let cluster = admin.create_cluster(&request).await.expect("request");
+
+    // Killed right after the request (placement may or may not have happened), restarted
+    // on the same database at a new address; the agent is pointed there by a new agent.
+    let cp = cp.restart().await.expect("restart");
+    drop(_agent);
+    let _agent = start_agent_with(
+        &cp.url,
+        &token.secret,
+        "host-1",
+        root.path(),
+        &format!("{port}-{}", port + 5),
+    )
+    .expect("agent");
+    let admin = cp.admin().await.expect("admin");
+    let ready = wait_for(&admin, cluster.id, "Ready", |c| c.status.phase == "Ready").await;
+    assert_eq!(ready.brokers.len(), 1, "one broker, not two");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        std::fs::read_dir(root.path().join("volumes"))
+            .expect("volumes")
+            .count(),
+        1,
+        "one volume"
+    );
+    assert_eq!(
+        std::fs::read_dir(root.path().join("brokers"))
+            .expect("brokers")
+            .count(),
+        1,
+        "one broker process"
+    );
+    admin.delete_cluster(cluster.id).await.expect("delete");
+    let deadline = Instant::now() + WAIT;
+    while std::fs::read_dir(root.path().join("volumes"))
+        .expect("volumes")
+        .count()
+        > 0
+    {
+        assert!(Instant::now() < deadline, "the volume was never released");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
