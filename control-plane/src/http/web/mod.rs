@@ -7,6 +7,7 @@ mod clusters;
 mod hosts;
 mod login;
 mod tenant;
+mod topics;
 
 use askama::Template;
 use axum::{
@@ -37,6 +38,7 @@ pub fn router() -> Router<AppState> {
         .merge(admin::router())
         .merge(hosts::router())
         .merge(tenant::router())
+        .merge(topics::router())
 }
 
 async fn style() -> impl IntoResponse {
