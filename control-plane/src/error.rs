@@ -94,6 +94,9 @@ impl From<sqlx::Error> for ApiError {
             sqlx::Error::Database(db) if db.is_unique_violation() => {
                 ApiError::Conflict("a resource with this name already exists".into())
             }
+            sqlx::Error::Database(db) if db.is_foreign_key_violation() => ApiError::Conflict(
+                "other resources still depend on this one (e.g. slices of a shared cluster); remove them first".into(),
+            ),
             sqlx::Error::Database(db) if db.is_check_violation() => {
                 ApiError::BadRequest(format!("a value is out of range ({})", db.message()))
             }

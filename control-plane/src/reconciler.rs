@@ -133,17 +133,8 @@ async fn place(state: &AppState, c: &Cluster) -> Result<(), ApiError> {
             condition("Progressing", ConditionStatus::False, reason, message),
         ]
     };
-    if c.kind == ClusterKind::Shared {
-        let m =
-            "Shared clusters are slices of a platform shared cluster, which is not available yet."
-                .to_owned();
-        return set_status(
-            state,
-            c,
-            "Provisioning",
-            waiting("AwaitingSharedCluster", m),
-        )
-        .await;
+    if c.kind == ClusterKind::Shared && c.spec.broker_count.is_none() {
+        return allocate(state, c).await;
     }
     let brokers = c.spec.broker_count.unwrap_or(1).max(1) as usize;
     if brokers > 1 {
@@ -204,6 +195,81 @@ async fn place(state: &AppState, c: &Cluster) -> Result<(), ApiError> {
             )
             .await
         }
+    }
+}
+
+/// A tenant's slice of a shared cluster: bound to a Ready shared cluster with a topic prefix
+/// named after the tenant; it is as healthy as its host.
+async fn allocate(state: &AppState, c: &Cluster) -> Result<(), ApiError> {
+    let host = match c.shared_cluster_id {
+        Some(host) => crate::service::clusters::load(state, host)
+            .await?
+            .map(|h| (h.name, h.status.phase)),
+        None => {
+            let mut conn = state.db.acquire().await?;
+            match db::clusters::ready_shared_host(&mut conn).await? {
+                Some((host, name)) => {
+                    let tenant = db::tenants::get(&mut *conn, c.tenant_id)
+                        .await?
+                        .map(|t| t.name)
+                        .unwrap_or_default();
+                    db::clusters::bind_to_shared(&mut conn, c.id, host, &format!("{tenant}."))
+                        .await?;
+                    Some((name, "Ready".to_owned()))
+                }
+                None => None,
+            }
+        }
+    };
+    let Some((name, phase)) = host else {
+        let m = "No shared cluster is Ready yet; a platform admin creates one.".to_owned();
+        let conditions = vec![
+            condition(
+                "Ready",
+                ConditionStatus::False,
+                "AwaitingSharedCluster",
+                m.clone(),
+            ),
+            condition(
+                "Progressing",
+                ConditionStatus::False,
+                "AwaitingSharedCluster",
+                m,
+            ),
+        ];
+        return set_status(state, c, "Provisioning", conditions).await;
+    };
+    let prefix = match &c.topic_prefix {
+        Some(p) => p.clone(),
+        None => db::tenants::get(&state.db, c.tenant_id)
+            .await?
+            .map(|t| format!("{}.", t.name))
+            .unwrap_or_default(),
+    };
+    if phase == "Ready" {
+        let m = format!("Allocated on shared cluster {name}; topics start with {prefix}.");
+        let conditions = vec![
+            condition("Ready", ConditionStatus::True, "Allocated", m.clone()),
+            condition("Progressing", ConditionStatus::False, "Allocated", m),
+        ];
+        set_status(state, c, "Ready", conditions).await
+    } else {
+        let m = format!("The shared cluster {name} is {phase}.");
+        let conditions = vec![
+            condition(
+                "Ready",
+                ConditionStatus::False,
+                "SharedClusterNotReady",
+                m.clone(),
+            ),
+            condition(
+                "Degraded",
+                ConditionStatus::True,
+                "SharedClusterNotReady",
+                m,
+            ),
+        ];
+        set_status(state, c, "Degraded", conditions).await
     }
 }
 

@@ -503,3 +503,179 @@ async fn a_control_plane_killed_mid_provisioning_completes_it_once_after_restart
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tenants_get_slices_of_a_shared_cluster_with_their_own_topic_prefix() {
+    let flags = [
+        "--host-offline-after",
+        "5s",
+        "--heartbeat-interval",
+        "300ms",
+        "--reconcile-interval",
+        "300ms",
+        "--canary-timeout",
+        "5s",
+    ];
+    let cp = ControlPlane::start(&flags).await.expect("control plane");
+    let admin = cp.admin().await.expect("admin");
+    let token = admin
+        .create_agent_token(&CreateAgentToken {
+            name: "e2e".into(),
+            expires_in_days: None,
+        })
+        .await
+        .expect("token");
+    let root = tempfile::tempdir().expect("root");
+    let port = free_port();
+    let _agent = start_agent_with(
+        &cp.url,
+        &token.secret,
+        "host-1",
+        root.path(),
+        &format!("{port}-{port}"),
+    )
+    .expect("agent");
+    let tenant = |name: &str| CreateTenant {
+        name: name.into(),
+        display_name: None,
+        auto_approve: true,
+        quota: None,
+    };
+    let platform = admin
+        .create_tenant(&tenant("platform"))
+        .await
+        .expect("tenant");
+    let team_a = admin
+        .create_tenant(&tenant("team-a"))
+        .await
+        .expect("tenant");
+    let team_b = admin
+        .create_tenant(&tenant("team-b"))
+        .await
+        .expect("tenant");
+
+    // The platform admin's shared cluster (kind shared, with brokers).
+    let host = admin
+        .create_cluster(&CreateCluster {
+            tenant_id: platform.id,
+            name: "shared-1".into(),
+            kind: ClusterKind::Shared,
+            spec: e2e::one_broker_spec(),
+        })
+        .await
+        .expect("shared cluster");
+    let host = wait_for(&admin, host.id, "Ready", |c| c.status.phase == "Ready").await;
+    let bootstrap = host.bootstrap_servers.clone().expect("bootstrap");
+
+    // A tenant member asks for a slice; asking for brokers of a shared cluster is refused.
+    admin
+        .create_user(&CreateUser {
+            username: "ann".into(),
+            password: "ann-password".into(),
+            display_name: None,
+            platform_admin: false,
+        })
+        .await
+        .expect("user");
+    admin
+        .put_member(team_a.id, "ann", &PutMember { role: Role::Member })
+        .await
+        .expect("member");
+    let ann = cp.client().login("ann", "ann-password").await.expect("ann");
+    let slice_spec = || tideway_api::clusters::ClusterSpec {
+        broker_count: None,
+        ..e2e::one_broker_spec()
+    };
+    let mut own = CreateCluster {
+        tenant_id: team_a.id,
+        name: "own-shared".into(),
+        kind: ClusterKind::Shared,
+        spec: e2e::one_broker_spec(),
+    };
+    assert_eq!(
+        ann.create_cluster(&own)
+            .await
+            .expect_err("members cannot create shared clusters")
+            .status(),
+        Some(422)
+    );
+    own.name = "slice".into();
+    own.spec = slice_spec();
+    let slice = ann.create_cluster(&own).await.expect("slice");
+    let slice = wait_for(&ann, slice.id, "Ready", |c| c.status.phase == "Ready").await;
+    assert_eq!(
+        (slice.shared_cluster_id, slice.topic_prefix.as_deref()),
+        (Some(host.id), Some("team-a."))
+    );
+    assert_eq!(slice.bootstrap_servers.as_deref(), Some(bootstrap.as_str()));
+
+    // Topics must carry the prefix; they live on the shared cluster.
+    let topic = |name: &str| CreateTopic {
+        name: name.into(),
+        partitions: Some(1),
+        replication_factor: None,
+        configs: Default::default(),
+    };
+    let refused = ann
+        .create_topic(slice.id, &topic("orders"))
+        .await
+        .expect_err("outside the prefix");
+    assert!(
+        refused.to_string().contains("must start with \"team-a.\""),
+        "{refused}"
+    );
+    ann.create_topic(slice.id, &topic("team-a.orders"))
+        .await
+        .expect("topic");
+    produce_and_consume(&bootstrap, "team-a.orders", "shared").await;
+
+    // Another tenant's slice has its own prefix and sees none of team-a's topics.
+    let b_slice = admin
+        .create_cluster(&CreateCluster {
+            tenant_id: team_b.id,
+            name: "slice".into(),
+            kind: ClusterKind::Shared,
+            spec: slice_spec(),
+        })
+        .await
+        .expect("slice");
+    let b_slice = wait_for(&admin, b_slice.id, "Ready", |c| c.status.phase == "Ready").await;
+    assert_eq!(b_slice.topic_prefix.as_deref(), Some("team-b."));
+    assert!(admin
+        .list_topics(b_slice.id)
+        .await
+        .expect("topics")
+        .is_empty());
+    assert_eq!(
+        ann.list_topics(b_slice.id)
+            .await
+            .expect_err("other tenant")
+            .status(),
+        Some(404)
+    );
+
+    // The shared cluster cannot be deleted while slices live on it.
+    assert_eq!(
+        admin
+            .delete_cluster(host.id)
+            .await
+            .expect_err("in use")
+            .status(),
+        Some(409)
+    );
+    for id in [slice.id, b_slice.id, host.id] {
+        admin.delete_cluster(id).await.expect("delete");
+    }
+    let deadline = Instant::now() + WAIT;
+    while std::fs::read_dir(root.path().join("volumes"))
+        .expect("volumes")
+        .count()
+        > 0
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the shared cluster's volume was never released"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}

@@ -193,6 +193,12 @@ pub struct Cluster {
     pub bootstrap_servers: Option<String>,
     #[serde(default)]
     pub brokers: Vec<ClusterBroker>,
+    /// For a tenant's slice of a shared cluster: the shared cluster it lives on.
+    #[serde(default)]
+    pub shared_cluster_id: Option<ClusterId>,
+    /// For a slice of a shared cluster: every topic's name starts with this.
+    #[serde(default)]
+    pub topic_prefix: Option<String>,
 }
 
 /// A broker of a cluster as its users see it.

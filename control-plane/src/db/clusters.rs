@@ -29,6 +29,8 @@ pub struct ClusterRow {
     pub requested_by: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    pub shared_host_id: Option<ClusterId>,
+    pub topic_prefix: Option<String>,
 }
 
 impl From<ClusterRow> for Cluster {
@@ -56,13 +58,15 @@ impl From<ClusterRow> for Cluster {
             updated_at: r.updated_at,
             bootstrap_servers: None,
             brokers: Vec::new(),
+            shared_cluster_id: r.shared_host_id,
+            topic_prefix: r.topic_prefix,
         }
     }
 }
 
 const COLUMNS: &str = "id, tenant_id, name, kind, spec, generation, broker_count, storage_bytes,
     approval_state, approval_reason, decided_by, decided_at, phase, conditions,
-    observed_generation, requested_by, created_at, updated_at";
+    observed_generation, requested_by, created_at, updated_at, shared_host_id, topic_prefix";
 
 /// A request to insert.
 pub struct NewCluster<'a> {
@@ -216,6 +220,34 @@ pub async fn set_approval(
     .bind(a.phase)
     .bind(Json(a.conditions))
     .fetch_one(conn)
+    .await
+}
+
+/// Binds a tenant's slice to the shared cluster that hosts it.
+pub async fn bind_to_shared(
+    conn: &mut PgConnection,
+    id: ClusterId,
+    host: ClusterId,
+    prefix: &str,
+) -> sqlx::Result<()> {
+    sqlx::query("UPDATE clusters SET shared_host_id = $2, topic_prefix = $3 WHERE id = $1")
+        .bind(id)
+        .bind(host)
+        .bind(prefix)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// An approved shared cluster (one with brokers) that is Ready, oldest first.
+pub async fn ready_shared_host(
+    conn: &mut PgConnection,
+) -> sqlx::Result<Option<(ClusterId, String)>> {
+    sqlx::query_as(
+        "SELECT id, name FROM clusters WHERE kind = 'shared' AND broker_count > 0
+            AND approval_state = 'approved' AND phase = 'Ready' ORDER BY created_at LIMIT 1",
+    )
+    .fetch_optional(conn)
     .await
 }
 

@@ -64,15 +64,12 @@ pub fn validate_spec(kind: ClusterKind, spec: &ClusterSpec) -> Vec<FieldError> {
             "spec.broker_count",
             "a dedicated cluster needs a broker count".into(),
         ),
-        (ClusterKind::Dedicated, Some(n)) if !(1..=MAX_BROKERS).contains(&n) => err(
+        // A shared cluster with brokers is the platform's shared cluster itself; without, a
+        // tenant's slice of it (who may ask for which is the service's rule).
+        (_, Some(n)) if !(1..=MAX_BROKERS).contains(&n) => err(
             &mut errors,
             "spec.broker_count",
             format!("must be between 1 and {MAX_BROKERS}, got {n}"),
-        ),
-        (ClusterKind::Shared, Some(_)) => err(
-            &mut errors,
-            "spec.broker_count",
-            "a shared cluster is a slice of a platform cluster; leave the broker count out".into(),
         ),
         _ => {}
     }
@@ -351,9 +348,10 @@ mod tests {
                 vec!["spec.broker_count"],
             ),
             (ClusterKind::Shared, spec(None, 10), vec![]),
+            (ClusterKind::Shared, spec(Some(1), 10), vec![]),
             (
                 ClusterKind::Shared,
-                spec(Some(1), 10),
+                spec(Some(13), 10),
                 vec!["spec.broker_count"],
             ),
             (

@@ -2,7 +2,10 @@
 //! get, update the spec, delete, and the platform admin's approve and reject.
 
 use tideway_api::{
-    clusters::{ApprovalState, Cluster, ClusterFilter, ClusterSpecPatch, CreateCluster, Decision},
+    clusters::{
+        ApprovalState, Cluster, ClusterFilter, ClusterKind, ClusterSpecPatch, CreateCluster,
+        Decision,
+    },
     ClusterId, Page, PageQuery, Role,
 };
 
@@ -32,6 +35,14 @@ pub async fn create(
     req: CreateCluster,
 ) -> Result<Cluster, ApiError> {
     caller.require(req.tenant_id, Role::Member, "tenant")?;
+    if req.kind == ClusterKind::Shared && req.spec.broker_count.is_some() && !caller.platform_admin
+    {
+        return Err(ApiError::field(
+            "spec.broker_count",
+            "a shared cluster is a slice of a platform cluster; leave the broker count out \
+             (only platform admins create the shared cluster itself)",
+        ));
+    }
     ensure_valid(rules::validate_create(&req))?;
     let fp = rules::footprint(&req.spec);
 
@@ -125,11 +136,18 @@ async fn with_brokers(
     state: &AppState,
     mut clusters: Vec<Cluster>,
 ) -> Result<Vec<Cluster>, ApiError> {
-    let ids: Vec<ClusterId> = clusters.iter().map(|c| c.id).collect();
-    let mut brokers =
+    // A slice of a shared cluster is reached through its host's brokers.
+    let ids: Vec<ClusterId> = clusters
+        .iter()
+        .map(|c| c.shared_cluster_id.unwrap_or(c.id))
+        .collect();
+    let brokers =
         db::brokers::of_clusters(&state.db, &ids, state.host_offline_after().num_seconds()).await?;
     for c in &mut clusters {
-        c.brokers = brokers.remove(&c.id).unwrap_or_default();
+        c.brokers = brokers
+            .get(&c.shared_cluster_id.unwrap_or(c.id))
+            .cloned()
+            .unwrap_or_default();
         if !c.brokers.is_empty() {
             c.bootstrap_servers = Some(
                 c.brokers

@@ -128,6 +128,15 @@ pub async fn create(
         .unwrap_or(1);
     let mut errors = Vec::new();
     check_name(&req.name, &mut errors);
+    if let Some(prefix) = &cluster.topic_prefix {
+        if !req.name.starts_with(prefix.as_str()) {
+            field(
+                &mut errors,
+                "name",
+                format!("topics of this slice of a shared cluster must start with {prefix:?}"),
+            );
+        }
+    }
     if !(1..=MAX_TOPIC_PARTITIONS).contains(&partitions) {
         field(
             &mut errors,
