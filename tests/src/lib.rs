@@ -124,33 +124,36 @@ pub struct ControlPlane {
 impl ControlPlane {
     /// Starts the real binary with `extra` flags, on port 0, and waits until it is ready.
     pub async fn start(extra: &[&str]) -> anyhow::Result<ControlPlane> {
-        Self::start_on(
-            Database::create().await?,
-            extra.iter().map(|f| f.to_string()).collect(),
-        )
-        .await
+        let db = Database::create().await?;
+        let flags: Vec<String> = extra.iter().map(|f| f.to_string()).collect();
+        let (url, process) = Self::spawn(&db.url, &flags).await?;
+        Ok(ControlPlane {
+            url,
+            process,
+            db,
+            flags,
+        })
     }
 
-    /// Kills the process (SIGKILL) and starts a new one on the same database and flags.
-    pub async fn restart(self) -> anyhow::Result<ControlPlane> {
-        let ControlPlane {
-            process, db, flags, ..
-        } = self;
-        drop(process);
-        Self::start_on(db, flags).await
+    /// Kills the process (SIGKILL) and starts a new one on the same database and flags
+    /// (at a new address).
+    pub async fn restart(&mut self) -> anyhow::Result<()> {
+        let _ = self.process.child.kill();
+        let _ = self.process.child.wait();
+        (self.url, self.process) = Self::spawn(&self.db.url, &self.flags).await?;
+        Ok(())
     }
 
-    async fn start_on(db: Database, flags: Vec<String>) -> anyhow::Result<ControlPlane> {
-        let extra = &flags;
+    async fn spawn(db_url: &str, flags: &[String]) -> anyhow::Result<(String, Process)> {
         let mut child = Command::new(binary("control-plane")?)
             .arg("serve")
-            .args(["--listen", "127.0.0.1:0", "--database-url", &db.url])
+            .args(["--listen", "127.0.0.1:0", "--database-url", db_url])
             .args([
                 "--jwt-secret",
                 "e2e-secret-e2e-secret-e2e-secret-e2e-secret",
             ])
             .args(["--admin-password", ADMIN_PASSWORD])
-            .args(extra)
+            .args(flags)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -182,12 +185,7 @@ impl ControlPlane {
                 .await
                 .is_ok_and(|r| r.status().is_success())
             {
-                return Ok(ControlPlane {
-                    url,
-                    process,
-                    db,
-                    flags,
-                });
+                return Ok((url, process));
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }

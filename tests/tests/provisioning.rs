@@ -414,145 +414,132 @@ async fn topics_through_the_control_plane(
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_control_plane_killed_mid_provisioning_completes_it_once_after_restart() {
-    let flags = [
-        "--host-offline-after",
-        "5s",
-        "--heartbeat-interval",
-        "300ms",
-        "--reconcile-interval",
-        "300ms",
-        "--canary-timeout",
-        "5s",
-    ];
-    let cp = ControlPlane::start(&flags).await.expect("control plane");
-    let admin = cp.admin().await.expect("admin");
-    let token = admin
-        .create_agent_token(&CreateAgentToken {
-            name: "e2e".into(),
-            expires_in_days: None,
-        })
-        .await
-        .expect("token");
-    let root = tempfile::tempdir().expect("root");
-    let port = free_port();
-    let _agent = start_agent_with(
-        &cp.url,
-        &token.secret,
-        "host-1",
-        root.path(),
-        &format!("{port}-{}", port + 5),
-    )
-    .expect("agent");
-    let tenant = admin
-        .create_tenant(&CreateTenant {
-            name: "team-a".into(),
+/// A control plane with fast intervals, an agent token and one agent (host-1) whose
+/// brokers may use `ports` ports starting at `port`.
+struct Platform {
+    cp: ControlPlane,
+    admin: Client,
+    secret: String,
+    root: tempfile::TempDir,
+    port: u16,
+    ports: u16,
+    agent: Option<e2e::Process>,
+}
+
+impl Platform {
+    async fn start(ports: u16) -> Platform {
+        let flags = [
+            "--host-offline-after",
+            "5s",
+            "--heartbeat-interval",
+            "300ms",
+            "--reconcile-interval",
+            "300ms",
+            "--canary-timeout",
+            "5s",
+        ];
+        let cp = ControlPlane::start(&flags).await.expect("control plane");
+        let admin = cp.admin().await.expect("admin");
+        let token = admin
+            .create_agent_token(&CreateAgentToken {
+                name: "e2e".into(),
+                expires_in_days: None,
+            })
+            .await
+            .expect("token");
+        let mut p = Platform {
+            cp,
+            admin,
+            secret: token.secret,
+            root: tempfile::tempdir().expect("root"),
+            port: free_port(),
+            ports,
+            agent: None,
+        };
+        p.start_agent();
+        p
+    }
+
+    /// (Re)starts the agent against the current control plane.
+    fn start_agent(&mut self) {
+        self.agent = None;
+        let range = format!("{}-{}", self.port, self.port + self.ports - 1);
+        self.agent = Some(
+            start_agent_with(
+                &self.cp.url,
+                &self.secret,
+                "host-1",
+                self.root.path(),
+                &range,
+            )
+            .expect("agent"),
+        );
+    }
+
+    async fn tenant(&self, name: &str) -> tideway_api::tenants::Tenant {
+        let t = CreateTenant {
+            name: name.into(),
             display_name: None,
             auto_approve: true,
             quota: None,
-        })
-        .await
-        .expect("tenant");
+        };
+        self.admin.create_tenant(&t).await.expect("tenant")
+    }
+
+    fn volumes(&self) -> usize {
+        std::fs::read_dir(self.root.path().join("volumes"))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    }
+
+    async fn until_volumes_released(&self) {
+        let deadline = Instant::now() + WAIT;
+        while self.volumes() > 0 {
+            assert!(Instant::now() < deadline, "the volumes were never released");
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_control_plane_killed_mid_provisioning_completes_it_once_after_restart() {
+    let mut p = Platform::start(6).await;
+    let tenant = p.tenant("team-a").await;
     let request = CreateCluster {
         tenant_id: tenant.id,
         name: "orders".into(),
         kind: ClusterKind::Dedicated,
         spec: e2e::one_broker_spec(),
     };
-    let cluster = admin.create_cluster(&request).await.expect("request");
+    let cluster = p.admin.create_cluster(&request).await.expect("request");
 
     // Killed right after the request (placement may or may not have happened), restarted
-    // on the same database at a new address; the agent is pointed there by a new agent.
-    let cp = cp.restart().await.expect("restart");
-    drop(_agent);
-    let _agent = start_agent_with(
-        &cp.url,
-        &token.secret,
-        "host-1",
-        root.path(),
-        &format!("{port}-{}", port + 5),
-    )
-    .expect("agent");
-    let admin = cp.admin().await.expect("admin");
-    let ready = wait_for(&admin, cluster.id, "Ready", |c| c.status.phase == "Ready").await;
+    // on the same database at a new address; a new agent is pointed there.
+    p.cp.restart().await.expect("restart");
+    p.start_agent();
+    p.admin = p.cp.admin().await.expect("admin");
+    let ready = wait_for(&p.admin, cluster.id, "Ready", |c| c.status.phase == "Ready").await;
     assert_eq!(ready.brokers.len(), 1, "one broker, not two");
     tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(p.volumes(), 1, "one volume");
     assert_eq!(
-        std::fs::read_dir(root.path().join("volumes"))
-            .expect("volumes")
-            .count(),
-        1,
-        "one volume"
-    );
-    assert_eq!(
-        std::fs::read_dir(root.path().join("brokers"))
+        std::fs::read_dir(p.root.path().join("brokers"))
             .expect("brokers")
             .count(),
         1,
         "one broker process"
     );
-    admin.delete_cluster(cluster.id).await.expect("delete");
-    let deadline = Instant::now() + WAIT;
-    while std::fs::read_dir(root.path().join("volumes"))
-        .expect("volumes")
-        .count()
-        > 0
-    {
-        assert!(Instant::now() < deadline, "the volume was never released");
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    p.admin.delete_cluster(cluster.id).await.expect("delete");
+    p.until_volumes_released().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tenants_get_slices_of_a_shared_cluster_with_their_own_topic_prefix() {
-    let flags = [
-        "--host-offline-after",
-        "5s",
-        "--heartbeat-interval",
-        "300ms",
-        "--reconcile-interval",
-        "300ms",
-        "--canary-timeout",
-        "5s",
-    ];
-    let cp = ControlPlane::start(&flags).await.expect("control plane");
-    let admin = cp.admin().await.expect("admin");
-    let token = admin
-        .create_agent_token(&CreateAgentToken {
-            name: "e2e".into(),
-            expires_in_days: None,
-        })
-        .await
-        .expect("token");
-    let root = tempfile::tempdir().expect("root");
-    let port = free_port();
-    let _agent = start_agent_with(
-        &cp.url,
-        &token.secret,
-        "host-1",
-        root.path(),
-        &format!("{port}-{port}"),
-    )
-    .expect("agent");
-    let tenant = |name: &str| CreateTenant {
-        name: name.into(),
-        display_name: None,
-        auto_approve: true,
-        quota: None,
-    };
-    let platform = admin
-        .create_tenant(&tenant("platform"))
-        .await
-        .expect("tenant");
-    let team_a = admin
-        .create_tenant(&tenant("team-a"))
-        .await
-        .expect("tenant");
-    let team_b = admin
-        .create_tenant(&tenant("team-b"))
-        .await
-        .expect("tenant");
+    let p = Platform::start(1).await;
+    let (cp, admin) = (&p.cp, &p.admin);
+    let platform = p.tenant("platform").await;
+    let team_a = p.tenant("team-a").await;
+    let team_b = p.tenant("team-b").await;
 
     // The platform admin's shared cluster (kind shared, with brokers).
     let host = admin
@@ -564,7 +551,7 @@ async fn tenants_get_slices_of_a_shared_cluster_with_their_own_topic_prefix() {
         })
         .await
         .expect("shared cluster");
-    let host = wait_for(&admin, host.id, "Ready", |c| c.status.phase == "Ready").await;
+    let host = wait_for(admin, host.id, "Ready", |c| c.status.phase == "Ready").await;
     let bootstrap = host.bootstrap_servers.clone().expect("bootstrap");
 
     // A tenant member asks for a slice; asking for brokers of a shared cluster is refused.
@@ -639,7 +626,7 @@ async fn tenants_get_slices_of_a_shared_cluster_with_their_own_topic_prefix() {
         })
         .await
         .expect("slice");
-    let b_slice = wait_for(&admin, b_slice.id, "Ready", |c| c.status.phase == "Ready").await;
+    let b_slice = wait_for(admin, b_slice.id, "Ready", |c| c.status.phase == "Ready").await;
     assert_eq!(b_slice.topic_prefix.as_deref(), Some("team-b."));
     assert!(admin
         .list_topics(b_slice.id)
@@ -666,16 +653,5 @@ async fn tenants_get_slices_of_a_shared_cluster_with_their_own_topic_prefix() {
     for id in [slice.id, b_slice.id, host.id] {
         admin.delete_cluster(id).await.expect("delete");
     }
-    let deadline = Instant::now() + WAIT;
-    while std::fs::read_dir(root.path().join("volumes"))
-        .expect("volumes")
-        .count()
-        > 0
-    {
-        assert!(
-            Instant::now() < deadline,
-            "the shared cluster's volume was never released"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    p.until_volumes_released().await;
 }
