@@ -236,6 +236,18 @@ pub fn start_agent_with(
     root: &std::path::Path,
     ports: &str,
 ) -> anyhow::Result<Process> {
+    start_agent_args(url, token, name, root, ports, &[])
+}
+
+/// The same with extra flags (e.g. `--storage local-ssd=loop:DIR`).
+pub fn start_agent_args(
+    url: &str,
+    token: &str,
+    name: &str,
+    root: &std::path::Path,
+    ports: &str,
+    extra: &[&str],
+) -> anyhow::Result<Process> {
     let child = Command::new(binary("broker-agent")?)
         .args([
             "run",
@@ -251,6 +263,7 @@ pub fn start_agent_with(
         .arg("--data-root")
         .arg(root)
         .args(["--labels", "rack=r1", "--port-range", ports])
+        .args(extra)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .spawn()

@@ -423,6 +423,8 @@ struct Platform {
     root: tempfile::TempDir,
     port: u16,
     ports: u16,
+    /// Extra agent flags (a storage layout).
+    agent_flags: Vec<String>,
     agent: Option<e2e::Process>,
 }
 
@@ -454,6 +456,7 @@ impl Platform {
             root: tempfile::tempdir().expect("root"),
             port: free_port(),
             ports,
+            agent_flags: Vec::new(),
             agent: None,
         };
         p.start_agent();
@@ -464,16 +467,16 @@ impl Platform {
     fn start_agent(&mut self) {
         self.agent = None;
         let range = format!("{}-{}", self.port, self.port + self.ports - 1);
-        self.agent = Some(
-            start_agent_with(
-                &self.cp.url,
-                &self.secret,
-                "host-1",
-                self.root.path(),
-                &range,
-            )
-            .expect("agent"),
+        let flags: Vec<&str> = self.agent_flags.iter().map(String::as_str).collect();
+        let agent = e2e::start_agent_args(
+            &self.cp.url,
+            &self.secret,
+            "host-1",
+            self.root.path(),
+            &range,
+            &flags,
         );
+        self.agent = Some(agent.expect("agent"));
     }
 
     async fn tenant(&self, name: &str) -> tideway_api::tenants::Tenant {
@@ -503,7 +506,14 @@ impl Platform {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_control_plane_killed_mid_provisioning_completes_it_once_after_restart() {
+    // This agent formats and mounts a loop device per broker (local-ssd=loop:DIR).
     let mut p = Platform::start(6).await;
+    let loops = p.root.path().join("loop-volumes");
+    p.agent_flags = vec![
+        "--storage".into(),
+        format!("local-ssd=loop:{}", loops.display()),
+    ];
+    p.start_agent();
     let tenant = p.tenant("team-a").await;
     let request = CreateCluster {
         tenant_id: tenant.id,
@@ -521,7 +531,6 @@ async fn a_control_plane_killed_mid_provisioning_completes_it_once_after_restart
     let ready = wait_for(&p.admin, cluster.id, "Ready", |c| c.status.phase == "Ready").await;
     assert_eq!(ready.brokers.len(), 1, "one broker, not two");
     tokio::time::sleep(Duration::from_secs(1)).await;
-    assert_eq!(p.volumes(), 1, "one volume");
     assert_eq!(
         std::fs::read_dir(p.root.path().join("brokers"))
             .expect("brokers")
@@ -529,8 +538,34 @@ async fn a_control_plane_killed_mid_provisioning_completes_it_once_after_restart
         1,
         "one broker process"
     );
+    let is_image = |e: &std::fs::DirEntry| e.path().extension().is_some_and(|x| x == "img");
+    let images = std::fs::read_dir(&loops)
+        .expect("loops")
+        .filter_map(|e| e.ok())
+        .filter(is_image)
+        .count();
+    assert_eq!(images, 1, "one volume");
+    let loops_text = loops.to_str().expect("utf8").to_owned();
+    let mounted = move || {
+        let mounts = std::fs::read_to_string("/proc/mounts").expect("mounts");
+        mounts
+            .lines()
+            .any(|l| l.starts_with("/dev/loop") && l.contains(&loops_text) && l.contains(" ext4 "))
+    };
+    assert!(
+        mounted(),
+        "the broker's data is on a mounted ext4 loop device"
+    );
+
     p.admin.delete_cluster(cluster.id).await.expect("delete");
-    p.until_volumes_released().await;
+    let deadline = Instant::now() + WAIT;
+    while mounted() || std::fs::read_dir(&loops).expect("loops").count() > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the loop volume was never unmounted and deleted"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use super::volumes::LocalLayout;
 use tideway_api::{
     agents::{HostCapacity, StorageCapacity},
     clusters::StorageBackend,
@@ -12,7 +13,7 @@ use tideway_api::{
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StorageSpec {
     /// A directory (on a local SSD) under which broker volumes are directories.
-    LocalSsd(PathBuf),
+    LocalSsd(LocalLayout),
 }
 
 impl StorageSpec {
@@ -24,7 +25,12 @@ impl StorageSpec {
             )
         })?;
         match backend.parse::<StorageBackend>()? {
-            StorageBackend::LocalSsd => Ok(StorageSpec::LocalSsd(PathBuf::from(location))),
+            StorageBackend::LocalSsd => Ok(StorageSpec::LocalSsd(
+                match location.strip_prefix("loop:") {
+                    Some(path) => LocalLayout::LoopDevice(PathBuf::from(path)),
+                    None => LocalLayout::Directory(PathBuf::from(location)),
+                },
+            )),
             other => Err(format!(
                 "storage backend {other} is not supported by this agent build yet; use local-ssd"
             )),
@@ -38,17 +44,25 @@ impl StorageSpec {
     }
 
     /// Prepares the volume of a broker and returns the directory its log goes to.
-    pub fn prepare_volume(&self, broker: tideway_api::BrokerId) -> Result<PathBuf, String> {
-        let StorageSpec::LocalSsd(path) = self;
-        let dir = path.join(broker.to_string());
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| format!("failed to prepare the volume {}: {e}", dir.display()))?;
-        Ok(dir)
+    pub fn prepare_volume(
+        &self,
+        broker: tideway_api::BrokerId,
+        bytes: u64,
+    ) -> Result<PathBuf, String> {
+        let StorageSpec::LocalSsd(layout) = self;
+        layout.prepare(broker, bytes)
+    }
+
+    /// Releases the volume of a broker, deleting its data.
+    pub fn release_volume(&self, broker: tideway_api::BrokerId) -> Result<(), String> {
+        let StorageSpec::LocalSsd(layout) = self;
+        layout.release(broker)
     }
 
     /// Total and free bytes where the volumes live.
     pub fn capacity(&self) -> std::io::Result<StorageCapacity> {
-        let StorageSpec::LocalSsd(path) = self;
+        let StorageSpec::LocalSsd(layout) = self;
+        let path = layout.root();
         std::fs::create_dir_all(path)?;
         let stats = fs4::statvfs(path)?;
         Ok(StorageCapacity {

@@ -6,6 +6,7 @@
 mod host;
 mod probe;
 mod supervisor;
+mod volumes;
 
 use std::{collections::BTreeMap, path::PathBuf, time::Duration};
 
@@ -41,8 +42,9 @@ pub struct RunArgs {
     /// Directory for the agent's own state.
     #[arg(long)]
     data_root: PathBuf,
-    /// A storage backend this host serves, BACKEND=LOCATION (repeatable); default
-    /// local-ssd under the data root.
+    /// A storage backend this host serves, BACKEND=LOCATION (repeatable): local-ssd=PATH
+    /// (a directory per broker) or local-ssd=loop:PATH (an ext4-formatted loop device per
+    /// broker); default local-ssd under the data root.
     #[arg(long = "storage")]
     storage: Vec<String>,
     /// Ports brokers may listen on, FIRST-LAST.
@@ -104,7 +106,9 @@ impl RunArgs {
             .map(|s| StorageSpec::parse(s))
             .collect::<Result<_, _>>()?;
         if storage.is_empty() {
-            storage.push(StorageSpec::LocalSsd(self.data_root.join("volumes")));
+            storage.push(StorageSpec::LocalSsd(volumes::LocalLayout::Directory(
+                self.data_root.join("volumes"),
+            )));
         }
         std::fs::create_dir_all(&self.data_root)
             .map_err(|e| format!("cannot create {}: {e}", self.data_root.display()))?;

@@ -80,13 +80,16 @@ impl Supervisor {
         self.state_dir.join(id.to_string())
     }
 
-    fn volume(&self, a: &BrokerAssignment) -> Result<PathBuf, String> {
-        let spec = self
-            .storage
+    fn storage_for(&self, a: &BrokerAssignment) -> Result<&StorageSpec, String> {
+        self.storage
             .iter()
             .find(|s| s.backend() == a.storage_backend)
-            .ok_or_else(|| format!("this host does not serve {}", a.storage_backend))?;
-        spec.prepare_volume(a.broker_id)
+            .ok_or_else(|| format!("this host does not serve {}", a.storage_backend))
+    }
+
+    fn volume(&self, a: &BrokerAssignment) -> Result<PathBuf, String> {
+        self.storage_for(a)?
+            .prepare_volume(a.broker_id, a.storage_bytes)
     }
 
     fn config(&self, a: &BrokerAssignment, volume: &Path) -> String {
@@ -210,10 +213,11 @@ impl Supervisor {
                     signal(pid, "-KILL");
                 }
             }
-            if let Ok(volume) = self.volume(&m.assignment) {
-                if let Err(e) = std::fs::remove_dir_all(&volume) {
-                    tracing::warn!(broker = %id, error = %e, "could not release the volume");
-                }
+            if let Err(e) = self
+                .storage_for(&m.assignment)
+                .and_then(|s| s.release_volume(id))
+            {
+                tracing::warn!(broker = %id, error = %e, "could not release the volume");
             }
             let _ = std::fs::remove_dir_all(self.dir(id));
             tracing::info!(broker = %id, "broker removed and its volume released");
