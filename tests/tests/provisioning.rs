@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use e2e::{free_port, start_agent_with, ControlPlane};
+use e2e::{free_port, ControlPlane};
 use rdkafka::{
     admin::{AdminClient, AdminOptions, ResourceSpecifier},
     client::DefaultClientContext,
@@ -79,40 +79,9 @@ async fn produce_and_consume(bootstrap: &str, topic: &str, key: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_approved_request_becomes_a_cluster_clients_produce_to() {
-    let flags = [
-        "--host-offline-after",
-        "5s",
-        "--heartbeat-interval",
-        "500ms",
-        "--reconcile-interval",
-        "500ms",
-        "--canary-timeout",
-        "5s",
-    ];
-    let cp = ControlPlane::start(&flags).await.expect("control plane");
-    let admin = cp.admin().await.expect("admin");
-    let token = admin
-        .create_agent_token(&CreateAgentToken {
-            name: "e2e".into(),
-            expires_in_days: None,
-        })
-        .await
-        .expect("token");
-    let root = tempfile::tempdir().expect("root");
-    let port = free_port();
-    let range = format!("{port}-{port}");
-    let agent =
-        start_agent_with(&cp.url, &token.secret, "host-1", root.path(), &range).expect("agent");
-
-    let tenant = admin
-        .create_tenant(&CreateTenant {
-            name: "team-a".into(),
-            display_name: None,
-            auto_approve: true,
-            quota: None,
-        })
-        .await
-        .expect("tenant");
+    let mut p = Platform::start(1).await;
+    let (admin, port) = (p.admin.clone(), p.port);
+    let tenant = p.tenant("team-a").await;
     let spec = e2e::one_broker_spec();
     let cluster = admin
         .create_cluster(&CreateCluster {
@@ -135,11 +104,11 @@ async fn an_approved_request_becomes_a_cluster_clients_produce_to() {
     // The cluster page shows the bootstrap servers, the healthy broker and how to connect.
     let browser = e2e::browser::Browser::start().await.expect("browser");
     browser
-        .login(&cp.url, "admin", e2e::ADMIN_PASSWORD)
+        .login(&p.cp.url, "admin", e2e::ADMIN_PASSWORD)
         .await
         .expect("login");
     browser
-        .goto(&format!("{}/clusters/{}", cp.url, cluster.id))
+        .goto(&format!("{}/clusters/{}", p.cp.url, cluster.id))
         .await
         .expect("page");
     assert_eq!(
@@ -178,18 +147,18 @@ async fn an_approved_request_becomes_a_cluster_clients_produce_to() {
             && connect.contains(&format!("bootstrap.servers={bootstrap}"))
     );
     drop(browser);
-    let volume = root.path().join("volumes");
+    let volume = p.root.path().join("volumes");
     assert_eq!(
         std::fs::read_dir(&volume).expect("volumes").count(),
         1,
         "one broker volume"
     );
 
-    topics_through_the_control_plane(&cp, &admin, &ready, &bootstrap).await;
+    topics_through_the_control_plane(&p.cp, &admin, &ready, &bootstrap).await;
     produce_and_consume(&bootstrap, "orders", "first").await;
 
     // The agent dies: the broker keeps serving; a new agent adopts it.
-    let pid_file = std::fs::read_dir(root.path().join("brokers"))
+    let pid_file = std::fs::read_dir(p.root.path().join("brokers"))
         .expect("brokers")
         .next()
         .expect("one")
@@ -197,10 +166,9 @@ async fn an_approved_request_becomes_a_cluster_clients_produce_to() {
         .path()
         .join("broker.pid");
     let pid = std::fs::read_to_string(&pid_file).expect("pid");
-    drop(agent);
+    p.agent = None;
     produce_and_consume(&bootstrap, "orders", "while-the-agent-is-away").await;
-    let agent =
-        start_agent_with(&cp.url, &token.secret, "host-1", root.path(), &range).expect("agent");
+    p.start_agent();
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(
         std::fs::read_to_string(&pid_file).expect("pid"),
@@ -215,16 +183,7 @@ async fn an_approved_request_becomes_a_cluster_clients_produce_to() {
 
     // Deleting the cluster stops the broker and releases its volume.
     admin.delete_cluster(cluster.id).await.expect("delete");
-    let deadline = Instant::now() + WAIT;
-    while std::fs::read_dir(&volume).expect("volumes").count() > 0 {
-        assert!(Instant::now() < deadline, "the volume was never released");
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    // Exited: no /proc entry, or a zombie (state Z) waiting for an init that does not reap.
-    let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid.trim())).unwrap_or_default();
-    let exited = stat.is_empty() || stat.split(") ").nth(1).is_some_and(|r| r.starts_with('Z'));
-    assert!(exited, "the broker still runs: {stat}");
-    drop(agent);
+    p.until_volumes_released().await;
 }
 
 /// Topics managed through the REST API and applied to the cluster over the Kafka protocol.
