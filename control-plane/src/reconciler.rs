@@ -202,9 +202,13 @@ async fn place(state: &AppState, c: &Cluster) -> Result<(), ApiError> {
 /// named after the tenant; it is as healthy as its host.
 async fn allocate(state: &AppState, c: &Cluster) -> Result<(), ApiError> {
     let host = match c.shared_cluster_id {
-        Some(host) => crate::service::clusters::load(state, host)
-            .await?
-            .map(|h| (h.name, h.status.phase)),
+        Some(host) => crate::service::clusters::load(state, host).await?.map(|h| {
+            (
+                h.name,
+                h.status.phase,
+                c.topic_prefix.clone().unwrap_or_default(),
+            )
+        }),
         None => {
             let mut conn = state.db.acquire().await?;
             match db::clusters::ready_shared_host(&mut conn).await? {
@@ -213,15 +217,15 @@ async fn allocate(state: &AppState, c: &Cluster) -> Result<(), ApiError> {
                         .await?
                         .map(|t| t.name)
                         .unwrap_or_default();
-                    db::clusters::bind_to_shared(&mut conn, c.id, host, &format!("{tenant}."))
-                        .await?;
-                    Some((name, "Ready".to_owned()))
+                    let prefix = format!("{tenant}.");
+                    db::clusters::bind_to_shared(&mut conn, c.id, host, &prefix).await?;
+                    Some((name, "Ready".to_owned(), prefix))
                 }
                 None => None,
             }
         }
     };
-    let Some((name, phase)) = host else {
+    let Some((name, phase, prefix)) = host else {
         let m = "No shared cluster is Ready yet; a platform admin creates one.".to_owned();
         let conditions = vec![
             condition(
@@ -238,13 +242,6 @@ async fn allocate(state: &AppState, c: &Cluster) -> Result<(), ApiError> {
             ),
         ];
         return set_status(state, c, "Provisioning", conditions).await;
-    };
-    let prefix = match &c.topic_prefix {
-        Some(p) => p.clone(),
-        None => db::tenants::get(&state.db, c.tenant_id)
-            .await?
-            .map(|t| format!("{}.", t.name))
-            .unwrap_or_default(),
     };
     if phase == "Ready" {
         let m = format!("Allocated on shared cluster {name}; topics start with {prefix}.");

@@ -278,10 +278,3 @@ pub async fn delete(conn: &mut PgConnection, id: ClusterId) -> sqlx::Result<()> 
         .await?;
     Ok(())
 }
-
-/// Requests waiting for a platform admin.
-pub async fn pending_count(db: &PgPool) -> sqlx::Result<i64> {
-    sqlx::query_scalar("SELECT count(*) FROM clusters WHERE approval_state = 'pending'")
-        .fetch_one(db)
-        .await
-}

@@ -106,12 +106,13 @@ pub async fn roles_of(db: &PgPool, user: UserId) -> sqlx::Result<HashMap<TenantI
     Ok(rows.into_iter().collect())
 }
 
+/// The tenants the user holds `roles` in, with their names.
 pub async fn memberships_of(
     db: &PgPool,
-    ids: &[TenantId],
     roles: &HashMap<TenantId, Role>,
 ) -> sqlx::Result<Vec<Membership>> {
-    let tenants = list(db, Some(ids)).await?;
+    let ids: Vec<TenantId> = roles.keys().copied().collect();
+    let tenants = list(db, Some(&ids)).await?;
     Ok(tenants
         .into_iter()
         .filter_map(|t| {

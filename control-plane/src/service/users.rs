@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use tideway_api::{
     tenants::{CreateUser, Me, User},
-    Role, TenantId,
+    Role,
 };
 
 use super::Audit;
@@ -198,8 +198,7 @@ pub async fn create_local(
 }
 
 pub async fn me(state: &AppState, caller: &Caller) -> Result<Me, ApiError> {
-    let ids: Vec<TenantId> = caller.roles.keys().copied().collect();
-    let memberships = db::tenants::memberships_of(&state.db, &ids, &caller.roles).await?;
+    let memberships = db::tenants::memberships_of(&state.db, &caller.roles).await?;
     Ok(Me {
         actor: caller.actor.to_string(),
         platform_admin: caller.platform_admin,
