@@ -1,9 +1,12 @@
 //! The end-to-end harness: starts the real binaries and the real servers the suites use
-//! (a fresh PostgreSQL database, slapd, the control plane, Chromium through chromedriver)
-//! and stops them when dropped.
+//! (a fresh PostgreSQL database, slapd, Ceph, NFS-Ganesha, the control plane, Chromium
+//! through chromedriver), hosts in network namespaces, and stops them when dropped.
 
 pub mod browser;
+pub mod netns;
+pub mod platform;
 pub mod slapd;
+pub mod storage_servers;
 
 use std::{
     io::{BufRead, BufReader},

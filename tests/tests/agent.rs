@@ -94,9 +94,10 @@ fn bad_agent_flags_exit_non_zero_with_the_reason() {
         "a",
     ];
     for (extra, reason) in [
+        (vec!["--storage", "nfs=server"], "SERVER:/EXPORT"),
         (
-            vec!["--storage", "nfs=server:/export"],
-            "not supported by this agent build yet",
+            vec!["--storage", "ceph-rbd=/etc/ceph/ceph.conf,rbd,attach=iscsi"],
+            "attach=",
         ),
         (vec!["--port-range", "9-1"], "--port-range"),
         (vec!["--profile", "mainframe"], "--profile"),

@@ -18,8 +18,10 @@ use tideway_api::{
     Generation, HostId,
 };
 
-pub use self::host::StorageSpec;
-use self::supervisor::Supervisor;
+use self::{
+    supervisor::Supervisor,
+    volumes::{LocalLayout, Storage},
+};
 
 /// Longest wait between retries.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
@@ -43,8 +45,9 @@ pub struct RunArgs {
     #[arg(long)]
     data_root: PathBuf,
     /// A storage backend this host serves, BACKEND=LOCATION (repeatable): local-ssd=PATH
-    /// (a directory per broker) or local-ssd=loop:PATH (an ext4-formatted loop device per
-    /// broker); default local-ssd under the data root.
+    /// (a directory per broker), local-ssd=loop:PATH (an ext4-formatted loop device per
+    /// broker), ceph-rbd=CONF,POOL[,attach=auto|krbd|nbd|fuse][,id=USER][,fs=ext4|xfs],
+    /// nfs=SERVER:/EXPORT[,MOUNT-OPTION...]; default local-ssd under the data root.
     #[arg(long = "storage")]
     storage: Vec<String>,
     /// Ports brokers may listen on, FIRST-LAST.
@@ -62,7 +65,7 @@ pub struct RunArgs {
 struct Agent {
     client: Client,
     registration: RegisterHost,
-    storage: Vec<StorageSpec>,
+    storage: Vec<Storage>,
     data_root: PathBuf,
 }
 
@@ -100,13 +103,13 @@ fn parse_labels(text: &str) -> Result<BTreeMap<String, String>, String> {
 
 impl RunArgs {
     fn into_agent(self) -> Result<Agent, String> {
-        let mut storage: Vec<StorageSpec> = self
+        let mut storage: Vec<Storage> = self
             .storage
             .iter()
-            .map(|s| StorageSpec::parse(s))
+            .map(|s| volumes::parse_storage(s, &self.data_root))
             .collect::<Result<_, _>>()?;
         if storage.is_empty() {
-            storage.push(StorageSpec::LocalSsd(volumes::LocalLayout::Directory(
+            storage.push(std::sync::Arc::new(LocalLayout::Directory(
                 self.data_root.join("volumes"),
             )));
         }

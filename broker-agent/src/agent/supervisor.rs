@@ -17,7 +17,7 @@ use tideway_api::{
 };
 use tideway_engine::fsutil::write_atomic;
 
-use super::{probe, StorageSpec};
+use super::{probe, volumes::Storage};
 
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
@@ -34,9 +34,12 @@ pub struct Supervisor {
     exe: PathBuf,
     /// Configs, pid files and logs: `<data-root>/brokers/<broker-id>/`.
     state_dir: PathBuf,
-    storage: Vec<StorageSpec>,
+    storage: Vec<Storage>,
     address: String,
     brokers: HashMap<BrokerId, Managed>,
+    /// Assigned brokers whose volume or config could not be prepared yet, with why; the
+    /// reason is reported, and a half-prepared volume is released if the broker goes.
+    unprepared: HashMap<BrokerId, (BrokerAssignment, String)>,
 }
 
 /// True while a process with this pid runs our binary.
@@ -61,7 +64,7 @@ fn signal(pid: u32, sig: &str) {
 impl Supervisor {
     pub fn new(
         data_root: &Path,
-        storage: Vec<StorageSpec>,
+        storage: Vec<Storage>,
         address: String,
     ) -> std::io::Result<Supervisor> {
         let exe = std::env::current_exe()?;
@@ -73,6 +76,7 @@ impl Supervisor {
             storage,
             address,
             brokers: HashMap::new(),
+            unprepared: HashMap::new(),
         })
     }
 
@@ -80,7 +84,7 @@ impl Supervisor {
         self.state_dir.join(id.to_string())
     }
 
-    fn storage_for(&self, a: &BrokerAssignment) -> Result<&StorageSpec, String> {
+    fn storage_for(&self, a: &BrokerAssignment) -> Result<&Storage, String> {
         self.storage
             .iter()
             .find(|s| s.backend() == a.storage_backend)
@@ -88,8 +92,7 @@ impl Supervisor {
     }
 
     fn volume(&self, a: &BrokerAssignment) -> Result<PathBuf, String> {
-        self.storage_for(a)?
-            .prepare_volume(a.broker_id, a.storage_bytes)
+        self.storage_for(a)?.prepare(a.broker_id, a.storage_bytes)
     }
 
     fn config(&self, a: &BrokerAssignment, volume: &Path) -> String {
@@ -117,10 +120,29 @@ impl Supervisor {
         for id in gone {
             self.remove(id);
         }
+        let abandoned: Vec<BrokerId> = self
+            .unprepared
+            .keys()
+            .filter(|id| !wanted.contains_key(id))
+            .copied()
+            .collect();
+        for id in abandoned {
+            if let Some((a, _)) = self.unprepared.remove(&id) {
+                self.release(&a);
+            }
+        }
         let mut errors = Vec::new();
         for a in desired {
-            if let Err(e) = self.ensure(a) {
-                errors.push(format!("broker {}: {e}", a.broker_id));
+            match self.ensure(a) {
+                Ok(()) => {
+                    self.unprepared.remove(&a.broker_id);
+                }
+                Err(e) => {
+                    errors.push(format!("broker {}: {e}", a.broker_id));
+                    if !self.brokers.contains_key(&a.broker_id) {
+                        self.unprepared.insert(a.broker_id, (a.clone(), e));
+                    }
+                }
             }
         }
         if errors.is_empty() {
@@ -213,15 +235,19 @@ impl Supervisor {
                     signal(pid, "-KILL");
                 }
             }
-            if let Err(e) = self
-                .storage_for(&m.assignment)
-                .and_then(|s| s.release_volume(id))
-            {
-                tracing::warn!(broker = %id, error = %e, "could not release the volume");
-            }
-            let _ = std::fs::remove_dir_all(self.dir(id));
-            tracing::info!(broker = %id, "broker removed and its volume released");
+            self.release(&m.assignment);
+            tracing::info!(broker = %id, "broker removed");
         }
+    }
+
+    /// Releases the volume of a broker that is no longer assigned, and its state.
+    fn release(&self, a: &BrokerAssignment) {
+        let id = a.broker_id;
+        match self.storage_for(a).and_then(|s| s.release(id)) {
+            Ok(()) => tracing::info!(broker = %id, "volume released"),
+            Err(e) => tracing::warn!(broker = %id, error = %e, "could not release the volume"),
+        }
+        let _ = std::fs::remove_dir_all(self.dir(id));
     }
 
     /// What each broker looks like now.
@@ -241,6 +267,12 @@ impl Supervisor {
                 detail: answer.err().unwrap_or_default(),
             });
         }
+        out.extend(self.unprepared.iter().map(|(id, (_, why))| BrokerObserved {
+            broker_id: *id,
+            running: false,
+            answering: false,
+            detail: format!("cannot prepare the broker: {why}"),
+        }));
         out
     }
 }

@@ -176,7 +176,9 @@ pub async fn of_clusters(
     let rows: Vec<BrokerView> = sqlx::query_as(
         "SELECT b.cluster_id, b.node_id, h.name AS host, h.address, b.port,
                 coalesce(s.running AND s.answering AND s.reported_at > now() - make_interval(secs => $2), false) AS healthy,
-                s.detail
+                CASE WHEN s.reported_at <= now() - make_interval(secs => $2)
+                     THEN 'no report from the agent on ' || h.name || ' for over ' || $2::int || ' s; state unknown'
+                     ELSE s.detail END AS detail
          FROM brokers b JOIN hosts h ON h.id = b.host_id LEFT JOIN broker_status s ON s.broker_id = b.id
          WHERE b.cluster_id = ANY($1) ORDER BY b.node_id",
     )

@@ -1,13 +1,15 @@
-//! Broker volumes on local storage, behind one interface: a directory per broker, or a
-//! real block device per broker — an image file attached to a loop device, formatted
-//! ext4 on first use and mounted (the way a local SSD partition or LUN is prepared).
+//! `local-ssd` volumes: a directory per broker on a local filesystem, or a real block
+//! device per broker — an image file attached to a loop device, formatted on first use and
+//! mounted (the way a local SSD partition or LUN is prepared).
 
-use std::{
-    path::{Path, PathBuf},
-    process::Command,
+use std::path::{Path, PathBuf};
+
+use tideway_api::{agents::StorageCapacity, clusters::StorageBackend, BrokerId};
+
+use super::{
+    blockdev::{self, Filesystem},
+    statvfs_capacity, VolumeDriver,
 };
-
-use tideway_api::BrokerId;
 
 /// How a local-ssd backend lays out broker volumes.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -19,97 +21,86 @@ pub enum LocalLayout {
     LoopDevice(PathBuf),
 }
 
-fn run(cmd: &mut Command) -> Result<String, String> {
-    let out = cmd
-        .output()
-        .map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "{cmd:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
-}
-
-/// The device mounted at `dir`, if any (from /proc/mounts).
-fn mounted_device(dir: &Path) -> Option<String> {
-    let mounts = std::fs::read_to_string("/proc/mounts").ok()?;
-    let target = dir.to_str()?;
-    mounts.lines().find_map(|l| {
-        let mut f = l.split_whitespace();
-        let (dev, at) = (f.next()?, f.next()?);
-        (at == target).then(|| dev.to_owned())
-    })
-}
-
 impl LocalLayout {
+    /// Parses the LOCATION of `local-ssd=LOCATION`.
+    pub fn parse(location: &str) -> Result<LocalLayout, String> {
+        if location.is_empty() {
+            return Err("local-ssd needs a path: local-ssd=PATH or local-ssd=loop:PATH".into());
+        }
+        Ok(match location.strip_prefix("loop:") {
+            Some(path) => LocalLayout::LoopDevice(PathBuf::from(path)),
+            None => LocalLayout::Directory(PathBuf::from(location)),
+        })
+    }
+
     pub fn root(&self) -> &Path {
         match self {
             LocalLayout::Directory(p) | LocalLayout::LoopDevice(p) => p,
         }
     }
 
-    /// Prepares the volume of `broker` (`bytes` big) and returns where its data goes.
-    /// Preparing an already prepared volume changes nothing (agents restart).
-    pub fn prepare(&self, broker: BrokerId, bytes: u64) -> Result<PathBuf, String> {
-        let dir = self.root().join(broker.to_string());
+    fn image(root: &Path, broker: BrokerId) -> PathBuf {
+        root.join(format!("{broker}.img"))
+    }
+}
+
+impl VolumeDriver for LocalLayout {
+    fn backend(&self) -> StorageBackend {
+        StorageBackend::LocalSsd
+    }
+
+    fn prepare(&self, broker: BrokerId, bytes: u64) -> Result<PathBuf, String> {
+        let dir = blockdev::volume_dir(self.root(), broker);
         std::fs::create_dir_all(&dir)
             .map_err(|e| format!("failed to create {}: {e}", dir.display()))?;
         let LocalLayout::LoopDevice(root) = self else {
             return Ok(dir);
         };
-        if mounted_device(&dir).is_some() {
+        if blockdev::mounted_source(&dir).is_some() {
             return Ok(dir);
         }
-        let image = root.join(format!("{broker}.img"));
-        let fresh = !image.exists();
+        let image = Self::image(root, broker);
         let file = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
             .open(&image)
             .map_err(|e| format!("failed to create {}: {e}", image.display()))?;
-        file.set_len(bytes)
-            .map_err(|e| format!("failed to size {}: {e}", image.display()))?;
-        let device = run(Command::new("losetup")
-            .args(["--find", "--show"])
-            .arg(&image))?;
-        if fresh {
-            run(Command::new("mkfs.ext4").args(["-q", "-F", "-m", "0", &device]))?;
+        if file.metadata().map(|m| m.len()).unwrap_or(0) < bytes {
+            file.set_len(bytes)
+                .map_err(|e| format!("failed to size {}: {e}", image.display()))?;
         }
-        run(Command::new("mount").arg(&device).arg(&dir)).inspect_err(|_| {
-            let _ = run(Command::new("losetup").args(["-d", &device]));
-        })?;
+        let device = blockdev::attach_loop(&image)?;
+        blockdev::format_if_blank(&device, Filesystem::Ext4)?;
+        blockdev::mount(&device, &dir)?;
         tracing::info!(%broker, device, "volume attached and mounted");
         Ok(dir)
     }
 
-    /// Releases the volume of `broker`: unmounts and detaches it, and deletes its data.
-    pub fn release(&self, broker: BrokerId) -> Result<(), String> {
-        let dir = self.root().join(broker.to_string());
+    fn release(&self, broker: BrokerId) -> Result<(), String> {
+        let dir = blockdev::volume_dir(self.root(), broker);
         if let LocalLayout::LoopDevice(root) = self {
-            if let Some(device) = mounted_device(&dir) {
-                run(Command::new("umount").arg(&dir))?;
-                run(Command::new("losetup").args(["-d", &device]))?;
-            }
-            let image = root.join(format!("{broker}.img"));
+            blockdev::unmount(&dir)?;
+            let image = Self::image(root, broker);
             if image.exists() {
+                blockdev::detach_loop(&image)?;
                 std::fs::remove_file(&image)
                     .map_err(|e| format!("failed to delete {}: {e}", image.display()))?;
             }
         }
-        if dir.exists() {
-            std::fs::remove_dir_all(&dir)
-                .map_err(|e| format!("failed to delete {}: {e}", dir.display()))?;
-        }
-        Ok(())
+        blockdev::remove_dir(&dir)
+    }
+
+    fn capacity(&self) -> Result<StorageCapacity, String> {
+        statvfs_capacity(self.backend(), self.root())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use blockdev::{mounted_source, run};
+    use std::process::Command;
 
     #[test]
     fn directory_volumes_are_created_and_released() {
@@ -129,7 +120,8 @@ mod tests {
     }
 
     /// Needs root and loop devices (the CI machines have both): a real ext4 filesystem on
-    /// a loop device, mounted, surviving a second prepare, then unmounted and detached.
+    /// a loop device, mounted, surviving a second prepare and a remount (never formatted
+    /// twice), then unmounted and detached.
     #[test]
     fn loop_device_volumes_are_formatted_mounted_and_released() {
         let root = tempfile::tempdir().expect("dir");
@@ -138,7 +130,7 @@ mod tests {
         let dir = layout
             .prepare(b, 64 << 20)
             .expect("prepare (needs root and /dev/loop*)");
-        let device = mounted_device(&dir).expect("mounted");
+        let device = mounted_source(&dir).expect("mounted");
         assert!(device.starts_with("/dev/loop"), "{device}");
         let mounts = std::fs::read_to_string("/proc/mounts").expect("mounts");
         assert!(mounts
@@ -147,12 +139,19 @@ mod tests {
         std::fs::write(dir.join("segment"), b"data").expect("write");
         assert_eq!(layout.prepare(b, 64 << 20).expect("again"), dir);
         assert_eq!(
-            mounted_device(&dir).as_deref(),
+            mounted_source(&dir).as_deref(),
             Some(device.as_str()),
             "not mounted twice"
         );
+        // As after a host reboot: unmounted, still attached; preparing remounts the data.
+        blockdev::unmount(&dir).expect("umount");
+        layout.prepare(b, 64 << 20).expect("remount");
+        assert_eq!(
+            std::fs::read(dir.join("segment")).expect("data kept"),
+            b"data"
+        );
         layout.release(b).expect("release");
-        assert!(mounted_device(&dir).is_none() && !dir.exists());
+        assert!(mounted_source(&dir).is_none() && !dir.exists());
         assert!(!root.path().join(format!("{b}.img")).exists());
         let attached = run(Command::new("losetup").arg("-a")).expect("losetup");
         assert!(
