@@ -127,8 +127,14 @@ pub struct ControlPlane {
 impl ControlPlane {
     /// Starts the real binary with `extra` flags, on port 0, and waits until it is ready.
     pub async fn start(extra: &[&str]) -> anyhow::Result<ControlPlane> {
+        Self::start_listening("127.0.0.1:0", extra).await
+    }
+
+    /// The same on another listen address (`0.0.0.0:0` for agents in namespaces).
+    pub async fn start_listening(listen: &str, extra: &[&str]) -> anyhow::Result<ControlPlane> {
         let db = Database::create().await?;
-        let flags: Vec<String> = extra.iter().map(|f| f.to_string()).collect();
+        let mut flags: Vec<String> = vec!["--listen".into(), listen.into()];
+        flags.extend(extra.iter().map(|f| f.to_string()));
         let (url, process) = Self::spawn(&db.url, &flags).await?;
         Ok(ControlPlane {
             url,
@@ -150,7 +156,7 @@ impl ControlPlane {
     async fn spawn(db_url: &str, flags: &[String]) -> anyhow::Result<(String, Process)> {
         let mut child = Command::new(binary("control-plane")?)
             .arg("serve")
-            .args(["--listen", "127.0.0.1:0", "--database-url", db_url])
+            .args(["--database-url", db_url])
             .args([
                 "--jwt-secret",
                 "e2e-secret-e2e-secret-e2e-secret-e2e-secret",
@@ -251,7 +257,29 @@ pub fn start_agent_args(
     ports: &str,
     extra: &[&str],
 ) -> anyhow::Result<Process> {
-    let child = Command::new(binary("broker-agent")?)
+    start_agent_on(None, url, token, name, root, ports, extra)
+}
+
+/// The same on a host of its own: run inside `ns` (if any), brokers advertised at the
+/// namespace's address.
+pub fn start_agent_on(
+    ns: Option<&netns::Netns>,
+    url: &str,
+    token: &str,
+    name: &str,
+    root: &std::path::Path,
+    ports: &str,
+    extra: &[&str],
+) -> anyhow::Result<Process> {
+    let exe = binary("broker-agent")?;
+    let (mut cmd, address) = match ns {
+        Some(ns) => (
+            ns.command(exe.to_str().context("utf8 path")?),
+            ns.ip.as_str(),
+        ),
+        None => (Command::new(exe), "127.0.0.1"),
+    };
+    let child = cmd
         .args([
             "run",
             "--control-plane",
@@ -261,11 +289,11 @@ pub fn start_agent_args(
             "--name",
             name,
             "--address",
-            "127.0.0.1",
+            address,
         ])
         .arg("--data-root")
         .arg(root)
-        .args(["--labels", "rack=r1", "--port-range", ports])
+        .args(["--labels", &format!("rack={name}"), "--port-range", ports])
         .args(extra)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())

@@ -55,7 +55,7 @@ async fn an_agent_registers_heartbeats_and_its_host_goes_offline_when_it_stops()
     let storage = &host.storage[0];
     assert_eq!(storage.backend, StorageBackend::LocalSsd);
     assert!(storage.total_bytes > 0 && storage.free_bytes <= storage.total_bytes);
-    assert_eq!(host.labels["rack"], "r1");
+    assert_eq!(host.labels["rack"], "host-1");
     assert_eq!(host.observed_generation, Some(host.generation));
     assert!(root.path().join("volumes").is_dir());
 
