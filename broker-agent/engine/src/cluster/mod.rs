@@ -1,0 +1,192 @@
+//! Cluster mode, part one: the metadata quorum. The voters among a cluster's brokers run
+//! Raft (the `openraft` crate) over a replicated metadata log, KRaft-style; the Raft
+//! leader is the cluster's controller. Every broker applies the committed log to the same
+//! [`ClusterImage`] and sees each new image through a watch channel. Any broker can
+//! propose a command: a broker that is not the controller forwards it there.
+
+pub mod image;
+pub mod network;
+pub mod store;
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    io::Cursor,
+    path::Path,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use openraft::{error::ClientWriteError, BasicNode, Config, Raft, ServerState};
+use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
+
+use self::{
+    image::{ClusterImage, Command, Outcome},
+    network::{Network, Reply, Request},
+    store::{LogStore, StateMachine},
+};
+
+openraft::declare_raft_types!(
+    /// The quorum's Raft types: metadata commands in, outcomes out.
+    pub TypeConfig:
+        D = Command,
+        R = Outcome,
+);
+
+/// How long a proposal may wait for a controller (an election in progress).
+const PROPOSE_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// This broker's member of the metadata quorum.
+pub struct MetadataQuorum {
+    pub node_id: u64,
+    raft: Raft<TypeConfig>,
+    image: watch::Receiver<Arc<ClusterImage>>,
+    server: JoinHandle<()>,
+}
+
+/// Raft timing: heartbeats every 100 ms, elections after 0.5-1 s of silence, so a
+/// controller lost with its broker is replaced within about a second.
+fn raft_config() -> anyhow::Result<Arc<Config>> {
+    let config = Config {
+        cluster_name: "tideway-metadata".into(),
+        heartbeat_interval: 100,
+        election_timeout_min: 500,
+        election_timeout_max: 1000,
+        // Snapshot (and compact the log) every 1000 entries.
+        snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(1000),
+        max_in_snapshot_log_to_keep: 100,
+        ..Config::default()
+    };
+    Ok(Arc::new(config.validate()?))
+}
+
+impl MetadataQuorum {
+    /// Starts this voter: opens its log and snapshot under `dir`, listens for its peers on
+    /// `listener`, and, on first start, initializes the quorum with `voters` (id →
+    /// controller address; every voter is given the same map).
+    pub async fn start(
+        node_id: u64,
+        listener: TcpListener,
+        voters: &BTreeMap<u64, String>,
+        dir: &Path,
+    ) -> anyhow::Result<MetadataQuorum> {
+        let log = LogStore::open(dir)?;
+        let (machine, image) = StateMachine::open(dir)?;
+        let raft = Raft::new(node_id, raft_config()?, Network, log, machine).await?;
+        let forward = {
+            let raft = raft.clone();
+            move |command: Command| {
+                let raft = raft.clone();
+                async move { propose_locally(&raft, command).await }
+            }
+        };
+        let server = tokio::spawn(network::serve(listener, raft.clone(), forward));
+        if !raft.is_initialized().await? {
+            let members: BTreeMap<u64, BasicNode> = voters
+                .iter()
+                .map(|(id, addr)| (*id, BasicNode::new(addr)))
+                .collect();
+            // Every voter initializes with the same membership; all but the first to get
+            // there are told the quorum is initialized already, which is fine.
+            if let Err(e) = raft.initialize(members).await {
+                tracing::debug!(error = %e, "metadata quorum already initialized");
+            }
+        }
+        Ok(MetadataQuorum {
+            node_id,
+            raft,
+            image,
+            server,
+        })
+    }
+
+    /// The latest applied metadata image.
+    pub fn image(&self) -> Arc<ClusterImage> {
+        self.image.borrow().clone()
+    }
+
+    /// A receiver that sees every new image.
+    pub fn watch(&self) -> watch::Receiver<Arc<ClusterImage>> {
+        self.image.clone()
+    }
+
+    /// The controller's node id, if one is known.
+    pub fn controller(&self) -> Option<u64> {
+        self.raft.metrics().borrow().current_leader
+    }
+
+    pub fn is_controller(&self) -> bool {
+        self.raft.metrics().borrow().state == ServerState::Leader
+    }
+
+    /// Voters of the quorum.
+    pub fn voters(&self) -> BTreeSet<u64> {
+        self.raft
+            .metrics()
+            .borrow()
+            .membership_config
+            .membership()
+            .voter_ids()
+            .collect()
+    }
+
+    /// Commits `command` through the controller and returns what applying it did. Waits
+    /// through elections for up to 15 s.
+    pub async fn propose(&self, command: Command) -> Result<Outcome, String> {
+        let deadline = Instant::now() + PROPOSE_TIMEOUT;
+        loop {
+            let attempt = match self.raft.client_write(command.clone()).await {
+                Ok(r) => return Ok(r.data),
+                Err(openraft::error::RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
+                    match f.leader_node {
+                        Some(node) => forward(&node.addr, &command).await,
+                        None => Err("no controller elected yet".to_owned()),
+                    }
+                }
+                Err(e) => Err(e.to_string()),
+            };
+            match attempt {
+                Ok(outcome) => return Ok(outcome),
+                Err(e) if Instant::now() >= deadline => {
+                    return Err(format!(
+                        "the metadata quorum did not commit the change: {e}"
+                    ))
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "proposal not committed yet; retrying");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+    }
+
+    /// Stops this member (as a broker shutting down or dying would).
+    pub async fn shutdown(self) {
+        self.server.abort();
+        let _ = self.raft.shutdown().await;
+    }
+}
+
+/// Commits on this node if it is the controller; errors otherwise (the caller retries).
+async fn propose_locally(raft: &Raft<TypeConfig>, command: Command) -> Result<Outcome, String> {
+    raft.client_write(command)
+        .await
+        .map(|r| r.data)
+        .map_err(|e| e.to_string())
+}
+
+async fn forward(addr: &str, command: &Command) -> Result<Outcome, String> {
+    match network::call(
+        addr,
+        &Request::Propose(command.clone()),
+        Duration::from_secs(5),
+    )
+    .await
+    {
+        Ok(Reply::Proposed(r)) => r,
+        Ok(_) => Err(format!("{addr} answered a proposal with something else")),
+        Err(e) => Err(format!("cannot reach the controller at {addr}: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests;

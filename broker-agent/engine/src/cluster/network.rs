@@ -1,0 +1,215 @@
+//! The quorum's own transport between brokers: length-prefixed JSON frames over TCP on
+//! the controller listener. Carries Raft's AppendEntries, Vote and InstallSnapshot, and
+//! commands a broker forwards to the controller (the Raft leader).
+
+// openraft's trait signatures fix these (large) error types.
+#![allow(clippy::result_large_err)]
+
+use std::{sync::Arc, time::Duration};
+
+use openraft::{
+    error::{InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable},
+    network::{RPCOption, RaftNetwork, RaftNetworkFactory},
+    raft::{
+        AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest,
+        InstallSnapshotResponse, VoteRequest, VoteResponse,
+    },
+    BasicNode, Raft,
+};
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::{TcpListener, TcpStream},
+};
+
+use super::{
+    image::{Command, Outcome},
+    TypeConfig,
+};
+
+type NodeId = u64;
+
+/// Largest frame accepted (a snapshot of a big cluster's metadata fits easily).
+const MAX_FRAME: usize = 64 << 20;
+
+#[derive(Serialize, Deserialize)]
+pub enum Request {
+    Append(AppendEntriesRequest<TypeConfig>),
+    Vote(VoteRequest<NodeId>),
+    Snapshot(InstallSnapshotRequest<TypeConfig>),
+    /// A command for the controller, from a broker that is not it.
+    Propose(Command),
+}
+
+#[derive(Serialize, Deserialize)]
+pub enum Reply {
+    Append(Result<AppendEntriesResponse<NodeId>, RaftError<NodeId>>),
+    Vote(Result<VoteResponse<NodeId>, RaftError<NodeId>>),
+    Snapshot(Result<InstallSnapshotResponse<NodeId>, RaftError<NodeId, InstallSnapshotError>>),
+    Proposed(Result<Outcome, String>),
+}
+
+async fn write_frame<T: Serialize>(s: &mut TcpStream, value: &T) -> std::io::Result<()> {
+    let body = serde_json::to_vec(value)?;
+    let mut frame = Vec::with_capacity(body.len() + 4);
+    frame.extend_from_slice(&(body.len() as u32).to_be_bytes());
+    frame.extend_from_slice(&body);
+    s.write_all(&frame).await
+}
+
+async fn read_frame<T: DeserializeOwned>(s: &mut TcpStream) -> std::io::Result<T> {
+    let len = s.read_u32().await? as usize;
+    if len > MAX_FRAME {
+        return Err(std::io::Error::other(format!(
+            "frame of {len} bytes is too big"
+        )));
+    }
+    let mut body = vec![0; len];
+    s.read_exact(&mut body).await?;
+    Ok(serde_json::from_slice(&body)?)
+}
+
+/// One request, one reply, over a fresh connection, within `timeout`.
+pub async fn call(addr: &str, request: &Request, timeout: Duration) -> std::io::Result<Reply> {
+    tokio::time::timeout(timeout, async {
+        let mut s = TcpStream::connect(addr).await?;
+        s.set_nodelay(true)?;
+        write_frame(&mut s, request).await?;
+        read_frame(&mut s).await
+    })
+    .await
+    .map_err(|_| {
+        std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!("{addr} did not answer in time"),
+        )
+    })?
+}
+
+/// Answers quorum requests on `listener` for `raft`; `propose` handles forwarded commands.
+pub async fn serve<F, Fut>(listener: TcpListener, raft: Raft<TypeConfig>, propose: F)
+where
+    F: Fn(Command) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<Outcome, String>> + Send,
+{
+    loop {
+        let Ok((mut s, _)) = listener.accept().await else {
+            continue;
+        };
+        let (raft, propose) = (raft.clone(), propose.clone());
+        tokio::spawn(async move {
+            let _ = s.set_nodelay(true);
+            while let Ok(request) = read_frame::<Request>(&mut s).await {
+                let reply = match request {
+                    Request::Append(r) => Reply::Append(raft.append_entries(r).await),
+                    Request::Vote(r) => Reply::Vote(raft.vote(r).await),
+                    Request::Snapshot(r) => Reply::Snapshot(raft.install_snapshot(r).await),
+                    Request::Propose(c) => Reply::Proposed(propose(c).await),
+                };
+                if write_frame(&mut s, &reply).await.is_err() {
+                    break;
+                }
+            }
+        });
+    }
+}
+
+/// Makes a client per peer.
+#[derive(Clone, Default)]
+pub struct Network;
+
+impl RaftNetworkFactory<TypeConfig> for Network {
+    type Network = Peer;
+
+    async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> Peer {
+        Peer {
+            target,
+            addr: Arc::from(node.addr.as_str()),
+        }
+    }
+}
+
+/// The client side towards one peer.
+pub struct Peer {
+    target: NodeId,
+    addr: Arc<str>,
+}
+
+type RpcResult<T, E = openraft::error::Infallible> =
+    Result<T, RPCError<NodeId, BasicNode, RaftError<NodeId, E>>>;
+
+impl Peer {
+    async fn send(&self, request: Request, option: &RPCOption) -> Result<Reply, std::io::Error> {
+        call(&self.addr, &request, option.hard_ttl()).await
+    }
+
+    fn remote<T, E: std::error::Error>(
+        &self,
+        r: Result<T, RaftError<NodeId, E>>,
+    ) -> RpcResult<T, E> {
+        r.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
+    }
+}
+
+fn unreachable<E: std::error::Error>(
+    e: std::io::Error,
+) -> RPCError<NodeId, BasicNode, RaftError<NodeId, E>> {
+    if e.kind() == std::io::ErrorKind::ConnectionRefused {
+        RPCError::Unreachable(Unreachable::new(&e))
+    } else {
+        RPCError::Network(NetworkError::new(&e))
+    }
+}
+
+fn unexpected<E: std::error::Error>() -> RPCError<NodeId, BasicNode, RaftError<NodeId, E>> {
+    RPCError::Network(NetworkError::new(&std::io::Error::other(
+        "unexpected reply",
+    )))
+}
+
+impl RaftNetwork<TypeConfig> for Peer {
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> RpcResult<AppendEntriesResponse<NodeId>> {
+        match self
+            .send(Request::Append(rpc), &option)
+            .await
+            .map_err(unreachable)?
+        {
+            Reply::Append(r) => self.remote(r),
+            _ => Err(unexpected()),
+        }
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        rpc: InstallSnapshotRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> RpcResult<InstallSnapshotResponse<NodeId>, InstallSnapshotError> {
+        match self
+            .send(Request::Snapshot(rpc), &option)
+            .await
+            .map_err(unreachable)?
+        {
+            Reply::Snapshot(r) => self.remote(r),
+            _ => Err(unexpected()),
+        }
+    }
+
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<NodeId>,
+        option: RPCOption,
+    ) -> RpcResult<VoteResponse<NodeId>> {
+        match self
+            .send(Request::Vote(rpc), &option)
+            .await
+            .map_err(unreachable)?
+        {
+            Reply::Vote(r) => self.remote(r),
+            _ => Err(unexpected()),
+        }
+    }
+}
