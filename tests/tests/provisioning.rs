@@ -101,6 +101,14 @@ async fn an_approved_request_becomes_a_cluster_clients_produce_to() {
 
     topics_through_the_control_plane(&p.cp, &admin, &ready, &bootstrap).await;
     produce_and_consume(&bootstrap, "orders", "first").await;
+    // The agent reports what the broker holds on disk and the traffic it carried.
+    let usage = wait_for(&admin, ready.id, "reporting traffic", |c| {
+        let b = &c.brokers[0];
+        b.bytes_in.unwrap_or(0) > 0 && b.bytes_out.unwrap_or(0) > 0
+    })
+    .await;
+    let disk = usage.brokers[0].disk_used_bytes.expect("disk usage");
+    assert!(disk > 0, "{:?}", usage.brokers[0]);
 
     // The agent dies: the broker keeps serving; a new agent adopts it.
     let pid_file = std::fs::read_dir(p.root.path().join("brokers"))

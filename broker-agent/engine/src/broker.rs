@@ -100,6 +100,8 @@ pub struct Broker {
     /// Consumer groups and their committed offsets.
     pub groups: Arc<Coordinator>,
     producer_ids: Mutex<ProducerIds>,
+    /// Bytes produced and fetched, published for the agent.
+    pub traffic: crate::stats::TrafficStats,
 }
 
 fn partition_dir(data_dir: &Path, topic: &str, partition: i32) -> PathBuf {
@@ -151,6 +153,7 @@ impl Broker {
             registry: Mutex::new(registry),
             partitions: RwLock::new(partitions),
             appended: Notify::new(),
+            traffic: Default::default(),
         }))
     }
 

@@ -10,6 +10,7 @@ pub mod groups;
 pub mod log;
 pub mod producer_ids;
 pub mod server;
+pub mod stats;
 pub mod topics;
 
 /// The engine's version, reported by `broker-agent --version`.

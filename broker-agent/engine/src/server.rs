@@ -17,6 +17,8 @@ use crate::{api, broker::Broker};
 const FLUSH_TICK: Duration = Duration::from_millis(50);
 /// How often group members' sessions are checked.
 const SESSION_TICK: Duration = Duration::from_millis(250);
+/// How often the traffic counters are written for the agent.
+const STATS_TICK: Duration = Duration::from_secs(1);
 
 /// Serves `listener` until `shutdown` turns true, then flushes and marks the stop clean.
 pub async fn serve(
@@ -52,8 +54,14 @@ async fn background(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
     let mut flush = tokio::time::interval(FLUSH_TICK);
     let mut retention = tokio::time::interval(broker.config.retention_check);
     let mut sessions = tokio::time::interval(SESSION_TICK);
+    let mut stats = tokio::time::interval(STATS_TICK);
     loop {
         tokio::select! {
+            _ = stats.tick() => {
+                if let Err(e) = broker.traffic.publish(&broker.config.data_dir) {
+                    tracing::warn!(error = %e, "cannot write the stats file");
+                }
+            }
             _ = flush.tick() => {
                 let b = broker.clone();
                 api::blocking(move || b.flush_due()).await;

@@ -17,12 +17,17 @@ use tideway_api::{
 };
 use tideway_engine::fsutil::write_atomic;
 
-use super::{probe, volumes::Storage};
+use super::{
+    probe,
+    volumes::{self, Storage},
+};
 
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 struct Managed {
     assignment: BrokerAssignment,
+    /// Where its data lives.
+    volume: PathBuf,
     /// The running process, if any.
     pid: Option<u32>,
     restarts: u32,
@@ -171,12 +176,14 @@ impl Supervisor {
             .filter(|p| alive(*p));
         let entry = self.brokers.entry(a.broker_id).or_insert_with(|| Managed {
             assignment: a.clone(),
+            volume: volume.clone(),
             pid: adopted,
             restarts: 0,
             next_start: Instant::now(),
             last_error: String::new(),
         });
         entry.assignment = a.clone();
+        entry.volume = volume;
         if changed {
             if let Some(pid) = entry.pid.take() {
                 tracing::info!(broker = %a.broker_id, "config changed: restarting the broker");
@@ -260,11 +267,15 @@ impl Supervisor {
             } else {
                 Err(m.last_error.clone())
             };
+            let traffic = tideway_engine::stats::read_published(&m.volume);
             out.push(BrokerObserved {
                 broker_id: *id,
                 running,
                 answering: answer.is_ok(),
                 detail: answer.err().unwrap_or_default(),
+                disk_used_bytes: Some(volumes::used_bytes(&m.volume)),
+                bytes_in: traffic.map(|t| t.bytes_in),
+                bytes_out: traffic.map(|t| t.bytes_out),
             });
         }
         out.extend(self.unprepared.iter().map(|(id, (_, why))| BrokerObserved {
@@ -272,6 +283,9 @@ impl Supervisor {
             running: false,
             answering: false,
             detail: format!("cannot prepare the broker: {why}"),
+            disk_used_bytes: None,
+            bytes_in: None,
+            bytes_out: None,
         }));
         out
     }

@@ -82,6 +82,15 @@ pub struct BrokerObserved {
     /// What went wrong, for people.
     #[serde(default)]
     pub detail: String,
+    /// Bytes the broker's data takes on its volume.
+    #[serde(default)]
+    pub disk_used_bytes: Option<u64>,
+    /// Record bytes produced to the broker since it started.
+    #[serde(default)]
+    pub bytes_in: Option<u64>,
+    /// Record bytes fetched from the broker since it started.
+    #[serde(default)]
+    pub bytes_out: Option<u64>,
 }
 
 /// The answer to a heartbeat: the generation the agent should be at.

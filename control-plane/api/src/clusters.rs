@@ -211,6 +211,11 @@ pub struct ClusterBroker {
     /// The agent reports the broker running and answering.
     pub healthy: bool,
     pub detail: String,
+    /// Bytes the broker's data takes on its volume, as last reported.
+    pub disk_used_bytes: Option<u64>,
+    /// Record bytes produced to / fetched from the broker since it started.
+    pub bytes_in: Option<u64>,
+    pub bytes_out: Option<u64>,
 }
 
 /// Filters of `GET /api/v1/clusters`.

@@ -139,16 +139,21 @@ pub async fn record_status(
 ) -> sqlx::Result<()> {
     for o in observed {
         sqlx::query(
-            "INSERT INTO broker_status (broker_id, running, answering, detail, reported_at)
-             SELECT id, $3, $4, $5, now() FROM brokers WHERE id = $1 AND host_id = $2
+            "INSERT INTO broker_status (broker_id, running, answering, detail, reported_at,
+                                        disk_used_bytes, bytes_in, bytes_out)
+             SELECT id, $3, $4, $5, now(), $6, $7, $8 FROM brokers WHERE id = $1 AND host_id = $2
              ON CONFLICT (broker_id) DO UPDATE SET running = EXCLUDED.running, answering = EXCLUDED.answering,
-                detail = EXCLUDED.detail, reported_at = now()",
+                detail = EXCLUDED.detail, reported_at = now(), disk_used_bytes = EXCLUDED.disk_used_bytes,
+                bytes_in = EXCLUDED.bytes_in, bytes_out = EXCLUDED.bytes_out",
         )
         .bind(o.broker_id)
         .bind(host)
         .bind(o.running)
         .bind(o.answering)
         .bind(&o.detail)
+        .bind(o.disk_used_bytes.map(|b| b as i64))
+        .bind(o.bytes_in.map(|b| b as i64))
+        .bind(o.bytes_out.map(|b| b as i64))
         .execute(db)
         .await?;
     }
@@ -164,6 +169,9 @@ struct BrokerView {
     port: i32,
     healthy: bool,
     detail: Option<String>,
+    disk_used_bytes: Option<i64>,
+    bytes_in: Option<i64>,
+    bytes_out: Option<i64>,
 }
 
 /// The brokers of each cluster with their health (fresh reports of running and answering).
@@ -178,7 +186,8 @@ pub async fn of_clusters(
                 coalesce(s.running AND s.answering AND s.reported_at > now() - make_interval(secs => $2), false) AS healthy,
                 CASE WHEN s.reported_at <= now() - make_interval(secs => $2)
                      THEN 'no report from the agent on ' || h.name || ' for over ' || $2::int || ' s; state unknown'
-                     ELSE s.detail END AS detail
+                     ELSE s.detail END AS detail,
+                s.disk_used_bytes, s.bytes_in, s.bytes_out
          FROM brokers b JOIN hosts h ON h.id = b.host_id LEFT JOIN broker_status s ON s.broker_id = b.id
          WHERE b.cluster_id = ANY($1) ORDER BY b.node_id",
     )
@@ -195,6 +204,9 @@ pub async fn of_clusters(
             port: r.port as u16,
             healthy: r.healthy,
             detail: r.detail.unwrap_or_else(|| "not reported yet".into()),
+            disk_used_bytes: r.disk_used_bytes.map(|b| b as u64),
+            bytes_in: r.bytes_in.map(|b| b as u64),
+            bytes_out: r.bytes_out.map(|b| b as u64),
         });
     }
     Ok(out)

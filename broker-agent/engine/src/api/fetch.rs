@@ -101,6 +101,9 @@ pub async fn fetch(broker: &Arc<Broker>, req: FetchRequest, version: i16) -> Fet
         .map(|t| FetchableTopicResponse::default().with_topic(t.topic.clone()))
         .collect();
     for (ti, data) in reads {
+        broker
+            .traffic
+            .fetched(data.records.as_ref().map_or(0, |r| r.len()));
         topics[ti].partitions.push(data);
     }
     FetchResponse::default().with_responses(topics)

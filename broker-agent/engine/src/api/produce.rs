@@ -40,12 +40,17 @@ pub async fn produce(broker: &Arc<Broker>, req: ProduceRequest, version: i16) ->
                 )),
                 (_, Some(partition), Some(records)) => {
                     let mut bytes = records.to_vec();
-                    blocking(move || {
+                    let size = bytes.len();
+                    let appended = blocking(move || {
                         let mut log = partition.log.lock().unwrap_or_else(|e| e.into_inner());
                         log.append(&mut bytes, STANDALONE_LEADER_EPOCH)
                     })
                     .await
-                    .map_err(|e| (log_error_code(&e), e.to_string()))
+                    .map_err(|e| (log_error_code(&e), e.to_string()));
+                    if appended.is_ok() {
+                        broker.traffic.produced(size);
+                    }
+                    appended
                 }
             };
             match outcome {

@@ -77,6 +77,26 @@ impl CapacityCache {
     }
 }
 
+/// Bytes the files under `dir` take (what a broker's data occupies on its volume).
+pub fn used_bytes(dir: &Path) -> u64 {
+    let mut total = 0;
+    let mut pending = vec![dir.to_owned()];
+    while let Some(d) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            match e.metadata() {
+                Ok(m) if m.is_dir() => pending.push(e.path()),
+                // Allocated blocks, not apparent size: index files are sparse.
+                Ok(m) => total += std::os::unix::fs::MetadataExt::blocks(&m) * 512,
+                Err(_) => {}
+            }
+        }
+    }
+    total
+}
+
 /// Total and free bytes of the filesystem holding `path`.
 fn statvfs_capacity(backend: StorageBackend, path: &Path) -> Result<StorageCapacity, String> {
     std::fs::create_dir_all(path).map_err(|e| format!("cannot create {}: {e}", path.display()))?;

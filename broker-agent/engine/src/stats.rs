@@ -1,0 +1,84 @@
+//! Traffic counters of a broker — record bytes produced to it and fetched from it since
+//! it started — and the small file it rewrites every second (`meta/stats.json` in its data
+//! dir) so that the agent on its host can report them without speaking Kafka.
+
+use std::{
+    path::Path,
+    sync::atomic::{AtomicU64, Ordering},
+};
+
+use serde::{Deserialize, Serialize};
+
+use crate::fsutil::write_atomic;
+
+/// Where the stats file lives under a data dir.
+pub const STATS_FILE: &str = "meta/stats.json";
+
+/// Counters updated by the request handlers.
+#[derive(Debug, Default)]
+pub struct TrafficStats {
+    bytes_in: AtomicU64,
+    bytes_out: AtomicU64,
+}
+
+/// What the stats file holds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrafficSnapshot {
+    /// Record bytes appended by produce requests.
+    pub bytes_in: u64,
+    /// Record bytes returned by fetch requests.
+    pub bytes_out: u64,
+}
+
+impl TrafficStats {
+    pub fn produced(&self, bytes: usize) {
+        self.bytes_in.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    pub fn fetched(&self, bytes: usize) {
+        self.bytes_out.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    pub fn snapshot(&self) -> TrafficSnapshot {
+        TrafficSnapshot {
+            bytes_in: self.bytes_in.load(Ordering::Relaxed),
+            bytes_out: self.bytes_out.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Rewrites the stats file under `data_dir`.
+    pub fn publish(&self, data_dir: &Path) -> std::io::Result<()> {
+        let bytes = serde_json::to_vec(&self.snapshot())?;
+        write_atomic(&data_dir.join(STATS_FILE), &bytes)
+    }
+}
+
+/// The counters a broker last published under `data_dir`, if any.
+pub fn read_published(data_dir: &Path) -> Option<TrafficSnapshot> {
+    let bytes = std::fs::read(data_dir.join(STATS_FILE)).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_are_published_and_read_back() {
+        let dir = tempfile::tempdir().expect("dir");
+        std::fs::create_dir_all(dir.path().join("meta")).expect("meta");
+        assert_eq!(read_published(dir.path()), None);
+        let stats = TrafficStats::default();
+        stats.produced(100);
+        stats.produced(20);
+        stats.fetched(7);
+        stats.publish(dir.path()).expect("publish");
+        assert_eq!(
+            read_published(dir.path()),
+            Some(TrafficSnapshot {
+                bytes_in: 120,
+                bytes_out: 7
+            })
+        );
+    }
+}
