@@ -79,11 +79,18 @@ impl BrokerArgs {
         let log = LogConfig::default()
             .with_overrides(&file.topic_default_strings())
             .map_err(|e| format!("[topic-defaults]: {e}"))?;
+        let node_id = self.node_id.or(file.node_id).unwrap_or(DEFAULT_NODE_ID);
+        let cluster = file
+            .cluster
+            .as_ref()
+            .map(|c| c.membership(node_id))
+            .transpose()?;
         let config = BrokerConfig {
+            cluster,
             data_dir,
             listen,
             advertised,
-            node_id: self.node_id.or(file.node_id).unwrap_or(DEFAULT_NODE_ID),
+            node_id,
             cluster_id: self.cluster_id.or(file.cluster_id.clone()),
             auto_create_topics: self.auto_create_topics || file.auto_create_topics.unwrap_or(false),
             default_partitions: file.default_partitions.unwrap_or(1),

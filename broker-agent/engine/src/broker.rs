@@ -53,6 +53,9 @@ pub enum TopicError {
     InvalidConfig(#[from] ConfigError),
     #[error("storage failed: {0}")]
     Io(String),
+    /// The metadata quorum refused or could not commit the change.
+    #[error("{message}")]
+    Refused { code: i16, message: String },
 }
 
 impl TopicError {
@@ -67,6 +70,7 @@ impl TopicError {
             }
             TopicError::InvalidConfig(_) => ResponseError::InvalidConfig.code(),
             TopicError::Io(_) => ResponseError::KafkaStorageError.code(),
+            TopicError::Refused { code, .. } => *code,
         }
     }
 }
@@ -102,6 +106,8 @@ pub struct Broker {
     producer_ids: Mutex<ProducerIds>,
     /// Bytes produced and fetched, published for the agent.
     pub traffic: crate::stats::TrafficStats,
+    /// The metadata quorum, in cluster mode.
+    quorum: std::sync::OnceLock<Arc<crate::cluster::MetadataQuorum>>,
 }
 
 fn partition_dir(data_dir: &Path, topic: &str, partition: i32) -> PathBuf {
@@ -154,6 +160,7 @@ impl Broker {
             partitions: RwLock::new(partitions),
             appended: Notify::new(),
             traffic: Default::default(),
+            quorum: Default::default(),
         }))
     }
 
@@ -255,6 +262,116 @@ impl Broker {
         registry.save()?;
         tracing::info!(topic = name, partitions, "created topic");
         Ok(meta)
+    }
+
+    /// The metadata quorum this broker belongs to (cluster mode), if any.
+    pub fn quorum(&self) -> Option<&Arc<crate::cluster::MetadataQuorum>> {
+        self.quorum.get()
+    }
+
+    /// Switches to cluster mode: topics now come from the quorum's image.
+    pub fn join_quorum(&self, quorum: Arc<crate::cluster::MetadataQuorum>) {
+        let _ = self.quorum.set(quorum);
+    }
+
+    /// The partition, if this broker leads it (a standalone broker leads every one);
+    /// else the Kafka error code telling the client to look elsewhere.
+    pub fn led_partition(&self, topic: &str, partition: i32) -> Result<Arc<Partition>, i16> {
+        let unknown = ResponseError::UnknownTopicOrPartition.code();
+        if let Some(q) = self.quorum() {
+            let image = q.image();
+            let state = image
+                .topics
+                .get(topic)
+                .and_then(|t| t.partitions.get(partition as usize))
+                .ok_or(unknown)?;
+            if state.leader != self.config.node_id {
+                return Err(ResponseError::NotLeaderOrFollower.code());
+            }
+        }
+        self.partition(topic, partition).ok_or(unknown)
+    }
+
+    /// The broker coordinating `group` (id, host, port): this one when standalone; in
+    /// cluster mode the same alive broker on every broker, by a stable hash of the name.
+    pub fn coordinator_for(&self, group: &str) -> (i32, String, u16) {
+        let me = (
+            self.config.node_id,
+            self.config.advertised.0.clone(),
+            self.config.advertised.1,
+        );
+        let Some(q) = self.quorum() else {
+            return me;
+        };
+        let image = q.image();
+        let alive: Vec<_> = image.brokers.values().filter(|b| b.alive).collect();
+        if alive.is_empty() {
+            return me;
+        }
+        let b = alive[crate::cluster::image::stable_hash(group) % alive.len()];
+        (b.id, b.host.clone(), b.port)
+    }
+
+    /// The partition's current leader epoch (0 on a standalone broker).
+    pub fn leader_epoch(&self, topic: &str, partition: i32) -> i32 {
+        self.quorum()
+            .and_then(|q| {
+                q.image()
+                    .topics
+                    .get(topic)
+                    .and_then(|t| t.partitions.get(partition as usize))
+                    .map(|p| p.leader_epoch)
+            })
+            .unwrap_or(STANDALONE_LEADER_EPOCH)
+    }
+
+    /// Checks a new topic's name, partition count and configs; the partition count.
+    pub fn check_new_topic(
+        &self,
+        name: &str,
+        partitions: Option<i32>,
+        configs: &BTreeMap<String, String>,
+    ) -> Result<i32, TopicError> {
+        check_topic_name(name).map_err(TopicError::InvalidName)?;
+        let partitions = partitions.unwrap_or(self.config.default_partitions);
+        if !(1..=MAX_PARTITIONS).contains(&partitions) {
+            return Err(TopicError::InvalidPartitions(format!(
+                "the number of partitions must be between 1 and {MAX_PARTITIONS}, got {partitions}"
+            )));
+        }
+        self.config.log.with_overrides(configs)?;
+        Ok(partitions)
+    }
+
+    /// Cluster mode: records a topic of the quorum's image and opens the logs of the
+    /// partitions this broker holds a replica of.
+    pub fn adopt_topic(&self, meta: TopicMeta, local: &[i32]) -> Result<(), TopicError> {
+        let config = self.config.log.with_overrides(&meta.configs)?;
+        let mut registry = self.registry();
+        let missing: Vec<i32> = local
+            .iter()
+            .copied()
+            .filter(|p| self.partition(&meta.name, *p).is_none())
+            .collect();
+        for p in missing {
+            self.open_partitions(&meta.name, p..p + 1, &config)?;
+        }
+        let old = registry.topics.get(&meta.name);
+        if old.is_some_and(|o| o.configs != meta.configs) {
+            for p in local {
+                if let Some(part) = self.partition(&meta.name, *p) {
+                    part.log
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .set_config(config.clone());
+                }
+            }
+        }
+        if registry.topics.get(&meta.name) != Some(&meta) {
+            registry.topics.insert(meta.name.clone(), meta);
+            registry.save()?;
+        }
+        Ok(())
     }
 
     fn open_partitions(

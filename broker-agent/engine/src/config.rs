@@ -28,6 +28,58 @@ pub struct BrokerConfig {
     /// Broker-wide log defaults; topic configs override them.
     pub log: LogConfig,
     pub group: GroupConfig,
+    /// Cluster mode: the metadata quorum this broker votes in. None: standalone.
+    pub cluster: Option<ClusterMembership>,
+}
+
+/// A broker's place in a cluster: the voters of the metadata quorum (node id →
+/// controller address) and where this broker listens for its peers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClusterMembership {
+    pub voters: BTreeMap<u64, String>,
+    pub controller_listen: SocketAddr,
+    /// The failure domain (host or rack) replicas are spread over.
+    pub rack: Option<String>,
+}
+
+/// `[cluster]` in the TOML file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ClusterSection {
+    /// `["1@host-a:19300", "2@host-b:19300", "3@host-c:19300"]`
+    pub voters: Vec<String>,
+    pub controller_listen: SocketAddr,
+    #[serde(default)]
+    pub rack: Option<String>,
+}
+
+impl ClusterSection {
+    /// Checks the voters (`ID@HOST:PORT`, this node among them).
+    pub fn membership(&self, node_id: i32) -> Result<ClusterMembership, String> {
+        let mut voters = BTreeMap::new();
+        for v in &self.voters {
+            let (id, addr) = v
+                .split_once('@')
+                .ok_or_else(|| format!("[cluster] voter {v:?} must be ID@HOST:PORT"))?;
+            let id: u64 = id
+                .parse()
+                .map_err(|_| format!("[cluster] voter {v:?}: {id:?} is not a node id"))?;
+            parse_host_port(addr).map_err(|e| format!("[cluster] voter {v:?}: {e}"))?;
+            if voters.insert(id, addr.to_owned()).is_some() {
+                return Err(format!("[cluster] node {id} is listed twice"));
+            }
+        }
+        if !voters.contains_key(&(node_id as u64)) {
+            return Err(format!(
+                "[cluster] voters must include this broker's node id {node_id}"
+            ));
+        }
+        Ok(ClusterMembership {
+            voters,
+            controller_listen: self.controller_listen,
+            rack: self.rack.clone(),
+        })
+    }
 }
 
 /// The TOML file: the same settings as the flags (flags win), plus topic defaults in
@@ -53,6 +105,9 @@ pub struct FileConfig {
     pub group_min_session_timeout: Option<Duration>,
     #[serde(default)]
     pub topic_defaults: BTreeMap<String, toml::Value>,
+    /// Cluster membership; absent for a standalone broker.
+    #[serde(default)]
+    pub cluster: Option<ClusterSection>,
 }
 
 mod humantime_serde_opt {

@@ -26,6 +26,9 @@ pub async fn serve(
     listener: TcpListener,
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
+    if let Some(membership) = broker.config.cluster.clone() {
+        crate::cluster::join(&broker, &membership).await?;
+    }
     let background = tokio::spawn(background(broker.clone(), shutdown.clone()));
     loop {
         tokio::select! {
@@ -44,6 +47,9 @@ pub async fn serve(
         }
     }
     background.abort();
+    if let Some(q) = broker.quorum() {
+        q.shutdown().await;
+    }
     let b = broker.clone();
     api::blocking(move || b.close()).await?;
     tracing::info!("stopped cleanly");

@@ -14,7 +14,10 @@ use kafka_protocol::{
 };
 
 use super::{blocking, metadata::topic_name};
-use crate::broker::{Broker, TopicError};
+use crate::{
+    broker::{Broker, TopicError},
+    cluster::sync as cluster,
+};
 
 fn message(e: &TopicError) -> Option<StrBytes> {
     Some(StrBytes::from_string(e.to_string()))
@@ -39,8 +42,10 @@ pub async fn create_topics(
         }
         let outcome = if !t.assignments.is_empty() {
             Err(TopicError::InvalidPartitions(
-                "manual replica assignments are not supported by a standalone broker".into(),
+                "manual replica assignments are not supported".into(),
             ))
+        } else if let Some(q) = broker.quorum() {
+            cluster::create_topic(broker, q, &name, partitions, rf, configs, validate_only).await
         } else {
             let (b, n) = (broker.clone(), name.clone());
             blocking(move || b.create_topic(&n, partitions, rf, configs, validate_only)).await
@@ -100,7 +105,11 @@ pub async fn delete_topics(
         };
         r.name = Some(topic_name(&name));
         let (b, n) = (broker.clone(), name.clone());
-        match blocking(move || b.delete_topic(&n)).await {
+        let deleted = match broker.quorum() {
+            Some(q) => cluster::delete_topic(q, &name).await,
+            None => blocking(move || b.delete_topic(&n)).await,
+        };
+        match deleted {
             Ok(meta) if version >= 6 => r.topic_id = meta.id,
             Ok(_) => {}
             Err(e) => {
@@ -125,7 +134,11 @@ pub async fn create_partitions(
         let name = t.name.0.to_string();
         let (b, n, count) = (broker.clone(), name.clone(), t.count);
         let mut r = CreatePartitionsTopicResult::default().with_name(topic_name(&name));
-        if let Err(e) = blocking(move || b.create_partitions(&n, count, validate_only)).await {
+        let created = match broker.quorum() {
+            Some(q) => cluster::create_partitions(q, &name, count, validate_only).await,
+            None => blocking(move || b.create_partitions(&n, count, validate_only)).await,
+        };
+        if let Err(e) = created {
             r.error_code = e.code();
             r.error_message = message(&e);
         }

@@ -204,7 +204,13 @@ async fn alter_topic(
         return (ResponseError::InvalidConfig.code(), Some(s(e)));
     }
     let (b, n) = (broker.clone(), name.to_owned());
-    match blocking(move || b.set_topic_configs(&n, configs, validate_only)).await {
+    let changed = match broker.quorum() {
+        Some(q) => {
+            crate::cluster::sync::set_topic_configs(broker, q, name, configs, validate_only).await
+        }
+        None => blocking(move || b.set_topic_configs(&n, configs, validate_only)).await,
+    };
+    match changed {
         Ok(()) => (0, None),
         Err(e @ TopicError::InvalidConfig(_)) => (e.code(), Some(s(e.to_string()))),
         Err(e) => (e.code(), Some(s(e.to_string()))),
@@ -309,9 +315,9 @@ pub async fn delete_records(
             let mut r = DeleteRecordsPartitionResult::default()
                 .with_partition_index(p.partition_index)
                 .with_low_watermark(-1);
-            match broker.partition(&t.name.0, p.partition_index) {
-                None => r.error_code = ResponseError::UnknownTopicOrPartition.code(),
-                Some(part) => {
+            match broker.led_partition(&t.name.0, p.partition_index) {
+                Err(code) => r.error_code = code,
+                Ok(part) => {
                     let offset = p.offset;
                     let outcome = blocking(move || {
                         let mut log = part.log.lock().unwrap_or_else(|e| e.into_inner());

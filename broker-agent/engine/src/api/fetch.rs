@@ -15,7 +15,7 @@ use kafka_protocol::{
 use tokio::time::Instant;
 
 use super::{blocking, log_error_code};
-use crate::broker::{Broker, STANDALONE_LEADER_EPOCH};
+use crate::broker::Broker;
 
 /// One partition's read: (topic index, answer).
 type Reads = Vec<(usize, PartitionData)>;
@@ -34,12 +34,15 @@ fn read_all(broker: &Broker, req: &FetchRequest, version: i16) -> (Reads, usize)
             let mut data = PartitionData::default()
                 .with_partition_index(p.partition)
                 .with_records(Some(Bytes::new()));
-            let Some(partition) = broker.partition(name, p.partition) else {
-                data.error_code = ResponseError::UnknownTopicOrPartition.code();
-                out.push((ti, data));
-                continue;
+            let partition = match broker.led_partition(name, p.partition) {
+                Ok(partition) => partition,
+                Err(code) => {
+                    data.error_code = code;
+                    out.push((ti, data));
+                    continue;
+                }
             };
-            if version >= 9 && p.current_leader_epoch > STANDALONE_LEADER_EPOCH {
+            if version >= 9 && p.current_leader_epoch > broker.leader_epoch(name, p.partition) {
                 data.error_code = ResponseError::UnknownLeaderEpoch.code();
                 out.push((ti, data));
                 continue;

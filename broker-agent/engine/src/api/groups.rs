@@ -44,8 +44,6 @@ pub fn find_coordinator(
     req: FindCoordinatorRequest,
     version: i16,
 ) -> FindCoordinatorResponse {
-    let (host, port) = &broker.config.advertised;
-    let node = BrokerId(broker.config.node_id);
     // Key type 0 is a group; transactions (1) are not coordinated by this broker.
     let refused = req.key_type != 0;
     let code = if refused {
@@ -58,21 +56,23 @@ pub fn find_coordinator(
             .coordinator_keys
             .into_iter()
             .map(|key| {
+                let (node, host, port) = broker.coordinator_for(&key);
                 CoordinatorEntry::default()
                     .with_key(key)
-                    .with_node_id(node)
-                    .with_host(s(host.clone()))
-                    .with_port(i32::from(*port))
+                    .with_node_id(BrokerId(node))
+                    .with_host(s(host))
+                    .with_port(i32::from(port))
                     .with_error_code(code)
             })
             .collect();
         return FindCoordinatorResponse::default().with_coordinators(coordinators);
     }
+    let (node, host, port) = broker.coordinator_for(&req.key);
     FindCoordinatorResponse::default()
         .with_error_code(code)
-        .with_node_id(node)
-        .with_host(s(host.clone()))
-        .with_port(i32::from(*port))
+        .with_node_id(BrokerId(node))
+        .with_host(s(host))
+        .with_port(i32::from(port))
 }
 
 pub async fn join_group(

@@ -49,10 +49,13 @@ pub async fn list_offsets(
         for p in t.partitions {
             let mut r =
                 ListOffsetsPartitionResponse::default().with_partition_index(p.partition_index);
-            let Some(partition) = broker.partition(&name, p.partition_index) else {
-                r.error_code = ResponseError::UnknownTopicOrPartition.code();
-                partitions.push(r);
-                continue;
+            let partition = match broker.led_partition(&name, p.partition_index) {
+                Ok(partition) => partition,
+                Err(code) => {
+                    r.error_code = code;
+                    partitions.push(r);
+                    continue;
+                }
             };
             let ts = p.timestamp;
             let found = blocking(move || {

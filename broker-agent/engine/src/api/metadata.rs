@@ -1,5 +1,6 @@
-//! Metadata and DescribeCluster: the broker, its topics and partitions. A standalone
-//! broker leads every partition with leader epoch 0.
+//! Metadata and DescribeCluster: the brokers, topics and partitions. A standalone broker
+//! leads every partition with leader epoch 0; in cluster mode every broker answers from
+//! the metadata quorum's image, so any of them describes the whole cluster.
 
 use std::{collections::BTreeMap, sync::Arc};
 
@@ -19,6 +20,10 @@ use kafka_protocol::{
 use super::blocking;
 use crate::{
     broker::{Broker, STANDALONE_LEADER_EPOCH},
+    cluster::{
+        image::{ClusterImage, TopicState, NO_LEADER},
+        sync as cluster,
+    },
     topics::TopicMeta,
 };
 
@@ -50,6 +55,88 @@ fn describe_topic(broker: &Broker, t: &TopicMeta, version: i16) -> MetadataRespo
     topic
 }
 
+fn describe_replicated(name: &str, t: &TopicState, version: i16) -> MetadataResponseTopic {
+    let ids = |v: &[i32]| v.iter().map(|id| BrokerId(*id)).collect::<Vec<_>>();
+    let partitions = t
+        .partitions
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let mut part = MetadataResponsePartition::default()
+                .with_partition_index(i as i32)
+                .with_leader_id(BrokerId(p.leader))
+                .with_replica_nodes(ids(&p.replicas))
+                .with_isr_nodes(ids(&p.isr));
+            if p.leader == NO_LEADER {
+                part.error_code = ResponseError::LeaderNotAvailable.code();
+            }
+            if version >= 7 {
+                part.leader_epoch = p.leader_epoch;
+            }
+            part
+        })
+        .collect();
+    let mut topic = MetadataResponseTopic::default()
+        .with_name(Some(topic_name(name)))
+        .with_partitions(partitions);
+    if version >= 10 {
+        topic.topic_id = t.id;
+    }
+    topic
+}
+
+/// The alive brokers of the image.
+fn cluster_brokers(image: &ClusterImage) -> Vec<MetadataResponseBroker> {
+    image
+        .brokers
+        .values()
+        .filter(|b| b.alive)
+        .map(|b| {
+            MetadataResponseBroker::default()
+                .with_node_id(BrokerId(b.id))
+                .with_host(StrBytes::from_string(b.host.clone()))
+                .with_port(i32::from(b.port))
+                .with_rack(b.rack.clone().map(StrBytes::from_string))
+        })
+        .collect()
+}
+
+/// Metadata in cluster mode.
+async fn cluster_metadata(
+    broker: &Arc<Broker>,
+    quorum: &crate::cluster::MetadataQuorum,
+    wanted: Option<Vec<String>>,
+    may_create: bool,
+    version: i16,
+) -> (Vec<MetadataResponseBroker>, Vec<MetadataResponseTopic>, i32) {
+    if let (Some(names), true) = (&wanted, may_create) {
+        for name in names {
+            if !quorum.image().topics.contains_key(name) {
+                let _ =
+                    cluster::create_topic(broker, quorum, name, None, None, BTreeMap::new(), false)
+                        .await;
+            }
+        }
+    }
+    let image = quorum.image();
+    let topics = match wanted {
+        None => image
+            .topics
+            .iter()
+            .map(|(n, t)| describe_replicated(n, t, version))
+            .collect(),
+        Some(names) => names
+            .iter()
+            .map(|n| match image.topics.get(n) {
+                Some(t) => describe_replicated(n, t, version),
+                None => unknown_topic(n),
+            })
+            .collect(),
+    };
+    let controller = quorum.controller().map_or(-1, |c| c as i32);
+    (cluster_brokers(&image), topics, controller)
+}
+
 fn unknown_topic(name: &str) -> MetadataResponseTopic {
     MetadataResponseTopic::default()
         .with_name(Some(topic_name(name)))
@@ -72,6 +159,20 @@ pub async fn metadata(
     };
     let may_create =
         broker.config.auto_create_topics && (version < 4 || req.allow_auto_topic_creation);
+    if let Some(q) = broker.quorum() {
+        let (brokers, topics, controller) =
+            cluster_metadata(broker, q, wanted, may_create, version).await;
+        let mut resp = MetadataResponse::default()
+            .with_brokers(brokers)
+            .with_topics(topics);
+        if version >= 1 {
+            resp.controller_id = BrokerId(controller);
+        }
+        if version >= 2 {
+            resp.cluster_id = Some(StrBytes::from_string(broker.cluster_id.clone()));
+        }
+        return resp;
+    }
     let topics = match wanted {
         None => broker
             .topics()
@@ -126,8 +227,24 @@ pub fn describe_cluster(
         .with_broker_id(BrokerId(broker.config.node_id))
         .with_host(StrBytes::from_string(host.clone()))
         .with_port(i32::from(*port));
+    let (brokers, controller) = match broker.quorum() {
+        Some(q) => (
+            cluster_brokers(&q.image())
+                .into_iter()
+                .map(|b| {
+                    DescribeClusterBroker::default()
+                        .with_broker_id(b.node_id)
+                        .with_host(b.host)
+                        .with_port(b.port)
+                        .with_rack(b.rack)
+                })
+                .collect(),
+            q.controller().map_or(-1, |c| c as i32),
+        ),
+        None => (vec![me], broker.config.node_id),
+    };
     DescribeClusterResponse::default()
         .with_cluster_id(StrBytes::from_string(broker.cluster_id.clone()))
-        .with_controller_id(BrokerId(broker.config.node_id))
-        .with_brokers(vec![me])
+        .with_controller_id(BrokerId(controller))
+        .with_brokers(brokers)
 }

@@ -14,7 +14,7 @@ use kafka_protocol::{
 };
 
 use super::{blocking, log_error_code};
-use crate::broker::{Broker, STANDALONE_LEADER_EPOCH};
+use crate::broker::Broker;
 
 pub async fn produce(broker: &Arc<Broker>, req: ProduceRequest, version: i16) -> ProduceResponse {
     let acks_ok = matches!(req.acks, -1..=1);
@@ -25,25 +25,30 @@ pub async fn produce(broker: &Arc<Broker>, req: ProduceRequest, version: i16) ->
         let mut partitions = Vec::with_capacity(topic.partition_data.len());
         for data in topic.partition_data {
             let mut r = PartitionProduceResponse::default().with_index(data.index);
-            let outcome = match (acks_ok, broker.partition(&name, data.index), data.records) {
+            let epoch = broker.leader_epoch(&name, data.index);
+            let outcome = match (
+                acks_ok,
+                broker.led_partition(&name, data.index),
+                data.records,
+            ) {
                 (false, _, _) => Err((
                     ResponseError::InvalidRequiredAcks.code(),
                     "acks must be -1, 0 or 1".to_owned(),
                 )),
-                (_, None, _) => Err((
-                    ResponseError::UnknownTopicOrPartition.code(),
-                    format!("{name}-{} does not exist", data.index),
+                (_, Err(code), _) => Err((
+                    code,
+                    format!("this broker does not lead {name}-{}", data.index),
                 )),
                 (_, _, None) => Err((
                     ResponseError::CorruptMessage.code(),
                     "the request carries no records".to_owned(),
                 )),
-                (_, Some(partition), Some(records)) => {
+                (_, Ok(partition), Some(records)) => {
                     let mut bytes = records.to_vec();
                     let size = bytes.len();
                     let appended = blocking(move || {
                         let mut log = partition.log.lock().unwrap_or_else(|e| e.into_inner());
-                        log.append(&mut bytes, STANDALONE_LEADER_EPOCH)
+                        log.append(&mut bytes, epoch)
                     })
                     .await
                     .map_err(|e| (log_error_code(&e), e.to_string()));

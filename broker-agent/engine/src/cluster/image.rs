@@ -106,6 +106,12 @@ fn rejected(code: i16, message: impl Into<String>) -> Outcome {
     }
 }
 
+/// A hash of `text` that every broker computes the same way.
+pub fn stable_hash(text: &str) -> usize {
+    text.bytes()
+        .fold(0usize, |h, b| h.wrapping_mul(31).wrapping_add(b as usize))
+}
+
 /// The topic lets an out-of-sync replica lead rather than stay unavailable.
 fn unclean_allowed(topic: &TopicState) -> bool {
     topic
@@ -270,9 +276,7 @@ impl ClusterImage {
             ));
         }
         // A stable per-topic offset, so topics do not all start on the same broker.
-        let shift = topic
-            .bytes()
-            .fold(0usize, |h, b| h.wrapping_mul(31).wrapping_add(b as usize));
+        let shift = stable_hash(topic);
         Ok((first..first + count)
             .map(|p| {
                 let start = shift.wrapping_add(p as usize) % order.len();

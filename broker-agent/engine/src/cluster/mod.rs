@@ -7,6 +7,7 @@
 pub mod image;
 pub mod network;
 pub mod store;
+pub mod sync;
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -160,10 +161,47 @@ impl MetadataQuorum {
     }
 
     /// Stops this member (as a broker shutting down or dying would).
-    pub async fn shutdown(self) {
+    pub async fn shutdown(&self) {
         self.server.abort();
         let _ = self.raft.shutdown().await;
     }
+}
+
+/// Starts cluster mode for `broker`: the quorum member (its log under
+/// `<data-dir>/__cluster_metadata`), the task that follows the image, and the broker's
+/// registration (retried until a controller commits it).
+pub async fn join(
+    broker: &Arc<crate::broker::Broker>,
+    membership: &crate::config::ClusterMembership,
+) -> anyhow::Result<()> {
+    let listener = TcpListener::bind(membership.controller_listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", membership.controller_listen))?;
+    let dir = broker.config.data_dir.join("__cluster_metadata");
+    let node_id = broker.config.node_id as u64;
+    let quorum =
+        Arc::new(MetadataQuorum::start(node_id, listener, &membership.voters, &dir).await?);
+    broker.join_quorum(quorum.clone());
+    tokio::spawn(sync::follow(broker.clone(), quorum.watch()));
+    let register = Command::RegisterBroker {
+        id: broker.config.node_id,
+        host: broker.config.advertised.0.clone(),
+        port: broker.config.advertised.1,
+        rack: membership.rack.clone(),
+    };
+    tokio::spawn(async move {
+        loop {
+            match quorum.propose(register.clone()).await {
+                Ok(_) => {
+                    tracing::info!(node_id, "registered with the cluster");
+                    return;
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot register with the cluster yet"),
+            }
+        }
+    });
+    tracing::info!(node_id, voters = ?membership.voters, "cluster mode: joined the metadata quorum");
+    Ok(())
 }
 
 /// Commits on this node if it is the controller; errors otherwise (the caller retries).

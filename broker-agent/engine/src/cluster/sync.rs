@@ -1,0 +1,211 @@
+//! Cluster mode on one broker: follow the quorum's image — open the logs of the
+//! partitions this broker holds replicas of, drop topics the image no longer has — and
+//! make topic changes by proposing them to the controller.
+
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
+
+use kafka_protocol::ResponseError;
+use tokio::sync::watch;
+use uuid::Uuid;
+
+use super::{
+    image::{ClusterImage, Command, Outcome},
+    MetadataQuorum,
+};
+use crate::{
+    api::blocking,
+    broker::{Broker, TopicError},
+    topics::TopicMeta,
+};
+
+/// How long a change may take to reach this broker's image after it committed.
+const APPLY_WAIT: Duration = Duration::from_secs(10);
+
+/// Brings the broker's local topics and logs to each new image, until the quorum stops.
+pub async fn follow(broker: Arc<Broker>, mut images: watch::Receiver<Arc<ClusterImage>>) {
+    loop {
+        let image = images.borrow_and_update().clone();
+        let b = broker.clone();
+        blocking(move || apply(&b, &image)).await;
+        if images.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+fn apply(broker: &Broker, image: &ClusterImage) {
+    let me = broker.config.node_id;
+    for (name, t) in &image.topics {
+        let local: Vec<i32> = (0..t.partitions.len() as i32)
+            .filter(|p| t.partitions[*p as usize].replicas.contains(&me))
+            .collect();
+        let meta = TopicMeta {
+            name: name.clone(),
+            id: t.id,
+            partitions: t.partitions.len() as i32,
+            configs: t.configs.clone(),
+        };
+        if let Err(e) = broker.adopt_topic(meta, &local) {
+            tracing::warn!(topic = %name, error = %e, "cannot open the topic's partitions");
+        }
+    }
+    for t in broker.topics() {
+        if !image.topics.contains_key(&t.name) {
+            let _ = broker.delete_topic(&t.name);
+        }
+    }
+}
+
+/// Commits `command`; a refusal carries the controller's Kafka error code.
+async fn commit(quorum: &MetadataQuorum, command: Command) -> Result<(), TopicError> {
+    match quorum.propose(command).await {
+        Ok(Outcome::Done) => Ok(()),
+        Ok(Outcome::Rejected { code, message }) => Err(TopicError::Refused { code, message }),
+        Err(message) => Err(TopicError::Refused {
+            code: ResponseError::RequestTimedOut.code(),
+            message,
+        }),
+    }
+}
+
+/// Waits until this broker's image satisfies `done` (the change reached it).
+async fn applied(quorum: &MetadataQuorum, done: impl Fn(&ClusterImage) -> bool) {
+    let mut images = quorum.watch();
+    let _ = tokio::time::timeout(APPLY_WAIT, images.wait_for(|i| done(i))).await;
+}
+
+/// CreateTopics in cluster mode.
+pub async fn create_topic(
+    broker: &Broker,
+    quorum: &MetadataQuorum,
+    name: &str,
+    partitions: Option<i32>,
+    replication_factor: Option<i16>,
+    configs: BTreeMap<String, String>,
+    validate_only: bool,
+) -> Result<TopicMeta, TopicError> {
+    let partitions = broker.check_new_topic(name, partitions, &configs)?;
+    let replication_factor = replication_factor.unwrap_or(1);
+    if replication_factor != 1 {
+        return Err(TopicError::InvalidReplicationFactor(format!(
+            "replication factor {replication_factor}: replication between brokers is not available \
+             yet in this engine; use replication factor 1"
+        )));
+    }
+    if quorum.image().topics.contains_key(name) {
+        return Err(TopicError::AlreadyExists(name.to_owned()));
+    }
+    let meta = TopicMeta {
+        name: name.to_owned(),
+        id: Uuid::new_v4(),
+        partitions,
+        configs: configs.clone(),
+    };
+    if validate_only {
+        return Ok(meta);
+    }
+    commit(
+        quorum,
+        Command::CreateTopic {
+            name: name.to_owned(),
+            id: meta.id,
+            partitions,
+            replication_factor,
+            configs,
+        },
+    )
+    .await?;
+    applied(quorum, |i| {
+        i.topics.get(name).is_some_and(|t| t.id == meta.id)
+    })
+    .await;
+    Ok(meta)
+}
+
+/// DeleteTopics in cluster mode.
+pub async fn delete_topic(quorum: &MetadataQuorum, name: &str) -> Result<TopicMeta, TopicError> {
+    let Some(t) = quorum.image().topics.get(name).cloned() else {
+        return Err(TopicError::NotFound(name.to_owned()));
+    };
+    commit(
+        quorum,
+        Command::DeleteTopic {
+            name: name.to_owned(),
+        },
+    )
+    .await?;
+    applied(quorum, |i| !i.topics.contains_key(name)).await;
+    Ok(TopicMeta {
+        name: name.to_owned(),
+        id: t.id,
+        partitions: t.partitions.len() as i32,
+        configs: t.configs,
+    })
+}
+
+/// AlterConfigs and IncrementalAlterConfigs of a topic in cluster mode.
+pub async fn set_topic_configs(
+    broker: &Broker,
+    quorum: &MetadataQuorum,
+    name: &str,
+    configs: BTreeMap<String, String>,
+    validate_only: bool,
+) -> Result<(), TopicError> {
+    broker.config.log.with_overrides(&configs)?;
+    if !quorum.image().topics.contains_key(name) {
+        return Err(TopicError::NotFound(name.to_owned()));
+    }
+    if validate_only {
+        return Ok(());
+    }
+    let wanted = configs.clone();
+    commit(
+        quorum,
+        Command::SetTopicConfigs {
+            name: name.to_owned(),
+            configs,
+        },
+    )
+    .await?;
+    applied(quorum, |i| {
+        i.topics.get(name).is_some_and(|t| t.configs == wanted)
+    })
+    .await;
+    Ok(())
+}
+
+/// CreatePartitions in cluster mode.
+pub async fn create_partitions(
+    quorum: &MetadataQuorum,
+    name: &str,
+    count: i32,
+    validate_only: bool,
+) -> Result<(), TopicError> {
+    let have = match quorum.image().topics.get(name) {
+        Some(t) => t.partitions.len() as i32,
+        None => return Err(TopicError::NotFound(name.to_owned())),
+    };
+    if count <= have || count > crate::broker::MAX_PARTITIONS {
+        return Err(TopicError::InvalidPartitions(format!(
+            "topic {name:?} has {have} partitions; the new count must be larger, got {count}"
+        )));
+    }
+    if validate_only {
+        return Ok(());
+    }
+    commit(
+        quorum,
+        Command::CreatePartitions {
+            name: name.to_owned(),
+            count,
+        },
+    )
+    .await?;
+    applied(quorum, |i| {
+        i.topics
+            .get(name)
+            .is_some_and(|t| t.partitions.len() as i32 >= count)
+    })
+    .await;
+    Ok(())
+}
