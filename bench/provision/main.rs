@@ -1,7 +1,8 @@
 //! `bench/provision`: how long from a request (auto-approved) to a Ready cluster, with the
-//! real control plane, a real agent and real brokers on local storage: ten 1-broker
-//! clusters one after another (median and max), then 20 requested at once (time until
-//! all are Ready). Prints the numbers; asserts nothing.
+//! real control plane, three real agents (hosts on this machine) and real brokers on local
+//! storage: ten 1-broker and ten 3-broker clusters one after another (median and max),
+//! then 20 1-broker clusters requested at once (time until all are Ready). Prints the
+//! numbers; asserts nothing.
 //!
 //! Run (PostgreSQL in DATABASE_URL, e.g. from `./tideway test`'s or `up`'s server):
 //! `cargo build --bins && cargo run -p tideway-bench --bin provision`
@@ -19,8 +20,16 @@ use tideway_api::{
 
 const TIMEOUT: Duration = Duration::from_secs(120);
 
-async fn request(client: &Client, tenant: TenantId, name: &str) -> anyhow::Result<ClusterId> {
-    let spec = e2e::one_broker_spec();
+async fn request(
+    client: &Client,
+    tenant: TenantId,
+    name: &str,
+    brokers: i32,
+) -> anyhow::Result<ClusterId> {
+    let spec = tideway_api::clusters::ClusterSpec {
+        broker_count: Some(brokers),
+        ..e2e::one_broker_spec()
+    };
     let c = client
         .create_cluster(&CreateCluster {
             tenant_id: tenant,
@@ -76,15 +85,22 @@ async fn main() -> anyhow::Result<()> {
             expires_in_days: None,
         })
         .await?;
-    let root = tempfile::tempdir()?;
-    let first = free_port();
-    let _agent = start_agent_with(
-        &cp.url,
-        &token.secret,
-        "bench-host",
-        root.path(),
-        &format!("{first}-{}", first + 40),
-    )?;
+    let mut roots = Vec::new();
+    let mut agents = Vec::new();
+    // Disjoint port ranges: the three "hosts" share this machine's addresses.
+    let base = free_port().min(60000);
+    for i in 1..=3 {
+        let root = tempfile::tempdir()?;
+        let first = base + 50 * (i - 1);
+        agents.push(start_agent_with(
+            &cp.url,
+            &token.secret,
+            &format!("bench-host-{i}"),
+            root.path(),
+            &format!("{first}-{}", first + 40),
+        )?);
+        roots.push(root);
+    }
     let quota = Quota {
         max_clusters: 100,
         max_brokers: 100,
@@ -100,29 +116,30 @@ async fn main() -> anyhow::Result<()> {
         })
         .await?;
     println!(
-        "bench/provision: control plane {}, one agent, reconcile and heartbeat every 200 ms",
+        "bench/provision: control plane {}, three agents, reconcile and heartbeat every 200 ms",
         cp.url
     );
 
-    let mut one = Vec::new();
-    for i in 0..10 {
-        let start = Instant::now();
-        let id = request(&admin, tenant.id, &format!("seq-{i}")).await?;
-        one.push(until_ready(&admin, id, start).await?);
-        admin.delete_cluster(id).await?;
+    for brokers in [1, 3] {
+        let mut times = Vec::new();
+        for i in 0..10 {
+            let start = Instant::now();
+            let id = request(&admin, tenant.id, &format!("seq-{brokers}-{i}"), brokers).await?;
+            times.push(until_ready(&admin, id, start).await?);
+            admin.delete_cluster(id).await?;
+        }
+        times.sort();
+        println!(
+            "{brokers}-broker cluster, request to Ready, 10 runs: median {}, max {}",
+            ms(times[times.len() / 2]),
+            ms(times[times.len() - 1])
+        );
     }
-    one.sort();
-    println!(
-        "1-broker cluster, request to Ready, 10 runs: median {}, max {}",
-        ms(one[one.len() / 2]),
-        ms(one[one.len() - 1])
-    );
-    println!("3-broker cluster: not measured: clusters of several brokers wait for the engine's cluster mode");
 
     let start = Instant::now();
     let names: Vec<String> = (0..20).map(|i| format!("burst-{i}")).collect();
-    let ids =
-        futures::future::try_join_all(names.iter().map(|n| request(&admin, tenant.id, n))).await?;
+    let ids = futures::future::try_join_all(names.iter().map(|n| request(&admin, tenant.id, n, 1)))
+        .await?;
     let times =
         futures::future::try_join_all(ids.iter().map(|id| until_ready(&admin, *id, start))).await?;
     let slowest = times.iter().max().copied().unwrap_or_default();
@@ -136,9 +153,13 @@ async fn main() -> anyhow::Result<()> {
     for id in ids {
         admin.delete_cluster(id).await?;
     }
-    let volumes = root.path().join("volumes");
     let deadline = Instant::now() + TIMEOUT;
-    while std::fs::read_dir(&volumes).map(|d| d.count()).unwrap_or(0) > 0 {
+    let volumes = |r: &tempfile::TempDir| {
+        std::fs::read_dir(r.path().join("volumes"))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    };
+    while roots.iter().map(volumes).sum::<usize>() > 0 {
         anyhow::ensure!(
             Instant::now() < deadline,
             "the agent did not release the volumes"

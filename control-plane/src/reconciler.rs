@@ -137,10 +137,6 @@ async fn place(state: &AppState, c: &Cluster) -> Result<(), ApiError> {
         return allocate(state, c).await;
     }
     let brokers = c.spec.broker_count.unwrap_or(1).max(1) as usize;
-    if brokers > 1 {
-        let m = "Clusters of several brokers need the engine's cluster mode, which is not available yet; request 1 broker.".to_owned();
-        return set_status(state, c, "Provisioning", waiting("NeedsClusterMode", m)).await;
-    }
     let demand = Demand {
         brokers,
         profile: c.spec.hardware_profile,
@@ -153,20 +149,20 @@ async fn place(state: &AppState, c: &Cluster) -> Result<(), ApiError> {
     match placement::place(demand, &hosts) {
         Ok(spots) => {
             let mut where_ = Vec::new();
-            for (i, (host, port)) in spots.iter().enumerate() {
+            for (i, spot) in spots.iter().enumerate() {
                 db::brokers::insert(
                     &mut tx,
                     c.id,
-                    *host,
                     i as i32 + 1,
-                    *port,
+                    spot,
                     c.spec.storage_backend,
                     demand.bytes_per_broker as i64,
                 )
                 .await?;
+                let port = spot.port;
                 let name = hosts
                     .iter()
-                    .find(|h| h.id == *host)
+                    .find(|h| h.id == spot.host)
                     .map(|h| h.name.clone())
                     .unwrap_or_default();
                 where_.push(format!("{name}:{port}"));

@@ -1,5 +1,6 @@
 //! A network namespace standing for another host: a veth pair between it and this
 //! machine, `10.213.N.1` on this side and `10.213.N.2` inside, deleted when dropped.
+//! This machine routes between namespaces, so the hosts reach one another.
 //! Commands run inside with `nsenter --net` so they share this machine's mounts (a mount
 //! made with `ip netns exec` would be invisible outside).
 
@@ -66,6 +67,10 @@ impl Netns {
         inside(&["addr", "add", &format!("10.213.{n}.2/24"), "dev", &peer])?;
         inside(&["link", "set", &peer, "up"])?;
         inside(&["link", "set", "lo", "up"])?;
+        // Hosts reach each other through this machine, as through a switch.
+        inside(&["route", "add", "default", "via", &self.host_ip])?;
+        std::fs::write("/proc/sys/net/ipv4/ip_forward", "1")
+            .context("enabling IP forwarding between namespaces")?;
         Ok(())
     }
 

@@ -47,44 +47,94 @@ impl Host {
     }
 }
 
+/// A control plane reachable from the namespaces and three hosts with running agents.
+struct Hosts {
+    cp: ControlPlane,
+    admin: tideway_api::client::Client,
+    token: String,
+    hosts: Vec<Host>,
+}
+
+impl Hosts {
+    async fn start() -> Hosts {
+        let flags = [
+            "--host-offline-after",
+            "3s",
+            "--heartbeat-interval",
+            "300ms",
+            "--reconcile-interval",
+            "300ms",
+            "--canary-timeout",
+            "5s",
+        ];
+        let cp = ControlPlane::start_listening("0.0.0.0:0", &flags)
+            .await
+            .expect("control plane");
+        let admin = cp.admin().await.expect("admin");
+        let token = admin
+            .create_agent_token(&CreateAgentToken {
+                name: "hosts".into(),
+                expires_in_days: None,
+            })
+            .await
+            .expect("token")
+            .secret;
+        let mut h = Hosts {
+            cp,
+            admin,
+            token,
+            hosts: Vec::new(),
+        };
+        for i in 1..=3 {
+            let mut host = Host {
+                name: format!("host-{i}"),
+                ns: Netns::create().expect("a network namespace (needs root and iproute2)"),
+                root: tempfile::tempdir().expect("root"),
+                agent: None,
+            };
+            let url = h.url_for(&host);
+            host.start_agent(&url, &h.token);
+            h.hosts.push(host);
+        }
+        h
+    }
+
+    fn url_for(&self, h: &Host) -> String {
+        let port = self.cp.url.rsplit(':').next().expect("port");
+        format!("http://{}:{port}", h.ns.host_ip)
+    }
+
+    async fn tenant(&self) -> tideway_api::tenants::Tenant {
+        self.admin
+            .create_tenant(&CreateTenant {
+                name: "team-a".into(),
+                display_name: None,
+                auto_approve: true,
+                quota: None,
+            })
+            .await
+            .expect("tenant")
+    }
+
+    async fn until_volumes_released(&self) {
+        let deadline = Instant::now() + WAIT;
+        while self.hosts.iter().any(|h| h.volumes() > 0) {
+            assert!(Instant::now() < deadline, "volumes were never released");
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clusters_spread_over_hosts_and_survive_a_silent_agent() {
-    let flags = [
-        "--host-offline-after",
-        "3s",
-        "--heartbeat-interval",
-        "300ms",
-        "--reconcile-interval",
-        "300ms",
-        "--canary-timeout",
-        "5s",
-    ];
-    let cp = ControlPlane::start_listening("0.0.0.0:0", &flags)
-        .await
-        .expect("control plane");
-    let admin = cp.admin().await.expect("admin");
-    let port = cp.url.rsplit(':').next().expect("port").to_owned();
-    let token = admin
-        .create_agent_token(&CreateAgentToken {
-            name: "hosts".into(),
-            expires_in_days: None,
-        })
-        .await
-        .expect("token")
-        .secret;
-    let mut hosts: Vec<Host> = (1..=3)
-        .map(|i| Host {
-            name: format!("host-{i}"),
-            ns: Netns::create().expect("a network namespace (needs root and iproute2)"),
-            root: tempfile::tempdir().expect("root"),
-            agent: None,
-        })
-        .collect();
+    let Hosts {
+        cp: _cp,
+        admin,
+        token,
+        mut hosts,
+    } = Hosts::start().await;
+    let port = _cp.url.rsplit(':').next().expect("port").to_owned();
     let url_for = |h: &Host| format!("http://{}:{port}", h.ns.host_ip);
-    for h in &mut hosts {
-        let url = url_for(h);
-        h.start_agent(&url, &token);
-    }
 
     let tenant = admin
         .create_tenant(&CreateTenant {
@@ -196,4 +246,66 @@ async fn clusters_spread_over_hosts_and_survive_a_silent_agent() {
         assert!(Instant::now() < deadline, "volumes were never released");
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_three_broker_cluster_spans_three_hosts() {
+    let h = Hosts::start().await;
+    let tenant = h.tenant().await;
+    let cluster = h
+        .admin
+        .create_cluster(&CreateCluster {
+            tenant_id: tenant.id,
+            name: "events".into(),
+            kind: ClusterKind::Dedicated,
+            spec: tideway_api::clusters::ClusterSpec {
+                broker_count: Some(3),
+                ..e2e::one_broker_spec()
+            },
+        })
+        .await
+        .expect("request");
+    // Ready means every broker answers and the canary went through the cluster.
+    let ready = wait_for(&h.admin, cluster.id, "Ready", |c| c.status.phase == "Ready").await;
+    let mut on: Vec<&str> = ready.brokers.iter().map(|b| b.host.as_str()).collect();
+    on.sort();
+    assert_eq!(on, ["host-1", "host-2", "host-3"], "one broker per host");
+    let bootstrap = ready.bootstrap_servers.clone().expect("bootstrap");
+    assert_eq!(bootstrap.split(',').count(), 3, "{bootstrap}");
+
+    // Any broker describes all three; partitions of a topic spread over them.
+    let first = bootstrap.split(',').next().expect("one");
+    let probe: rdkafka::consumer::BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", first)
+        .create()
+        .expect("client");
+    h.admin
+        .create_topic(
+            cluster.id,
+            &CreateTopic {
+                name: "clicks".into(),
+                partitions: Some(6),
+                replication_factor: Some(1),
+                configs: Default::default(),
+            },
+        )
+        .await
+        .expect("topic");
+    let m = rdkafka::consumer::Consumer::fetch_metadata(
+        &probe,
+        Some("clicks"),
+        Duration::from_secs(10),
+    )
+    .expect("metadata");
+    assert_eq!(m.brokers().len(), 3);
+    let leaders: std::collections::BTreeSet<i32> = m.topics()[0]
+        .partitions()
+        .iter()
+        .map(|p| p.leader())
+        .collect();
+    assert_eq!(leaders.len(), 3, "leaders on every broker: {leaders:?}");
+    produce_and_consume(&bootstrap, "clicks", "three-hosts").await;
+
+    h.admin.delete_cluster(cluster.id).await.expect("delete");
+    h.until_volumes_released().await;
 }

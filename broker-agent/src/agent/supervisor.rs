@@ -101,7 +101,7 @@ impl Supervisor {
     }
 
     fn config(&self, a: &BrokerAssignment, volume: &Path) -> String {
-        format!(
+        let mut text = format!(
             "data-dir = {:?}\nlisten = \"0.0.0.0:{port}\"\nadvertised = \"{}:{port}\"\nnode-id = {}\ncluster-id = \"{}\"\nauto-create-topics = {}\n",
             volume.display().to_string(),
             self.address,
@@ -109,7 +109,21 @@ impl Supervisor {
             a.cluster_id.0.simple(),
             a.auto_create_topics,
             port = a.port,
-        )
+        );
+        if let Some(peers) = &a.cluster {
+            let voters: Vec<String> = peers
+                .voters
+                .iter()
+                .map(|v| format!("\"{}@{}:{}\"", v.node_id, v.address, v.controller_port))
+                .collect();
+            text.push_str(&format!(
+                "[cluster]\nvoters = [{}]\ncontroller-listen = \"0.0.0.0:{}\"\nrack = {:?}\n",
+                voters.join(", "),
+                peers.controller_port,
+                peers.rack,
+            ));
+        }
+        text
     }
 
     /// Brings the running brokers to `desired`.

@@ -119,6 +119,28 @@ pub struct BrokerAssignment {
     /// The cluster's brokers create topics on first use.
     #[serde(default)]
     pub auto_create_topics: bool,
+    /// For a broker of a multi-broker cluster: its peers in the metadata quorum.
+    #[serde(default)]
+    pub cluster: Option<ClusterPeers>,
+}
+
+/// A broker's place in a multi-broker cluster.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ClusterPeers {
+    /// Where this broker listens for the metadata quorum.
+    pub controller_port: u16,
+    /// The failure domain replicas are spread over (the host's rack label, else its name).
+    pub rack: String,
+    /// Every voter of the quorum, this broker included.
+    pub voters: Vec<Voter>,
+}
+
+/// One voter of a cluster's metadata quorum.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Voter {
+    pub node_id: i32,
+    pub address: String,
+    pub controller_port: u16,
 }
 
 /// An agent token as listed.

@@ -4,12 +4,12 @@ use std::collections::{BTreeSet, HashMap};
 
 use sqlx::{types::Json, FromRow, PgConnection, PgPool};
 use tideway_api::{
-    agents::{BrokerAssignment, BrokerObserved, PortRange, StorageCapacity},
+    agents::{BrokerAssignment, BrokerObserved, ClusterPeers, PortRange, StorageCapacity, Voter},
     clusters::{ClusterBroker, HardwareProfile, StorageBackend},
     BrokerId, ClusterId, HostId,
 };
 
-use crate::service::placement::Candidate;
+use crate::service::placement::{Candidate, Spot};
 
 #[derive(FromRow)]
 struct HostRow {
@@ -35,10 +35,11 @@ pub async fn candidates(
     .bind(offline_after_secs as f64)
     .fetch_all(&mut *conn)
     .await?;
-    let taken: Vec<(HostId, i32, StorageBackend, i64)> =
-        sqlx::query_as("SELECT host_id, port, storage_backend, storage_bytes FROM brokers")
-            .fetch_all(&mut *conn)
-            .await?;
+    let taken: Vec<(HostId, i32, StorageBackend, i64, Option<i32>)> = sqlx::query_as(
+        "SELECT host_id, port, storage_backend, storage_bytes, controller_port FROM brokers",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
     Ok(hosts
         .into_iter()
         .map(|h| {
@@ -56,7 +57,11 @@ pub async fn candidates(
                     }),
                     _ => None,
                 },
-                used_ports: mine.clone().map(|t| t.1 as u16).collect::<BTreeSet<u16>>(),
+                used_ports: mine
+                    .clone()
+                    .flat_map(|t| std::iter::once(t.1).chain(t.4))
+                    .map(|p| p as u16)
+                    .collect::<BTreeSet<u16>>(),
                 claimed: mine.map(|t| (t.2, t.3 as u64)).collect(),
             }
         })
@@ -67,23 +72,25 @@ pub async fn candidates(
 pub async fn insert(
     conn: &mut PgConnection,
     cluster: ClusterId,
-    host: HostId,
     node_id: i32,
-    port: u16,
+    spot: &Spot,
     backend: StorageBackend,
     bytes: i64,
 ) -> sqlx::Result<()> {
+    let host = spot.host;
     sqlx::query(
-        "INSERT INTO brokers (id, cluster_id, host_id, node_id, port, storage_backend, storage_bytes)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO brokers (id, cluster_id, host_id, node_id, port, storage_backend, storage_bytes,
+                              controller_port)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(BrokerId::new())
     .bind(cluster)
     .bind(host)
     .bind(node_id)
-    .bind(i32::from(port))
+    .bind(i32::from(spot.port))
     .bind(backend)
     .bind(bytes)
+    .bind(spot.controller_port.map(i32::from))
     .execute(&mut *conn)
     .await?;
     sqlx::query("UPDATE hosts SET generation = generation + 1 WHERE id = $1")
@@ -102,21 +109,69 @@ pub async fn bump_hosts_of(conn: &mut PgConnection, cluster: ClusterId) -> sqlx:
     Ok(())
 }
 
-/// The brokers a host should run.
+/// The brokers a host should run; brokers of multi-broker clusters with their peers.
 pub async fn for_host(db: &PgPool, host: HostId) -> sqlx::Result<Vec<BrokerAssignment>> {
-    type Row = (BrokerId, ClusterId, i32, i32, StorageBackend, i64, bool);
+    type Row = (
+        BrokerId,
+        ClusterId,
+        i32,
+        i32,
+        StorageBackend,
+        i64,
+        bool,
+        Option<i32>,
+        String,
+    );
     let rows: Vec<Row> = sqlx::query_as(
         "SELECT b.id, b.cluster_id, b.node_id, b.port, b.storage_backend, b.storage_bytes,
-                coalesce((c.spec->>'auto_create_topics')::boolean, false)
-         FROM brokers b JOIN clusters c ON c.id = b.cluster_id WHERE b.host_id = $1 ORDER BY b.port",
+                coalesce((c.spec->>'auto_create_topics')::boolean, false), b.controller_port,
+                coalesce(h.labels->>'rack', h.name)
+         FROM brokers b JOIN clusters c ON c.id = b.cluster_id JOIN hosts h ON h.id = b.host_id
+         WHERE b.host_id = $1 ORDER BY b.port",
     )
     .bind(host)
+    .fetch_all(db)
+    .await?;
+    let clustered: Vec<uuid::Uuid> = rows
+        .iter()
+        .filter(|r| r.7.is_some())
+        .map(|r| r.1 .0)
+        .collect();
+    let voters: Vec<(ClusterId, i32, String, i32)> = sqlx::query_as(
+        "SELECT b.cluster_id, b.node_id, h.address, b.controller_port
+         FROM brokers b JOIN hosts h ON h.id = b.host_id
+         WHERE b.cluster_id = ANY($1) AND b.controller_port IS NOT NULL ORDER BY b.node_id",
+    )
+    .bind(&clustered)
     .fetch_all(db)
     .await?;
     Ok(rows
         .into_iter()
         .map(
-            |(broker_id, cluster_id, node_id, port, storage_backend, bytes, auto_create_topics)| {
+            |(
+                broker_id,
+                cluster_id,
+                node_id,
+                port,
+                storage_backend,
+                bytes,
+                auto_create_topics,
+                controller_port,
+                rack,
+            )| {
+                let cluster = controller_port.map(|cp| ClusterPeers {
+                    controller_port: cp as u16,
+                    rack,
+                    voters: voters
+                        .iter()
+                        .filter(|v| v.0 == cluster_id)
+                        .map(|v| Voter {
+                            node_id: v.1,
+                            address: v.2.clone(),
+                            controller_port: v.3 as u16,
+                        })
+                        .collect(),
+                });
                 BrokerAssignment {
                     broker_id,
                     cluster_id,
@@ -125,6 +180,7 @@ pub async fn for_host(db: &PgPool, host: HostId) -> sqlx::Result<Vec<BrokerAssig
                     storage_backend,
                     storage_bytes: bytes as u64,
                     auto_create_topics,
+                    cluster,
                 }
             },
         )

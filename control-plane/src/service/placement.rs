@@ -35,6 +35,26 @@ pub struct Demand {
     pub bytes_per_broker: u64,
 }
 
+impl Demand {
+    /// Brokers of a multi-broker cluster run the engine's cluster mode and need a
+    /// controller port besides their Kafka port.
+    fn ports_per_broker(&self) -> usize {
+        if self.brokers > 1 {
+            2
+        } else {
+            1
+        }
+    }
+}
+
+/// Where one broker goes: its host, Kafka port and (cluster mode) controller port.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Spot {
+    pub host: HostId,
+    pub port: u16,
+    pub controller_port: Option<u16>,
+}
+
 impl Candidate {
     fn free_bytes(&self, backend: StorageBackend) -> Option<u64> {
         let s = self.storage.iter().find(|s| s.backend == backend)?;
@@ -47,14 +67,19 @@ impl Candidate {
         Some(s.free_bytes.saturating_sub(claimed))
     }
 
-    fn free_port(&self, taken: &BTreeSet<u16>) -> Option<u16> {
+    /// The first `n` free ports of the host's range.
+    fn free_ports(&self, n: usize) -> Option<Vec<u16>> {
         let r = self.port_range?;
-        (r.first..=r.last).find(|p| !self.used_ports.contains(p) && !taken.contains(p))
+        let ports: Vec<u16> = (r.first..=r.last)
+            .filter(|p| !self.used_ports.contains(p))
+            .take(n)
+            .collect();
+        (ports.len() == n).then_some(ports)
     }
 }
 
 /// Hosts and ports for each broker, or a sentence saying why it cannot be placed.
-pub fn place(d: Demand, hosts: &[Candidate]) -> Result<Vec<(HostId, u16)>, String> {
+pub fn place(d: Demand, hosts: &[Candidate]) -> Result<Vec<Spot>, String> {
     let gib = |b: u64| b as f64 / (1u64 << 30) as f64;
     let mut fit: Vec<&Candidate> = hosts
         .iter()
@@ -63,15 +88,16 @@ pub fn place(d: Demand, hosts: &[Candidate]) -> Result<Vec<(HostId, u16)>, Strin
             h.free_bytes(d.backend)
                 .is_some_and(|f| f >= d.bytes_per_broker)
         })
-        .filter(|h| h.free_port(&BTreeSet::new()).is_some())
+        .filter(|h| h.free_ports(d.ports_per_broker()).is_some())
         .collect();
     if fit.is_empty() {
         let online = hosts.iter().filter(|h| h.online).count();
         return Err(format!(
-            "no online host of profile {} serves {} with {:.0} GiB free and a free port ({} of {} hosts online)",
+            "no online host of profile {} serves {} with {:.0} GiB free and {} free port(s) ({} of {} hosts online)",
             d.profile,
             d.backend,
             gib(d.bytes_per_broker),
+            d.ports_per_broker(),
             online,
             hosts.len()
         ));
@@ -96,7 +122,14 @@ pub fn place(d: Demand, hosts: &[Candidate]) -> Result<Vec<(HostId, u16)>, Strin
     Ok(fit
         .into_iter()
         .take(d.brokers)
-        .map(|h| (h.id, h.free_port(&BTreeSet::new()).unwrap_or_default()))
+        .map(|h| {
+            let ports = h.free_ports(d.ports_per_broker()).unwrap_or_default();
+            Spot {
+                host: h.id,
+                port: ports.first().copied().unwrap_or_default(),
+                controller_port: ports.get(1).copied(),
+            }
+        })
         .collect())
 }
 
@@ -152,10 +185,28 @@ mod tests {
             host("e", true, v, 10, &[]),
             host("f", true, v, 300, &[9000, 9001]),
         ];
-        let placed = place(demand(2, 50), &hosts).expect("fits");
-        assert_eq!(placed, vec![(hosts[1].id, 9001), (hosts[0].id, 9000)]);
+        let placed = place(demand(1, 50), &hosts).expect("fits");
+        let spot = |h: &Candidate, port, controller_port| Spot {
+            host: h.id,
+            port,
+            controller_port,
+        };
+        assert_eq!(placed, vec![spot(&hosts[1], 9001, None)]);
+        // Cluster mode needs two free ports per broker: host b has one left.
+        let placed = place(demand(2, 50), &hosts);
+        assert!(placed.is_err(), "{placed:?}");
+        let mut roomy = hosts.clone();
+        roomy[1].used_ports.clear();
+        let placed = place(demand(2, 50), &roomy).expect("fits");
+        assert_eq!(
+            placed,
+            vec![
+                spot(&roomy[1], 9000, Some(9001)),
+                spot(&roomy[0], 9000, Some(9001))
+            ]
+        );
 
-        let err = place(demand(3, 50), &hosts).expect_err("only two hosts fit");
+        let err = place(demand(3, 50), &roomy).expect_err("only two hosts fit");
         assert!(err.contains("only 2 do (b, a)"), "{err}");
         let err = place(demand(1, 600), &hosts).expect_err("too big");
         assert!(
