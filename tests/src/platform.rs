@@ -100,17 +100,11 @@ impl Platform {
         ];
         let cp = ControlPlane::start(&flags).await.expect("control plane");
         let admin = cp.admin().await.expect("admin");
-        let token = admin
-            .create_agent_token(&CreateAgentToken {
-                name: "e2e".into(),
-                expires_in_days: None,
-            })
-            .await
-            .expect("token");
+        let secret = agent_token(&admin).await;
         let mut p = Platform {
             cp,
             admin,
-            secret: token.secret,
+            secret,
             root: tempfile::tempdir().expect("root"),
             port: free_port(),
             ports,
@@ -138,13 +132,7 @@ impl Platform {
     }
 
     pub async fn tenant(&self, name: &str) -> tideway_api::tenants::Tenant {
-        let t = CreateTenant {
-            name: name.into(),
-            display_name: None,
-            auto_approve: true,
-            quota: None,
-        };
-        self.admin.create_tenant(&t).await.expect("tenant")
+        tenant(&self.admin, name).await
     }
 
     pub fn volumes(&self) -> usize {
@@ -154,10 +142,40 @@ impl Platform {
     }
 
     pub async fn until_volumes_released(&self) {
-        let deadline = Instant::now() + WAIT;
-        while self.volumes() > 0 {
-            assert!(Instant::now() < deadline, "the volumes were never released");
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
+        until("the volumes are released", || self.volumes() == 0).await;
     }
+}
+
+/// Polls `ok` until it holds; fails after [`WAIT`] naming `what`.
+pub async fn until(what: &str, ok: impl Fn() -> bool) {
+    let deadline = Instant::now() + WAIT;
+    while !ok() {
+        assert!(Instant::now() < deadline, "never: {what}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// A new agent token's secret, issued by `admin`.
+pub async fn agent_token(admin: &Client) -> String {
+    admin
+        .create_agent_token(&CreateAgentToken {
+            name: "e2e".into(),
+            expires_in_days: None,
+        })
+        .await
+        .expect("agent token")
+        .secret
+}
+
+/// A tenant whose requests are approved automatically.
+pub async fn tenant(admin: &Client, name: &str) -> tideway_api::tenants::Tenant {
+    admin
+        .create_tenant(&CreateTenant {
+            name: name.into(),
+            display_name: None,
+            auto_approve: true,
+            quota: None,
+        })
+        .await
+        .expect("tenant")
 }

@@ -4,17 +4,15 @@
 //! (the status says the agent is silent, then recovers when it is back), and deletion
 //! releases the volumes on every host.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use e2e::{
     netns::Netns,
-    platform::{produce_and_consume, wait_for, WAIT},
+    platform::{agent_token, produce_and_consume, tenant, until, wait_for},
     start_agent_on, ControlPlane, Process,
 };
 use tideway_api::{
-    agents::CreateAgentToken,
     clusters::{ClusterKind, CreateCluster},
-    tenants::CreateTenant,
     topics::CreateTopic,
 };
 
@@ -47,6 +45,14 @@ impl Host {
     }
 }
 
+/// Waits until no host has a broker volume left.
+async fn until_released(hosts: &[Host]) {
+    until("every host released its volumes", || {
+        hosts.iter().all(|h| h.volumes() == 0)
+    })
+    .await;
+}
+
 /// A control plane reachable from the namespaces and three hosts with running agents.
 struct Hosts {
     cp: ControlPlane,
@@ -71,14 +77,7 @@ impl Hosts {
             .await
             .expect("control plane");
         let admin = cp.admin().await.expect("admin");
-        let token = admin
-            .create_agent_token(&CreateAgentToken {
-                name: "hosts".into(),
-                expires_in_days: None,
-            })
-            .await
-            .expect("token")
-            .secret;
+        let token = agent_token(&admin).await;
         let mut h = Hosts {
             cp,
             admin,
@@ -104,24 +103,8 @@ impl Hosts {
         format!("http://{}:{port}", h.ns.host_ip)
     }
 
-    async fn tenant(&self) -> tideway_api::tenants::Tenant {
-        self.admin
-            .create_tenant(&CreateTenant {
-                name: "team-a".into(),
-                display_name: None,
-                auto_approve: true,
-                quota: None,
-            })
-            .await
-            .expect("tenant")
-    }
-
     async fn until_volumes_released(&self) {
-        let deadline = Instant::now() + WAIT;
-        while self.hosts.iter().any(|h| h.volumes() > 0) {
-            assert!(Instant::now() < deadline, "volumes were never released");
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
+        until_released(&self.hosts).await;
     }
 }
 
@@ -136,15 +119,7 @@ async fn clusters_spread_over_hosts_and_survive_a_silent_agent() {
     let port = _cp.url.rsplit(':').next().expect("port").to_owned();
     let url_for = |h: &Host| format!("http://{}:{port}", h.ns.host_ip);
 
-    let tenant = admin
-        .create_tenant(&CreateTenant {
-            name: "team-a".into(),
-            display_name: None,
-            auto_approve: true,
-            quota: None,
-        })
-        .await
-        .expect("tenant");
+    let tenant = tenant(&admin, "team-a").await;
     let mut clusters = Vec::new();
     for name in ["orders", "payments", "audit"] {
         let c = admin
@@ -241,17 +216,13 @@ async fn clusters_spread_over_hosts_and_survive_a_silent_agent() {
     for id in &clusters {
         admin.delete_cluster(*id).await.expect("delete");
     }
-    let deadline = Instant::now() + WAIT;
-    while hosts.iter().any(|h| h.volumes() > 0) {
-        assert!(Instant::now() < deadline, "volumes were never released");
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    until_released(&hosts).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_three_broker_cluster_spans_three_hosts() {
     let h = Hosts::start().await;
-    let tenant = h.tenant().await;
+    let tenant = tenant(&h.admin, "team-a").await;
     let cluster = h
         .admin
         .create_cluster(&CreateCluster {

@@ -11,7 +11,7 @@ use std::{
 };
 
 use e2e::{
-    platform::{produce_and_consume, wait_for, Platform, WAIT},
+    platform::{produce_and_consume, until, wait_for, Platform, WAIT},
     run,
     storage_servers::{Ceph, Ganesha},
 };
@@ -40,14 +40,6 @@ fn mounts_under(dir: &Path) -> Vec<String> {
         })
         .map(str::to_owned)
         .collect()
-}
-
-async fn until(what: &str, ok: impl Fn() -> bool) {
-    let deadline = Instant::now() + WAIT;
-    while !ok() {
-        assert!(Instant::now() < deadline, "never: {what}");
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

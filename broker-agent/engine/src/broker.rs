@@ -231,13 +231,7 @@ impl Broker {
         configs: BTreeMap<String, String>,
         validate_only: bool,
     ) -> Result<TopicMeta, TopicError> {
-        check_topic_name(name).map_err(TopicError::InvalidName)?;
-        let partitions = partitions.unwrap_or(self.config.default_partitions);
-        if !(1..=MAX_PARTITIONS).contains(&partitions) {
-            return Err(TopicError::InvalidPartitions(format!(
-                "the number of partitions must be between 1 and {MAX_PARTITIONS}, got {partitions}"
-            )));
-        }
+        let partitions = self.check_new_topic(name, partitions, &configs)?;
         if let Some(rf) = replication_factor.filter(|rf| *rf != 1) {
             return Err(TopicError::InvalidReplicationFactor(format!(
                 "replication factor {rf} is not possible on a cluster of 1 broker"
