@@ -21,6 +21,7 @@ use crate::{
         PartitionLog,
     },
     producer_ids::ProducerIds,
+    replication::ReplicaState,
     topics::{check_topic_name, TopicMeta, TopicRegistry},
 };
 
@@ -31,9 +32,37 @@ pub const STANDALONE_LEADER_EPOCH: i32 = 0;
 /// Most partitions one topic may have.
 pub const MAX_PARTITIONS: i32 = 10_000;
 
-/// One partition of a topic, with its log.
+/// One partition of a topic, with its log and replication state.
 pub struct Partition {
     pub log: Mutex<PartitionLog>,
+    pub replica: ReplicaState,
+    dir: PathBuf,
+}
+
+impl Partition {
+    fn open(
+        dir: PathBuf,
+        config: LogConfig,
+        recover: bool,
+        standalone: bool,
+    ) -> Result<Partition, crate::log::LogError> {
+        let log = PartitionLog::open(&dir, config, recover)?;
+        let replica = ReplicaState::open(&dir, log.log_end_offset());
+        if standalone {
+            // The only replica: everything in the log is committed.
+            replica.set_high_watermark(log.log_end_offset());
+        }
+        Ok(Partition {
+            log: Mutex::new(log),
+            replica,
+            dir,
+        })
+    }
+
+    /// Writes the high watermark for the next start.
+    pub fn persist_high_watermark(&self) -> std::io::Result<()> {
+        self.replica.persist(&self.dir)
+    }
 }
 
 /// Why a topic operation failed; each maps to a Kafka error code.
@@ -132,17 +161,13 @@ impl Broker {
         for t in registry.topics.values() {
             let log_config = config.log.with_overrides(&t.configs)?;
             for p in 0..t.partitions {
-                let log = PartitionLog::open(
-                    &partition_dir(data, &t.name, p),
+                let partition = Partition::open(
+                    partition_dir(data, &t.name, p),
                     log_config.clone(),
                     recover,
+                    config.cluster.is_none(),
                 )?;
-                partitions.insert(
-                    (t.name.clone(), p),
-                    Arc::new(Partition {
-                        log: Mutex::new(log),
-                    }),
-                );
+                partitions.insert((t.name.clone(), p), Arc::new(partition));
             }
         }
         if clean_marker.exists() {
@@ -306,6 +331,23 @@ impl Broker {
         (b.id, b.host.clone(), b.port)
     }
 
+    /// Whether this broker coordinates `group` (always, standalone).
+    pub fn coordinates(&self, group: &str) -> bool {
+        self.coordinator_for(group).0 == self.config.node_id
+    }
+
+    /// Whether the partition exists in the cluster (wherever its replicas live).
+    pub fn has_partition(&self, topic: &str, partition: i32) -> bool {
+        match self.quorum() {
+            Some(q) => q
+                .image()
+                .topics
+                .get(topic)
+                .is_some_and(|t| (0..t.partitions.len() as i32).contains(&partition)),
+            None => self.partition(topic, partition).is_some(),
+        }
+    }
+
     /// The partition's current leader epoch (0 on a standalone broker).
     pub fn leader_epoch(&self, topic: &str, partition: i32) -> i32 {
         self.quorum()
@@ -376,17 +418,13 @@ impl Broker {
     ) -> Result<(), TopicError> {
         let mut opened = Vec::new();
         for p in range {
-            let log = PartitionLog::open(
-                &partition_dir(&self.config.data_dir, topic, p),
+            let partition = Partition::open(
+                partition_dir(&self.config.data_dir, topic, p),
                 config.clone(),
                 false,
+                self.config.cluster.is_none(),
             )?;
-            opened.push((
-                (topic.to_owned(), p),
-                Arc::new(Partition {
-                    log: Mutex::new(log),
-                }),
-            ));
+            opened.push(((topic.to_owned(), p), Arc::new(partition)));
         }
         self.partitions
             .write()
@@ -519,11 +557,21 @@ impl Broker {
         }
     }
 
+    /// Writes every partition's high watermark that moved.
+    pub fn persist_high_watermarks(&self) {
+        for p in self.all_partitions() {
+            if let Err(e) = p.persist_high_watermark() {
+                tracing::warn!(error = %e, "cannot write a high watermark");
+            }
+        }
+    }
+
     /// Flushes everything and marks the stop clean.
     pub fn close(&self) -> std::io::Result<()> {
         for p in self.all_partitions() {
             let mut log = p.log.lock().unwrap_or_else(|e| e.into_inner());
             log.flush().map_err(std::io::Error::other)?;
+            p.persist_high_watermark()?;
         }
         write_atomic(&self.config.data_dir.join(CLEAN_SHUTDOWN), b"")
     }

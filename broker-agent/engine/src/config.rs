@@ -40,7 +40,17 @@ pub struct ClusterMembership {
     pub controller_listen: SocketAddr,
     /// The failure domain (host or rack) replicas are spread over.
     pub rack: Option<String>,
+    /// A broker silent this long is declared down by the controller, which moves its
+    /// leaderships (`broker.session.timeout.ms`).
+    pub session_timeout: Duration,
+    /// A follower not caught up for this long leaves the ISR (`replica.lag.time.max.ms`).
+    pub replica_lag_max: Duration,
 }
+
+/// Default `broker.session.timeout.ms`: failover within a few seconds.
+pub const DEFAULT_SESSION_TIMEOUT: Duration = Duration::from_secs(3);
+/// Default `replica.lag.time.max.ms`.
+pub const DEFAULT_REPLICA_LAG_MAX: Duration = Duration::from_secs(10);
 
 /// `[cluster]` in the TOML file.
 #[derive(Debug, Deserialize)]
@@ -51,6 +61,12 @@ pub struct ClusterSection {
     pub controller_listen: SocketAddr,
     #[serde(default)]
     pub rack: Option<String>,
+    /// e.g. "3s"
+    #[serde(default, with = "humantime_serde_opt")]
+    pub broker_session_timeout: Option<Duration>,
+    /// e.g. "10s"
+    #[serde(default, with = "humantime_serde_opt")]
+    pub replica_lag_time_max: Option<Duration>,
 }
 
 impl ClusterSection {
@@ -74,10 +90,18 @@ impl ClusterSection {
                 "[cluster] voters must include this broker's node id {node_id}"
             ));
         }
+        let session_timeout = self
+            .broker_session_timeout
+            .unwrap_or(DEFAULT_SESSION_TIMEOUT);
+        if session_timeout < Duration::from_millis(500) {
+            return Err("[cluster] broker-session-timeout must be at least 500ms".into());
+        }
         Ok(ClusterMembership {
             voters,
             controller_listen: self.controller_listen,
             rack: self.rack.clone(),
+            session_timeout,
+            replica_lag_max: self.replica_lag_time_max.unwrap_or(DEFAULT_REPLICA_LAG_MAX),
         })
     }
 }

@@ -9,6 +9,7 @@ pub mod fsutil;
 pub mod groups;
 pub mod log;
 pub mod producer_ids;
+pub mod replication;
 pub mod server;
 pub mod stats;
 pub mod topics;

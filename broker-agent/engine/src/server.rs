@@ -20,7 +20,11 @@ const SESSION_TICK: Duration = Duration::from_millis(250);
 /// How often the traffic counters are written for the agent.
 const STATS_TICK: Duration = Duration::from_secs(1);
 
-/// Serves `listener` until `shutdown` turns true, then flushes and marks the stop clean.
+/// How long a broker stopping gracefully waits for its leaderships to move.
+const CONTROLLED_SHUTDOWN_PATIENCE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Serves `listener` until `shutdown` turns true, then (in cluster mode) hands its
+/// partition leaderships over while still answering, flushes and marks the stop clean.
 pub async fn serve(
     broker: Arc<Broker>,
     listener: TcpListener,
@@ -29,23 +33,17 @@ pub async fn serve(
     if let Some(membership) = broker.config.cluster.clone() {
         crate::cluster::join(&broker, &membership).await?;
     }
-    let background = tokio::spawn(background(broker.clone(), shutdown.clone()));
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    let b = broker.clone();
-                    let stop = shutdown.clone();
-                    tokio::spawn(async move { connection(b, stream, peer, stop).await });
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            },
-            _ = shutdown.changed() => break,
-        }
+    // Connections and background work stop on `stop`, after the controlled shutdown.
+    let (stop_tx, stop) = watch::channel(false);
+    let background = tokio::spawn(background(broker.clone(), stop.clone()));
+    let acceptor = tokio::spawn(accept(broker.clone(), listener, stop.clone()));
+    let _ = shutdown.wait_for(|s| *s).await;
+    if let Some(q) = broker.quorum() {
+        crate::cluster::liveness::leave(q, broker.config.node_id, CONTROLLED_SHUTDOWN_PATIENCE)
+            .await;
     }
+    let _ = stop_tx.send(true);
+    let _ = acceptor.await;
     background.abort();
     if let Some(q) = broker.quorum() {
         q.shutdown().await;
@@ -54,6 +52,25 @@ pub async fn serve(
     api::blocking(move || b.close()).await?;
     tracing::info!("stopped cleanly");
     Ok(())
+}
+
+async fn accept(broker: Arc<Broker>, listener: TcpListener, mut stop: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    let b = broker.clone();
+                    let stop = stop.clone();
+                    tokio::spawn(async move { connection(b, stream, peer, stop).await });
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            _ = stop.changed() => return,
+        }
+    }
 }
 
 async fn background(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
@@ -67,6 +84,8 @@ async fn background(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
                 if let Err(e) = broker.traffic.publish(&broker.config.data_dir) {
                     tracing::warn!(error = %e, "cannot write the stats file");
                 }
+                let b = broker.clone();
+                api::blocking(move || b.persist_high_watermarks()).await;
             }
             _ = flush.tick() => {
                 let b = broker.clone();

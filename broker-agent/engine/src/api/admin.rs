@@ -55,7 +55,14 @@ pub async fn create_topics(
             Ok(meta) => {
                 if version >= 5 {
                     result.num_partitions = meta.partitions;
-                    result.replication_factor = 1;
+                    result.replication_factor = broker
+                        .quorum()
+                        .and_then(|q| {
+                            let image = q.image();
+                            let t = image.topics.get(&name)?;
+                            Some(t.partitions.first()?.replicas.len() as i16)
+                        })
+                        .unwrap_or(rf.unwrap_or(1));
                 }
                 if version >= 7 {
                     result.topic_id = meta.id;

@@ -1,6 +1,8 @@
 //! Fetch with long polling: answer as soon as `min_bytes` are available, or when
 //! `max_wait_ms` has passed; limits per partition and per response (at least one whole
-//! batch is returned so a consumer is never stuck behind a large batch).
+//! batch is returned so a consumer is never stuck behind a large batch). Consumers read
+//! up to the high watermark; a follower's replica fetch (`replica_id` ≥ 0) reads up to
+//! the log end and tells the leader how far the follower got.
 
 use std::{sync::Arc, time::Duration};
 
@@ -15,12 +17,13 @@ use kafka_protocol::{
 use tokio::time::Instant;
 
 use super::{blocking, log_error_code};
-use crate::broker::Broker;
+use crate::{broker::Broker, replication::leader};
 
 /// One partition's read: (topic index, answer).
 type Reads = Vec<(usize, PartitionData)>;
 
 fn read_all(broker: &Broker, req: &FetchRequest, version: i16) -> (Reads, usize) {
+    let replica = req.replica_id.0 >= 0;
     let mut remaining = if version >= 3 {
         req.max_bytes.max(0) as usize
     } else {
@@ -42,13 +45,19 @@ fn read_all(broker: &Broker, req: &FetchRequest, version: i16) -> (Reads, usize)
                     continue;
                 }
             };
-            if version >= 9 && p.current_leader_epoch > broker.leader_epoch(name, p.partition) {
+            let epoch = broker.leader_epoch(name, p.partition);
+            if version >= 9 && p.current_leader_epoch > epoch {
                 data.error_code = ResponseError::UnknownLeaderEpoch.code();
                 out.push((ti, data));
                 continue;
             }
+            if version >= 9 && p.current_leader_epoch >= 0 && p.current_leader_epoch < epoch {
+                data.error_code = ResponseError::FencedLeaderEpoch.code();
+                out.push((ti, data));
+                continue;
+            }
             let log = partition.log.lock().unwrap_or_else(|e| e.into_inner());
-            let hwm = log.log_end_offset();
+            let hwm = partition.replica.high_watermark();
             data.high_watermark = hwm;
             if version >= 4 {
                 data.last_stable_offset = hwm;
@@ -58,7 +67,12 @@ fn read_all(broker: &Broker, req: &FetchRequest, version: i16) -> (Reads, usize)
             }
             let limit = (p.partition_max_bytes.max(0) as usize).min(remaining);
             if limit > 0 || total == 0 {
-                match log.read(p.fetch_offset, limit.max(1)) {
+                let read = if replica {
+                    log.read(p.fetch_offset, limit.max(1))
+                } else {
+                    log.read_below(p.fetch_offset, limit.max(1), hwm)
+                };
+                match read {
                     Ok(Some(bytes)) if total == 0 || bytes.len() <= remaining => {
                         total += bytes.len();
                         remaining = remaining.saturating_sub(bytes.len());
@@ -74,6 +88,25 @@ fn read_all(broker: &Broker, req: &FetchRequest, version: i16) -> (Reads, usize)
     (out, total)
 }
 
+/// A follower's fetch offsets are its log ends: the leader's view of its progress.
+fn note_replica_progress(broker: &Arc<Broker>, req: &FetchRequest) {
+    for topic in &req.topics {
+        let name = topic.topic.0.as_str();
+        for p in &topic.partitions {
+            if let Ok(partition) = broker.led_partition(name, p.partition) {
+                leader::on_replica_fetch(
+                    broker,
+                    name,
+                    p.partition,
+                    &partition,
+                    req.replica_id.0,
+                    p.fetch_offset,
+                );
+            }
+        }
+    }
+}
+
 pub async fn fetch(broker: &Arc<Broker>, req: FetchRequest, version: i16) -> FetchResponse {
     if version >= 7 && req.session_id != 0 {
         // This broker never hands out fetch sessions.
@@ -82,6 +115,9 @@ pub async fn fetch(broker: &Arc<Broker>, req: FetchRequest, version: i16) -> Fet
     }
     let deadline = Instant::now() + Duration::from_millis(req.max_wait_ms.max(0) as u64);
     let min_bytes = req.min_bytes.max(0) as usize;
+    if req.replica_id.0 >= 0 {
+        note_replica_progress(broker, &req);
+    }
     let req = Arc::new(req);
     let reads = loop {
         let notified = broker.appended.notified();

@@ -39,6 +39,9 @@ fn group_id(text: &str) -> GroupId {
     GroupId(s(text))
 }
 
+/// Group requests sent to a broker that does not coordinate the group (cluster mode).
+const NOT_COORDINATOR: i16 = 16;
+
 pub fn find_coordinator(
     broker: &Arc<Broker>,
     req: FindCoordinatorRequest,
@@ -81,6 +84,9 @@ pub async fn join_group(
     version: i16,
     client: &super::Client,
 ) -> JoinGroupResponse {
+    if !broker.coordinates(&req.group_id.0) {
+        return JoinGroupResponse::default().with_error_code(NOT_COORDINATOR);
+    }
     let ms = |v: i32| Duration::from_millis(v.max(0) as u64);
     let request = JoinRequest {
         group_id: req.group_id.0.to_string(),
@@ -133,6 +139,9 @@ pub async fn sync_group(
     req: SyncGroupRequest,
     version: i16,
 ) -> SyncGroupResponse {
+    if !broker.coordinates(&req.group_id.0) {
+        return SyncGroupResponse::default().with_error_code(NOT_COORDINATOR);
+    }
     let assignments = req
         .assignments
         .into_iter()
@@ -158,6 +167,9 @@ pub async fn sync_group(
 }
 
 pub fn heartbeat(broker: &Arc<Broker>, req: HeartbeatRequest) -> HeartbeatResponse {
+    if !broker.coordinates(&req.group_id.0) {
+        return HeartbeatResponse::default().with_error_code(NOT_COORDINATOR);
+    }
     HeartbeatResponse::default().with_error_code(broker.groups.heartbeat(
         &req.group_id.0,
         req.generation_id,
@@ -178,7 +190,11 @@ pub fn leave_group(
     } else {
         vec![req.member_id.to_string()]
     };
-    let codes = broker.groups.leave(&req.group_id.0, &ids);
+    let codes = if broker.coordinates(&req.group_id.0) {
+        broker.groups.leave(&req.group_id.0, &ids)
+    } else {
+        vec![NOT_COORDINATOR; ids.len()]
+    };
     if version >= 3 {
         let members = ids
             .into_iter()
@@ -217,12 +233,19 @@ pub async fn offset_commit(broker: &Arc<Broker>, req: OffsetCommitRequest) -> Of
         req.generation_id_or_member_epoch,
         req.member_id.to_string(),
     );
-    let outcome = blocking(move || {
-        let exists = |t: &str, p: i32| b.partition(t, p).is_some();
-        b.groups
-            .commit(&group, generation, &member, offsets, exists)
-    })
-    .await;
+    let outcome = if broker.coordinates(&group) {
+        blocking(move || {
+            let exists = |t: &str, p: i32| b.has_partition(t, p);
+            b.groups
+                .commit(&group, generation, &member, offsets, exists)
+        })
+        .await
+    } else {
+        offsets
+            .into_iter()
+            .map(|(tp, _)| (tp, NOT_COORDINATOR))
+            .collect()
+    };
     let mut topics: Vec<OffsetCommitResponseTopic> = Vec::new();
     for ((topic, p), code) in outcome {
         if topics.last().map(|t| t.name.0.as_str()) != Some(topic.as_str()) {

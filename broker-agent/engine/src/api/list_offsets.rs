@@ -1,4 +1,5 @@
-//! ListOffsets: earliest (-2), latest (-1), or the first offset at or after a timestamp.
+//! ListOffsets: earliest (-2), latest (-1: the high watermark, the end consumers can
+//! read to), or the first offset at or after a timestamp.
 
 use std::sync::Arc;
 
@@ -12,7 +13,7 @@ use kafka_protocol::{
 };
 
 use super::{blocking, log_error_code};
-use crate::broker::{Broker, STANDALONE_LEADER_EPOCH};
+use crate::broker::Broker;
 
 const LATEST: i64 = -1;
 const EARLIEST: i64 = -2;
@@ -58,10 +59,11 @@ pub async fn list_offsets(
                 }
             };
             let ts = p.timestamp;
+            let epoch = broker.leader_epoch(&name, p.partition_index);
             let found = blocking(move || {
                 let log = partition.log.lock().unwrap_or_else(|e| e.into_inner());
                 match ts {
-                    LATEST => Ok(Some((log.log_end_offset(), -1))),
+                    LATEST => Ok(Some((partition.replica.high_watermark(), -1))),
                     EARLIEST => Ok(Some((log.log_start_offset(), -1))),
                     t if t >= 0 => by_time(&log, t),
                     _ => Ok(None),
@@ -73,7 +75,7 @@ pub async fn list_offsets(
                     r.offset = offset;
                     r.timestamp = timestamp;
                     if version >= 4 {
-                        r.leader_epoch = STANDALONE_LEADER_EPOCH;
+                        r.leader_epoch = epoch;
                     }
                 }
                 Ok(None) if ts < EARLIEST => {

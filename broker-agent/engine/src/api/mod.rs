@@ -4,6 +4,7 @@
 
 mod admin;
 mod configs;
+mod epochs;
 mod fetch;
 mod groups;
 mod list_offsets;
@@ -22,7 +23,8 @@ use kafka_protocol::{
         FetchRequest, FindCoordinatorRequest, HeartbeatRequest, IncrementalAlterConfigsRequest,
         InitProducerIdRequest, JoinGroupRequest, LeaveGroupRequest, ListGroupsRequest,
         ListOffsetsRequest, MetadataRequest, OffsetCommitRequest, OffsetFetchRequest,
-        ProduceRequest, RequestHeader, ResponseHeader, SyncGroupRequest,
+        OffsetForLeaderEpochRequest, ProduceRequest, RequestHeader, ResponseHeader,
+        SyncGroupRequest,
     },
     protocol::{Decodable, Encodable, HeaderVersion},
     ResponseError,
@@ -56,6 +58,7 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::IncrementalAlterConfigs, 0, 1),
     (ApiKey::DeleteRecords, 0, 2),
     (ApiKey::InitProducerId, 0, 4),
+    (ApiKey::OffsetForLeaderEpoch, 0, 4),
 ];
 
 /// Who sent a request: the connection's peer and the header's client id.
@@ -206,6 +209,9 @@ pub async fn handle(
             answer!(DeleteRecordsRequest, |r| configs::delete_records(broker, r)
                 .await)
         }
+        ApiKey::OffsetForLeaderEpoch => answer!(OffsetForLeaderEpochRequest, |r| {
+            epochs::offset_for_leader_epoch(broker, r, version)
+        }),
         ApiKey::FindCoordinator => answer!(FindCoordinatorRequest, |r| groups::find_coordinator(
             broker, r, version
         )),
@@ -266,6 +272,7 @@ pub(crate) fn log_error_code(e: &crate::log::LogError) -> i16 {
         LogError::Batch(BatchError::Invalid(_)) => ResponseError::InvalidRecord.code(),
         LogError::Batch(_) => ResponseError::CorruptMessage.code(),
         LogError::Io(_) => ResponseError::KafkaStorageError.code(),
+        LogError::ReplicaGap { .. } => ResponseError::OffsetOutOfRange.code(),
         LogError::Sequence(SequenceError::OutOfOrder { .. }) => {
             ResponseError::OutOfOrderSequenceNumber.code()
         }

@@ -1,8 +1,9 @@
-//! Produce: validate and append each partition's batches; acks 0, 1 and all (on a
-//! standalone broker the only replica is the leader, so acks=all is answered after the
-//! local append and flush policy, like acks=1).
+//! Produce: validate and append each partition's batches; acks 0, 1 and all. acks=all
+//! is refused up front when the ISR is below `min.insync.replicas`, and answered once
+//! every in-sync replica has the records (the high watermark passed them); on a
+//! standalone broker the only replica is the leader, so that is right after the append.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use kafka_protocol::{
     messages::{
@@ -14,12 +15,15 @@ use kafka_protocol::{
 };
 
 use super::{blocking, log_error_code};
-use crate::broker::Broker;
+use crate::{broker::Broker, replication::leader};
 
 pub async fn produce(broker: &Arc<Broker>, req: ProduceRequest, version: i16) -> ProduceResponse {
     let acks_ok = matches!(req.acks, -1..=1);
+    let all = req.acks == -1;
+    let timeout = Duration::from_millis(req.timeout_ms.max(0) as u64);
     let mut responses = Vec::with_capacity(req.topic_data.len());
-    let mut appended_any = false;
+    // acks=all: (topic index, partition index, partition, last offset) to wait for.
+    let mut pending = Vec::new();
     for topic in req.topic_data {
         let name = topic.name.0.to_string();
         let mut partitions = Vec::with_capacity(topic.partition_data.len());
@@ -44,23 +48,43 @@ pub async fn produce(broker: &Arc<Broker>, req: ProduceRequest, version: i16) ->
                     "the request carries no records".to_owned(),
                 )),
                 (_, Ok(partition), Some(records)) => {
-                    let mut bytes = records.to_vec();
-                    let size = bytes.len();
-                    let appended = blocking(move || {
-                        let mut log = partition.log.lock().unwrap_or_else(|e| e.into_inner());
-                        log.append(&mut bytes, epoch)
-                    })
-                    .await
-                    .map_err(|e| (log_error_code(&e), e.to_string()));
-                    if appended.is_ok() {
-                        broker.traffic.produced(size);
+                    let checked = if all {
+                        leader::check_min_insync(broker, &name, data.index, &partition)
+                    } else {
+                        Ok(())
+                    };
+                    match checked {
+                        Err(refused) => Err(refused),
+                        Ok(()) => {
+                            let mut bytes = records.to_vec();
+                            let size = bytes.len();
+                            let p = partition.clone();
+                            let appended = blocking(move || {
+                                let mut log = p.log.lock().unwrap_or_else(|e| e.into_inner());
+                                log.append(&mut bytes, epoch)
+                            })
+                            .await
+                            .map_err(|e| (log_error_code(&e), e.to_string()));
+                            if let Ok(a) = &appended {
+                                broker.traffic.produced(size);
+                                leader::advance(broker, &name, data.index, &partition);
+                                broker.appended.notify_waiters();
+                                if all {
+                                    pending.push((
+                                        responses.len(),
+                                        partitions.len(),
+                                        partition,
+                                        a.last_offset,
+                                    ));
+                                }
+                            }
+                            appended
+                        }
                     }
-                    appended
                 }
             };
             match outcome {
                 Ok(a) => {
-                    appended_any = true;
                     r.base_offset = a.base_offset;
                     if version >= 5 {
                         r.log_start_offset = a.log_start_offset;
@@ -83,8 +107,19 @@ pub async fn produce(broker: &Arc<Broker>, req: ProduceRequest, version: i16) ->
                 .with_partition_responses(partitions),
         );
     }
-    if appended_any {
-        broker.appended.notify_waiters();
+    for (ti, pi, partition, last_offset) in pending {
+        let topic = responses[ti].name.0.to_string();
+        let r = &mut responses[ti].partition_responses[pi];
+        let waited =
+            leader::wait_committed(broker, &topic, r.index, &partition, last_offset, timeout).await;
+        if let Err((code, text)) = waited {
+            tracing::debug!(%topic, partition = r.index, code, "acks=all not satisfied: {text}");
+            r.error_code = code;
+            r.base_offset = -1;
+            if version >= 8 {
+                r.error_message = Some(StrBytes::from_string(text));
+            }
+        }
     }
     ProduceResponse::default().with_responses(responses)
 }

@@ -15,6 +15,7 @@ pub mod codes {
     pub const INVALID_PARTITIONS: i16 = 37;
     pub const INVALID_REPLICATION_FACTOR: i16 = 38;
     pub const INVALID_REQUEST: i16 = 42;
+    pub const FENCED_LEADER_EPOCH: i16 = 74;
 }
 
 /// "No leader".
@@ -90,6 +91,14 @@ pub enum Command {
         name: String,
         configs: BTreeMap<String, String>,
     },
+    /// A partition leader shrinks or grows its ISR; fenced by leader and leader epoch.
+    ChangeIsr {
+        topic: String,
+        partition: i32,
+        leader: i32,
+        leader_epoch: i32,
+        isr: Vec<i32>,
+    },
 }
 
 /// What applying a command did.
@@ -130,6 +139,12 @@ impl ClusterImage {
                 port,
                 rack,
             } => {
+                // A broker that registers again restarted: it gives up its leaderships
+                // and ISR places and earns them back as a follower that caught up.
+                if let Some(b) = self.brokers.get_mut(id).filter(|b| b.alive) {
+                    b.alive = false;
+                    self.broker_down(*id);
+                }
                 self.brokers.insert(
                     *id,
                     BrokerInfo {
@@ -234,7 +249,72 @@ impl ClusterImage {
                     format!("no topic {name:?}"),
                 ),
             },
+            Command::ChangeIsr {
+                topic,
+                partition,
+                leader,
+                leader_epoch,
+                isr,
+            } => self.change_isr(topic, *partition, *leader, *leader_epoch, isr),
         }
+    }
+
+    /// Applies an ISR change from the partition's current leader; then, when the
+    /// preferred leader is back in the ISR and alive, hands it the leadership.
+    fn change_isr(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        leader: i32,
+        leader_epoch: i32,
+        isr: &[i32],
+    ) -> Outcome {
+        let alive: BTreeSet<i32> = self
+            .brokers
+            .values()
+            .filter(|b| b.alive)
+            .map(|b| b.id)
+            .collect();
+        let Some(p) = self
+            .topics
+            .get_mut(topic)
+            .and_then(|t| t.partitions.get_mut(partition as usize))
+        else {
+            return rejected(
+                codes::UNKNOWN_TOPIC_OR_PARTITION,
+                format!("no partition {topic}-{partition}"),
+            );
+        };
+        if p.leader != leader || p.leader_epoch != leader_epoch {
+            return rejected(
+                codes::FENCED_LEADER_EPOCH,
+                format!(
+                    "{topic}-{partition} is led by {} at epoch {}, not {leader} at {leader_epoch}",
+                    p.leader, p.leader_epoch
+                ),
+            );
+        }
+        if !isr.contains(&leader) || isr.iter().any(|r| !p.replicas.contains(r)) {
+            return rejected(
+                codes::INVALID_REQUEST,
+                format!(
+                    "ISR {isr:?} must hold the leader and only replicas of {topic}-{partition}"
+                ),
+            );
+        }
+        p.isr = p
+            .replicas
+            .iter()
+            .copied()
+            .filter(|r| isr.contains(r))
+            .collect();
+        if let Some(&preferred) = p.replicas.first() {
+            if preferred != leader && p.isr.contains(&preferred) && alive.contains(&preferred) {
+                p.leader = preferred;
+                p.leader_epoch += 1;
+            }
+        }
+        Outcome::Done
     }
 
     /// Brokers ordered so that neighbours sit on different racks where possible: racks
@@ -363,175 +443,5 @@ impl ClusterImage {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn cluster(racks: &[&str]) -> ClusterImage {
-        let mut image = ClusterImage::default();
-        for (i, rack) in racks.iter().enumerate() {
-            let id = i as i32 + 1;
-            image.apply(&Command::RegisterBroker {
-                id,
-                host: format!("h{id}"),
-                port: 9092,
-                rack: Some((*rack).to_owned()),
-            });
-        }
-        image
-    }
-
-    fn create(image: &mut ClusterImage, name: &str, partitions: i32, rf: i16) -> Outcome {
-        image.apply(&Command::CreateTopic {
-            name: name.into(),
-            id: Uuid::new_v4(),
-            partitions,
-            replication_factor: rf,
-            configs: BTreeMap::new(),
-        })
-    }
-
-    #[test]
-    fn replicas_spread_over_brokers_and_racks_and_leaders_spread_too() {
-        let mut image = cluster(&["a", "a", "b", "b", "c", "c"]);
-        assert_eq!(create(&mut image, "orders", 12, 3), Outcome::Done);
-        let t = &image.topics["orders"];
-        let rack = |id: &i32| image.brokers[id].rack.clone();
-        let mut leaders = BTreeMap::new();
-        for p in &t.partitions {
-            let racks: BTreeSet<_> = p.replicas.iter().map(rack).collect();
-            assert_eq!(racks.len(), 3, "three racks per partition: {p:?}");
-            assert_eq!(p.isr, p.replicas);
-            assert_eq!(p.leader, p.replicas[0]);
-            *leaders.entry(p.leader).or_insert(0) += 1;
-        }
-        assert_eq!(
-            leaders.len(),
-            6,
-            "every broker leads some partitions: {leaders:?}"
-        );
-    }
-
-    #[test]
-    fn bad_topics_are_refused_with_kafka_codes() {
-        let mut image = cluster(&["a", "b"]);
-        assert!(matches!(
-            create(&mut image, "t", 1, 3),
-            Outcome::Rejected {
-                code: codes::INVALID_REPLICATION_FACTOR,
-                ..
-            }
-        ));
-        assert!(matches!(
-            create(&mut image, "t", 0, 1),
-            Outcome::Rejected {
-                code: codes::INVALID_PARTITIONS,
-                ..
-            }
-        ));
-        assert_eq!(create(&mut image, "t", 1, 2), Outcome::Done);
-        assert!(matches!(
-            create(&mut image, "t", 1, 2),
-            Outcome::Rejected {
-                code: codes::TOPIC_ALREADY_EXISTS,
-                ..
-            }
-        ));
-        assert!(matches!(
-            image.apply(&Command::CreatePartitions {
-                name: "t".into(),
-                count: 1
-            }),
-            Outcome::Rejected {
-                code: codes::INVALID_PARTITIONS,
-                ..
-            }
-        ));
-        assert_eq!(
-            image.apply(&Command::CreatePartitions {
-                name: "t".into(),
-                count: 3
-            }),
-            Outcome::Done
-        );
-        assert_eq!(image.topics["t"].partitions.len(), 3);
-        assert_eq!(
-            image.apply(&Command::DeleteTopic { name: "t".into() }),
-            Outcome::Done
-        );
-        assert!(matches!(
-            image.apply(&Command::DeleteTopic { name: "t".into() }),
-            Outcome::Rejected {
-                code: codes::UNKNOWN_TOPIC_OR_PARTITION,
-                ..
-            }
-        ));
-    }
-
-    #[test]
-    fn leadership_fails_over_within_the_isr_and_returns_to_the_preferred_leader() {
-        let mut image = cluster(&["a", "b", "c"]);
-        create(&mut image, "t", 1, 3);
-        let first = image.topics["t"].partitions[0].clone();
-        let (a, b, c) = (first.replicas[0], first.replicas[1], first.replicas[2]);
-
-        image.apply(&Command::SetBrokerAlive {
-            id: a,
-            alive: false,
-        });
-        let p = image.topics["t"].partitions[0].clone();
-        assert_eq!((p.leader, p.leader_epoch), (b, 1));
-        assert_eq!(p.isr, vec![b, c]);
-
-        image.apply(&Command::SetBrokerAlive {
-            id: b,
-            alive: false,
-        });
-        image.apply(&Command::SetBrokerAlive {
-            id: c,
-            alive: false,
-        });
-        let p = image.topics["t"].partitions[0].clone();
-        assert_eq!(p.leader, NO_LEADER, "no clean candidate: no leader");
-        assert_eq!(p.isr, vec![c], "the last ISR member is remembered");
-
-        // A replica outside the ISR coming back does not lead (no unclean election)...
-        image.apply(&Command::SetBrokerAlive { id: a, alive: true });
-        assert_eq!(image.topics["t"].partitions[0].leader, NO_LEADER);
-        // ...the last ISR member does.
-        image.apply(&Command::SetBrokerAlive { id: c, alive: true });
-        let p = image.topics["t"].partitions[0].clone();
-        assert_eq!(p.leader, c);
-        assert!(p.leader_epoch > 1);
-    }
-
-    #[test]
-    fn unclean_election_is_a_topic_choice() {
-        let mut image = cluster(&["a", "b"]);
-        image.apply(&Command::CreateTopic {
-            name: "t".into(),
-            id: Uuid::new_v4(),
-            partitions: 1,
-            replication_factor: 2,
-            configs: [(
-                "unclean.leader.election.enable".to_owned(),
-                "true".to_owned(),
-            )]
-            .into(),
-        });
-        let p = image.topics["t"].partitions[0].clone();
-        let (a, b) = (p.replicas[0], p.replicas[1]);
-        image.apply(&Command::SetBrokerAlive {
-            id: a,
-            alive: false,
-        });
-        image.apply(&Command::SetBrokerAlive {
-            id: b,
-            alive: false,
-        });
-        image.apply(&Command::SetBrokerAlive { id: a, alive: true });
-        assert_eq!(
-            image.topics["t"].partitions[0].leader, a,
-            "unclean: any alive replica"
-        );
-    }
-}
+#[path = "image_tests.rs"]
+mod tests;

@@ -5,6 +5,7 @@
 //! propose a command: a broker that is not the controller forwards it there.
 
 pub mod image;
+pub mod liveness;
 pub mod network;
 pub mod store;
 pub mod sync;
@@ -39,6 +40,9 @@ const PROPOSE_TIMEOUT: Duration = Duration::from_secs(15);
 /// This broker's member of the metadata quorum.
 pub struct MetadataQuorum {
     pub node_id: u64,
+    /// Heartbeats heard (on the controller) and this broker's own stopping flag.
+    pub liveness: Arc<liveness::Liveness>,
+    voters: BTreeMap<u64, String>,
     raft: Raft<TypeConfig>,
     image: watch::Receiver<Arc<ClusterImage>>,
     server: JoinHandle<()>,
@@ -80,7 +84,13 @@ impl MetadataQuorum {
                 async move { propose_locally(&raft, command).await }
             }
         };
-        let server = tokio::spawn(network::serve(listener, raft.clone(), forward));
+        let liveness = Arc::new(liveness::Liveness::default());
+        let server = tokio::spawn(network::serve(
+            listener,
+            raft.clone(),
+            forward,
+            liveness.clone(),
+        ));
         if !raft.is_initialized().await? {
             let members: BTreeMap<u64, BasicNode> = voters
                 .iter()
@@ -94,6 +104,8 @@ impl MetadataQuorum {
         }
         Ok(MetadataQuorum {
             node_id,
+            liveness,
+            voters: voters.clone(),
             raft,
             image,
             server,
@@ -117,6 +129,11 @@ impl MetadataQuorum {
 
     pub fn is_controller(&self) -> bool {
         self.raft.metrics().borrow().state == ServerState::Leader
+    }
+
+    /// The controller listener of voter `id`.
+    pub fn voter_address(&self, id: u64) -> Option<String> {
+        self.voters.get(&id).cloned()
     }
 
     /// Voters of the quorum.
@@ -183,6 +200,16 @@ pub async fn join(
         Arc::new(MetadataQuorum::start(node_id, listener, &membership.voters, &dir).await?);
     broker.join_quorum(quorum.clone());
     tokio::spawn(sync::follow(broker.clone(), quorum.watch()));
+    tokio::spawn(crate::replication::fetcher::run(
+        broker.clone(),
+        quorum.clone(),
+    ));
+    tokio::spawn(liveness::heartbeat(quorum.clone(), broker.config.node_id));
+    tokio::spawn(liveness::watch_brokers(
+        quorum.clone(),
+        membership.session_timeout,
+    ));
+    tokio::spawn(lead_partitions(broker.clone(), membership.replica_lag_max));
     let register = Command::RegisterBroker {
         id: broker.config.node_id,
         host: broker.config.advertised.0.clone(),
@@ -202,6 +229,15 @@ pub async fn join(
     });
     tracing::info!(node_id, voters = ?membership.voters, "cluster mode: joined the metadata quorum");
     Ok(())
+}
+
+/// The leader side of replication, on a timer: high watermarks and ISR shrinks.
+async fn lead_partitions(broker: Arc<crate::broker::Broker>, max_lag: Duration) {
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    loop {
+        tick.tick().await;
+        crate::replication::leader::tick(&broker, max_lag);
+    }
 }
 
 /// Commits on this node if it is the controller; errors otherwise (the caller retries).

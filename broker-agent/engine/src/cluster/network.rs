@@ -39,6 +39,11 @@ pub enum Request {
     Snapshot(InstallSnapshotRequest<TypeConfig>),
     /// A command for the controller, from a broker that is not it.
     Propose(Command),
+    /// A broker's heartbeat to the controller.
+    Heartbeat {
+        id: i32,
+        stopping: bool,
+    },
 }
 
 #[derive(Serialize, Deserialize)]
@@ -47,6 +52,7 @@ pub enum Reply {
     Vote(Result<VoteResponse<NodeId>, RaftError<NodeId>>),
     Snapshot(Result<InstallSnapshotResponse<NodeId>, RaftError<NodeId, InstallSnapshotError>>),
     Proposed(Result<Outcome, String>),
+    HeartbeatAck,
 }
 
 async fn write_frame<T: Serialize>(s: &mut TcpStream, value: &T) -> std::io::Result<()> {
@@ -86,9 +92,14 @@ pub async fn call(addr: &str, request: &Request, timeout: Duration) -> std::io::
     })?
 }
 
-/// Answers quorum requests on `listener` for `raft`; `propose` handles forwarded commands.
-pub async fn serve<F, Fut>(listener: TcpListener, raft: Raft<TypeConfig>, propose: F)
-where
+/// Answers quorum requests on `listener` for `raft`; `propose` handles forwarded commands
+/// and `liveness` records heartbeats.
+pub async fn serve<F, Fut>(
+    listener: TcpListener,
+    raft: Raft<TypeConfig>,
+    propose: F,
+    liveness: Arc<super::liveness::Liveness>,
+) where
     F: Fn(Command) -> Fut + Clone + Send + Sync + 'static,
     Fut: std::future::Future<Output = Result<Outcome, String>> + Send,
 {
@@ -96,7 +107,7 @@ where
         let Ok((mut s, _)) = listener.accept().await else {
             continue;
         };
-        let (raft, propose) = (raft.clone(), propose.clone());
+        let (raft, propose, liveness) = (raft.clone(), propose.clone(), liveness.clone());
         tokio::spawn(async move {
             let _ = s.set_nodelay(true);
             while let Ok(request) = read_frame::<Request>(&mut s).await {
@@ -105,6 +116,10 @@ where
                     Request::Vote(r) => Reply::Vote(raft.vote(r).await),
                     Request::Snapshot(r) => Reply::Snapshot(raft.install_snapshot(r).await),
                     Request::Propose(c) => Reply::Proposed(propose(c).await),
+                    Request::Heartbeat { id, stopping } => {
+                        liveness.beat(id, stopping);
+                        Reply::HeartbeatAck
+                    }
                 };
                 if write_frame(&mut s, &reply).await.is_err() {
                     break;

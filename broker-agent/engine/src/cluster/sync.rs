@@ -74,6 +74,12 @@ async fn applied(quorum: &MetadataQuorum, done: impl Fn(&ClusterImage) -> bool) 
     let _ = tokio::time::timeout(APPLY_WAIT, images.wait_for(|i| done(i))).await;
 }
 
+/// Replicas of a topic created without a replication factor: three where the cluster
+/// has three brokers (as managed Kafka services do), else as many as there are.
+pub fn default_replication_factor(brokers: usize) -> i16 {
+    brokers.clamp(1, 3) as i16
+}
+
 /// CreateTopics in cluster mode.
 pub async fn create_topic(
     broker: &Broker,
@@ -85,13 +91,11 @@ pub async fn create_topic(
     validate_only: bool,
 ) -> Result<TopicMeta, TopicError> {
     let partitions = broker.check_new_topic(name, partitions, &configs)?;
-    let replication_factor = replication_factor.unwrap_or(1);
-    if replication_factor != 1 {
-        return Err(TopicError::InvalidReplicationFactor(format!(
-            "replication factor {replication_factor}: replication between brokers is not available \
-             yet in this engine; use replication factor 1"
-        )));
-    }
+    let brokers = quorum.image().brokers.len();
+    let replication_factor = match replication_factor.filter(|rf| *rf != -1) {
+        Some(rf) => rf,
+        None => default_replication_factor(brokers),
+    };
     if quorum.image().topics.contains_key(name) {
         return Err(TopicError::AlreadyExists(name.to_owned()));
     }

@@ -47,7 +47,16 @@ impl Cluster {
     }
 
     async fn restart(&mut self, id: u64) {
-        let l = TcpListener::bind(&self.voters[&id]).await.expect("rebind");
+        // The stopped member's listener closes once its aborted task is dropped.
+        let mut bound = TcpListener::bind(&self.voters[&id]).await;
+        for _ in 0..50 {
+            if bound.is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            bound = TcpListener::bind(&self.voters[&id]).await;
+        }
+        let l = bound.expect("rebind");
         let q = MetadataQuorum::start(id, l, &self.voters, &self.dir(id))
             .await
             .expect("restart");

@@ -4,6 +4,7 @@
 
 pub mod batch;
 pub mod config;
+pub mod epochs;
 pub mod index;
 pub mod producers;
 pub mod segment;
@@ -20,6 +21,7 @@ use bytes::Bytes;
 use self::{
     batch::{BatchError, BatchHeader},
     config::LogConfig,
+    epochs::EpochCache,
     producers::{Check, ProducerStates, SequenceError},
     segment::Segment,
 };
@@ -43,6 +45,8 @@ pub enum LogError {
     RecordTooLarge { size: usize, max: i64 },
     #[error(transparent)]
     Sequence(#[from] SequenceError),
+    #[error("a replicated batch starts at offset {got}, but this log ends at {expected}")]
+    ReplicaGap { expected: i64, got: i64 },
 }
 
 /// Where an append landed.
@@ -62,6 +66,7 @@ pub struct PartitionLog {
     unflushed_records: u64,
     oldest_unflushed: Option<Instant>,
     producers: ProducerStates,
+    epochs: EpochCache,
 }
 
 fn now_ms() -> i64 {
@@ -111,12 +116,21 @@ impl PartitionLog {
             unflushed_records: 0,
             oldest_unflushed: None,
             producers: ProducerStates::default(),
+            epochs: EpochCache::open(dir, i64::MAX)?,
         };
         log.log_start_offset = stored_start.clamp(first_base, log.log_end_offset());
-        for h in log.active().headers()? {
-            log.producers.record(&h);
-        }
+        log.epochs.truncate_from(log.log_end_offset())?;
+        log.rebuild_producers()?;
         Ok(log)
+    }
+
+    /// Producer states from the active segment (after open or truncation).
+    fn rebuild_producers(&mut self) -> Result<(), LogError> {
+        self.producers = ProducerStates::default();
+        for h in self.active().headers()? {
+            self.producers.record(&h);
+        }
+        Ok(())
     }
 
     fn active(&self) -> &Segment {
@@ -201,6 +215,7 @@ impl PartitionLog {
                 leader_epoch,
                 ..h
             };
+            self.epochs.assign(leader_epoch, next)?;
             self.maybe_roll(h.size as u64, h.max_timestamp)?;
             self.active_mut().append(bytes, &h)?;
             self.producers.record(&h);
@@ -212,16 +227,98 @@ impl PartitionLog {
         }
         let base_offset = first_offset.unwrap_or(next);
         let last_offset = last_offset.unwrap_or(next - 1);
-        if self.unflushed_records >= self.config.flush_messages.max(1) as u64 {
-            self.flush()?;
-        } else {
-            self.active_mut().flush(false)?;
-        }
+        self.apply_flush_policy()?;
         Ok(Appended {
             base_offset,
             last_offset,
             log_start_offset: self.log_start_offset,
         })
+    }
+
+    fn apply_flush_policy(&mut self) -> Result<(), LogError> {
+        if self.unflushed_records >= self.config.flush_messages.max(1) as u64 {
+            self.flush()
+        } else {
+            Ok(self.active_mut().flush(false)?)
+        }
+    }
+
+    /// Appends batches copied from the partition leader, keeping their offsets and leader
+    /// epochs. Batches this log already has are skipped; a gap is an error.
+    pub fn append_replica(&mut self, records: &[u8]) -> Result<(), LogError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        for (range, h) in batch::split(records)? {
+            let end = self.log_end_offset();
+            if h.next_offset() <= end {
+                continue;
+            }
+            if h.base_offset != end {
+                return Err(LogError::ReplicaGap {
+                    expected: end,
+                    got: h.base_offset,
+                });
+            }
+            self.epochs.assign(h.leader_epoch, h.base_offset)?;
+            self.maybe_roll(h.size as u64, h.max_timestamp)?;
+            self.active_mut().append(&records[range], &h)?;
+            self.producers.record(&h);
+            self.unflushed_records += h.records();
+            self.oldest_unflushed.get_or_insert_with(Instant::now);
+        }
+        self.apply_flush_policy()
+    }
+
+    /// The newest leader epoch that wrote to this log.
+    pub fn latest_epoch(&self) -> Option<i32> {
+        self.epochs.latest()
+    }
+
+    /// Where `epoch` ended in this log: (the largest epoch not above it, its end offset).
+    pub fn epoch_end(&self, epoch: i32) -> Option<(i32, i64)> {
+        self.epochs.end_of(epoch, self.log_end_offset())
+    }
+
+    /// Cuts every record at or after `offset` (a follower dropping what a former leader
+    /// wrote but the cluster did not commit).
+    pub fn truncate_to(&mut self, offset: i64) -> Result<(), LogError> {
+        if offset >= self.log_end_offset() {
+            return Ok(());
+        }
+        if offset <= self.log_start_offset {
+            return self.reset_to(offset.max(self.log_start_offset));
+        }
+        let doomed: Vec<i64> = self.segments.range(offset + 1..).map(|(b, _)| *b).collect();
+        for base in doomed {
+            if let Some(seg) = self.segments.remove(&base) {
+                seg.remove()?;
+            }
+        }
+        self.active_mut().truncate_to(offset)?;
+        self.epochs.truncate_from(offset)?;
+        self.rebuild_producers()?;
+        tracing::info!(dir = %self.dir.display(), offset, "truncated the log");
+        Ok(())
+    }
+
+    /// Empties the log and starts it again at `offset` (a follower too far behind the
+    /// leader's log start).
+    pub fn reset_to(&mut self, offset: i64) -> Result<(), LogError> {
+        let bases: Vec<i64> = self.segments.keys().copied().collect();
+        for base in bases {
+            if let Some(seg) = self.segments.remove(&base) {
+                seg.remove()?;
+            }
+        }
+        let interval = self.config.index_interval_bytes.max(0) as u64;
+        self.segments
+            .insert(offset, Segment::open(&self.dir, offset, interval, false)?);
+        self.log_start_offset = offset;
+        self.write_log_start()?;
+        self.epochs.clear()?;
+        self.producers = ProducerStates::default();
+        Ok(())
     }
 
     fn maybe_roll(&mut self, incoming: u64, _timestamp: i64) -> Result<(), LogError> {
@@ -283,6 +380,31 @@ impl PartitionLog {
             }
         }
         Ok(None)
+    }
+
+    /// Like [`read`](Self::read), but only whole batches that end before `limit` (the high
+    /// watermark, for consumers).
+    pub fn read_below(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        limit: i64,
+    ) -> Result<Option<Bytes>, LogError> {
+        if offset >= limit && offset <= self.log_end_offset() && offset >= self.log_start_offset {
+            return Ok(None);
+        }
+        let Some(bytes) = self.read(offset, max_bytes)? else {
+            return Ok(None);
+        };
+        let mut end = 0;
+        while end < bytes.len() {
+            let h = BatchHeader::parse_prefix(&bytes[end..])?;
+            if h.next_offset() > limit {
+                break;
+            }
+            end += h.size;
+        }
+        Ok((end > 0).then(|| bytes.slice(..end)))
     }
 
     /// The first batch holding a record with a timestamp at or after `timestamp`.

@@ -275,6 +275,43 @@ impl Segment {
         Ok(None)
     }
 
+    /// Cuts the segment at `offset`, which must be the base offset of one of its batches
+    /// or its end: the file, the indexes and the timestamps then describe only what is left.
+    pub fn truncate_to(&mut self, offset: i64) -> io::Result<()> {
+        if offset >= self.next_offset {
+            return Ok(());
+        }
+        let rel = self.relative(offset.max(self.base_offset));
+        let mut pos = self.offsets.floor(rel).map_or(0, |e| u64::from(e.position));
+        while pos < self.size {
+            let h = self.read_header(pos)?;
+            if h.base_offset >= offset {
+                break;
+            }
+            pos += h.size as u64;
+        }
+        self.file.set_len(pos)?;
+        self.size = pos;
+        self.next_offset = offset.max(self.base_offset);
+        let keep = self
+            .offsets
+            .entries
+            .partition_point(|e| e.relative_offset < rel);
+        self.offsets.truncate(keep)?;
+        let keep = self
+            .times
+            .entries
+            .partition_point(|e| e.relative_offset < rel);
+        self.times.truncate(keep)?;
+        self.max_timestamp = -1;
+        self.first_timestamp = None;
+        for h in self.headers()? {
+            self.note_timestamps(&h);
+        }
+        self.bytes_since_entry = self.index_interval;
+        self.flush(true)
+    }
+
     /// Deletes the segment's files.
     pub fn remove(self) -> io::Result<()> {
         drop(self.file);

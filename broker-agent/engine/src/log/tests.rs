@@ -246,3 +246,84 @@ fn timestamps_find_the_batch_to_search() {
     assert!(log.batch_at_time(20_000).expect("lookup").is_none());
     assert_eq!(log.max_timestamp(), 19_002);
 }
+
+#[test]
+fn a_follower_copies_batches_and_cuts_back_to_an_epoch_boundary() {
+    let dir = tempfile::tempdir().expect("dir");
+    // Tiny segments, so truncation crosses segment boundaries.
+    let open = |path: &std::path::Path| {
+        let config = LogConfig {
+            segment_bytes: 150,
+            index_interval_bytes: 1,
+            ..LogConfig::default()
+        };
+        PartitionLog::open(path, config, false).expect("open")
+    };
+    let mut leader = open(dir.path().join("leader").as_path());
+    for epoch in [0, 0, 1, 1, 2] {
+        let mut b = batch(3, now(), Compression::None);
+        leader.append(&mut b, epoch).expect("append");
+    }
+    assert_eq!(leader.log_end_offset(), 15);
+    assert_eq!(leader.epoch_end(0), Some((0, 6)));
+    assert_eq!(leader.epoch_end(1), Some((1, 12)));
+
+    let mut follower = open(dir.path().join("follower").as_path());
+    let mut all = Vec::new();
+    while follower.log_end_offset() < leader.log_end_offset() {
+        let from = follower.log_end_offset();
+        let chunk = leader
+            .read(from, usize::MAX)
+            .expect("read")
+            .expect("batches");
+        follower.append_replica(&chunk).expect("replica append");
+        follower
+            .append_replica(&chunk)
+            .expect("already-held batches are skipped");
+        all.extend_from_slice(&chunk);
+    }
+    assert_eq!(follower.log_end_offset(), 15);
+    assert_eq!(follower.latest_epoch(), Some(2));
+    let gap = leader.read(12, usize::MAX).expect("read").expect("batch");
+    let mut other = open(dir.path().join("other").as_path());
+    assert!(matches!(
+        other.append_replica(&gap),
+        Err(LogError::ReplicaGap {
+            expected: 0,
+            got: 12
+        })
+    ));
+
+    follower.truncate_to(9).expect("truncate");
+    assert_eq!(follower.log_end_offset(), 9);
+    assert_eq!(follower.latest_epoch(), Some(1));
+    assert_eq!(follower.epoch_end(1), Some((1, 9)));
+    let left = follower
+        .read(0, usize::MAX)
+        .expect("read")
+        .expect("batches");
+    assert_eq!(
+        &left[..],
+        &all[..left.len()],
+        "copies are byte for byte the leader's"
+    );
+    let below = follower
+        .read_below(0, usize::MAX, 6)
+        .expect("read")
+        .expect("batches");
+    assert!(
+        offsets(below).iter().all(|o| *o < 6),
+        "nothing past the limit"
+    );
+    assert_eq!(follower.read_below(6, usize::MAX, 6).expect("read"), None);
+    assert_eq!(
+        follower.read_below(0, usize::MAX, 2).expect("read"),
+        None,
+        "a batch crossing the limit is held back whole"
+    );
+    let reopened = open(dir.path().join("follower").as_path());
+    assert_eq!(
+        (reopened.log_end_offset(), reopened.latest_epoch()),
+        (9, Some(1))
+    );
+}
