@@ -2,13 +2,13 @@
 //! quorum. Any broker describes the whole cluster and takes admin requests; partitions
 //! spread over the brokers; rdkafka produces through one bootstrap broker to every leader
 //! and a consumer group reads everything back; a full restart keeps metadata and data.
-//! Replication between brokers is not in this engine yet: RF above 1 is refused clearly.
+//! Failover and replication under faults are in `engine_replication.rs`.
 
 mod common;
 
-use std::{net::TcpListener, path::Path, time::Duration};
+use std::time::Duration;
 
-use common::{drain, BrokerProcess};
+use common::{cluster::Cluster, drain};
 use rdkafka::{
     admin::{AdminOptions, AlterConfig, NewTopic, ResourceSpecifier, TopicReplication},
     consumer::{BaseConsumer, Consumer},
@@ -16,88 +16,9 @@ use rdkafka::{
     types::RDKafkaErrorCode,
 };
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
-struct Cluster {
-    dirs: Vec<tempfile::TempDir>,
-    ports: Vec<u16>,
-    brokers: Vec<Option<BrokerProcess>>,
-}
-
-impl Cluster {
-    fn start() -> Cluster {
-        let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
-        let controllers: Vec<u16> = (0..3).map(|_| free_port()).collect();
-        let voters: Vec<String> = controllers
-            .iter()
-            .enumerate()
-            .map(|(i, p)| format!("\"{}@127.0.0.1:{p}\"", i + 1))
-            .collect();
-        let dirs: Vec<tempfile::TempDir> =
-            (0..3).map(|_| tempfile::tempdir().expect("dir")).collect();
-        for (i, dir) in dirs.iter().enumerate() {
-            std::fs::write(
-                dir.path().join("broker.toml"),
-                format!(
-                    "node-id = {}\ncluster-id = \"e2ecluster\"\n[cluster]\nvoters = [{}]\n\
-                     controller-listen = \"127.0.0.1:{}\"\nrack = \"rack-{}\"\n",
-                    i + 1,
-                    voters.join(", "),
-                    controllers[i],
-                    i + 1
-                ),
-            )
-            .expect("config");
-        }
-        let mut c = Cluster {
-            dirs,
-            ports,
-            brokers: Vec::new(),
-        };
-        for i in 0..3 {
-            let b = c.spawn(i);
-            c.brokers.push(Some(b));
-        }
-        c
-    }
-
-    fn spawn(&self, i: usize) -> BrokerProcess {
-        let dir: &Path = self.dirs[i].path();
-        let config = dir.join("broker.toml");
-        BrokerProcess::start_on(
-            &dir.join("data"),
-            &format!("127.0.0.1:{}", self.ports[i]),
-            &["--config", config.to_str().expect("utf8")],
-        )
-    }
-
-    fn broker(&self, i: usize) -> &BrokerProcess {
-        self.brokers[i].as_ref().expect("running")
-    }
-
-    /// Waits until broker `i` describes `n` brokers.
-    fn until_brokers(&self, i: usize, n: usize) {
-        let consumer: BaseConsumer = self.broker(i).config().create().expect("client");
-        for _ in 0..100 {
-            if let Ok(m) = consumer.fetch_metadata(None, Duration::from_secs(2)) {
-                if m.brokers().len() == n {
-                    return;
-                }
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        panic!("broker {} never described {n} brokers", i + 1);
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_brokers_share_one_metadata_and_serve_partitions_spread_over_them() {
-    let mut c = Cluster::start();
+    let mut c = Cluster::start("");
     for i in 0..3 {
         c.until_brokers(i, 3);
     }
@@ -156,19 +77,37 @@ async fn three_brokers_share_one_metadata_and_serve_partitions_spread_over_them(
     }
     assert_eq!(retention.as_deref(), Some("3600000"));
 
-    // Replication factor 3 is refused with the Kafka code and a reason.
+    // Replication factor 3: every partition on all three brokers, all in sync.
+    let created = c
+        .broker(0)
+        .admin()
+        .create_topics(
+            [&NewTopic::new("replicated", 2, TopicReplication::Fixed(3))],
+            &AdminOptions::new(),
+        )
+        .await
+        .expect("create_topics");
+    created[0].as_ref().expect("RF 3 topic created");
+    let m = reader
+        .fetch_metadata(Some("replicated"), Duration::from_secs(5))
+        .expect("metadata");
+    for p in m.topics()[0].partitions() {
+        assert_eq!(p.replicas().len(), 3, "three replicas: {:?}", p.replicas());
+        assert_eq!(p.isr().len(), 3, "all in sync at creation: {:?}", p.isr());
+    }
+    // More replicas than brokers is refused with the Kafka code.
     let refused = c
         .broker(0)
         .admin()
         .create_topics(
-            [&NewTopic::new("replicated", 1, TopicReplication::Fixed(3))],
+            [&NewTopic::new("too-many", 1, TopicReplication::Fixed(4))],
             &AdminOptions::new(),
         )
         .await
         .expect("create_topics");
     match &refused[0] {
         Err((_, code)) => assert_eq!(*code, RDKafkaErrorCode::InvalidReplicationFactor),
-        Ok(t) => panic!("{t} was created with RF 3 and no replication"),
+        Ok(t) => panic!("{t} was created with RF 4 on three brokers"),
     }
 
     // Produced through broker 1 only: the client finds every leader from metadata.

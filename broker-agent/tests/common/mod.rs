@@ -2,6 +2,7 @@
 //! rdkafka clients for it.
 #![allow(dead_code)]
 
+pub mod cluster;
 pub mod raw;
 
 use std::{

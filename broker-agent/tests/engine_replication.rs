@@ -1,0 +1,358 @@
+//! Replication under faults, with three real broker processes and rdkafka clients, and a
+//! Jepsen-style history: every acknowledged write and every record a consumer read is
+//! logged, and the final log is checked against it — no acknowledged write lost or
+//! duplicated, no read of a record the cluster did not keep.
+
+mod common;
+
+use std::{
+    collections::HashMap,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc, Mutex,
+    },
+    time::Duration,
+};
+
+use common::cluster::Cluster;
+use rdkafka::{
+    admin::{AdminOptions, NewTopic, TopicReplication},
+    consumer::{BaseConsumer, Consumer},
+    error::KafkaError,
+    producer::{FutureProducer, FutureRecord},
+    types::RDKafkaErrorCode,
+    Message, Offset, TopicPartitionList,
+};
+
+/// Fast failure detection so the tests do not wait for production timeouts.
+const FAST: &str = "broker-session-timeout = \"1s\"\nreplica-lag-time-max = \"2s\"";
+
+async fn create(c: &Cluster, topic: &str, partitions: i32) {
+    let r = c
+        .broker(0)
+        .admin()
+        .create_topics(
+            [&NewTopic::new(
+                topic,
+                partitions,
+                TopicReplication::Fixed(3),
+            )],
+            &AdminOptions::new(),
+        )
+        .await
+        .expect("create_topics");
+    r[0].as_ref().expect("topic created");
+    c.until_isr(topic, 3, Duration::from_secs(20));
+}
+
+fn producer(c: &Cluster, idempotent: bool, timeout_ms: u32) -> FutureProducer {
+    c.client()
+        .set("acks", "all")
+        .set("enable.idempotence", idempotent.to_string())
+        .set("message.timeout.ms", timeout_ms.to_string())
+        .set("linger.ms", "2")
+        .create()
+        .expect("producer")
+}
+
+/// The whole committed log of `topic` (every partition, to the high watermark):
+/// (partition, offset) → value.
+fn final_log(c: &Cluster, topic: &str, partitions: i32) -> HashMap<(i32, i64), String> {
+    let consumer: BaseConsumer = c
+        .client()
+        .set("group.id", "final-log-reader")
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    let mut tpl = TopicPartitionList::new();
+    let mut ends = HashMap::new();
+    for p in 0..partitions {
+        let (_, high) = consumer
+            .fetch_watermarks(topic, p, Duration::from_secs(10))
+            .expect("watermarks");
+        ends.insert(p, high);
+        tpl.add_partition_offset(topic, p, Offset::Beginning)
+            .expect("assign");
+    }
+    consumer.assign(&tpl).expect("assign");
+    let mut out = HashMap::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let done = |out: &HashMap<(i32, i64), String>| {
+        ends.iter()
+            .all(|(p, end)| out.keys().filter(|(q, _)| q == p).count() as i64 >= *end)
+    };
+    while !done(&out) && std::time::Instant::now() < deadline {
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
+            let v = String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned();
+            out.insert((m.partition(), m.offset()), v);
+        }
+    }
+    out
+}
+
+/// Jepsen-style check: each acknowledged value is in the final log exactly once at the
+/// offset it was acknowledged with; no value appears twice; every read saw a record the
+/// final log holds at the same place.
+fn check_history(
+    acked: &[(String, i32, i64)],
+    reads: &[(i32, i64, String)],
+    log: &HashMap<(i32, i64), String>,
+) {
+    let mut counts: HashMap<&str, usize> = HashMap::new();
+    for v in log.values() {
+        *counts.entry(v.as_str()).or_default() += 1;
+    }
+    let dups: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(dups.is_empty(), "values written twice: {dups:?}");
+    for (value, p, offset) in acked {
+        assert_eq!(
+            log.get(&(*p, *offset)),
+            Some(value),
+            "acknowledged {value} at {p}/{offset} is not in the final log"
+        );
+    }
+    for (p, offset, value) in reads {
+        assert_eq!(
+            log.get(&(*p, *offset)),
+            Some(value),
+            "a consumer read {value} at {p}/{offset}, which the cluster did not keep"
+        );
+    }
+}
+
+/// A group consumer logging every record it reads until `stop`.
+fn audit(
+    c: &Cluster,
+    topic: &str,
+    group: &str,
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<Vec<(i32, i64, String)>> {
+    let consumer: BaseConsumer = c
+        .client()
+        .set("group.id", group)
+        .set("auto.offset.reset", "earliest")
+        .set("session.timeout.ms", "6000")
+        .create()
+        .expect("consumer");
+    consumer.subscribe(&[topic]).expect("subscribe");
+    std::thread::spawn(move || {
+        let mut reads = Vec::new();
+        while !stop.load(Ordering::Acquire) {
+            if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
+                let v = String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned();
+                reads.push((m.partition(), m.offset(), v));
+            }
+        }
+        reads
+    })
+}
+
+type Sent = Vec<(String, rdkafka::producer::DeliveryFuture)>;
+
+/// Awaits every delivery: (acknowledged (value, partition, offset), failures).
+async fn settle(sent: Sent) -> (Vec<(String, i32, i64)>, Vec<(String, KafkaError)>) {
+    let (mut acked, mut failed) = (Vec::new(), Vec::new());
+    for (value, delivery) in sent {
+        match delivery.await.expect("delivery future") {
+            Ok(d) => acked.push((value, d.partition, d.offset)),
+            Err((e, _)) => failed.push((value, e)),
+        }
+    }
+    (acked, failed)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_the_leader_under_acks_all_loses_no_acknowledged_record() {
+    let mut c = Cluster::start(FAST);
+    for i in 0..3 {
+        c.until_brokers(i, 3);
+    }
+    create(&c, "ledger", 1).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let auditor = audit(&c, "ledger", "auditors", stop.clone());
+    let producer = producer(&c, true, 30_000);
+    let mut sent: Sent = Vec::new();
+    let mut killed = None;
+    for i in 0..600 {
+        let value = format!("r{i}");
+        let delivery = producer
+            .send_result(FutureRecord::<(), _>::to("ledger").payload(&value))
+            .map_err(|(e, _)| e)
+            .expect("enqueue");
+        sent.push((value, delivery));
+        if i == 200 {
+            let (leader, _) = c.partitions("ledger")[0];
+            c.brokers[(leader - 1) as usize]
+                .take()
+                .expect("leader running")
+                .crash();
+            killed = Some(leader);
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let (acked, failed) = settle(sent).await;
+    assert!(
+        failed.is_empty(),
+        "idempotent retries ride out the failover: {failed:?}"
+    );
+    assert_eq!(acked.len(), 600);
+    let killed = killed.expect("a leader was killed");
+    let (new_leader, isr) = c.partitions("ledger")[0].clone();
+    assert_ne!(new_leader, killed, "leadership moved");
+    assert!(
+        !isr.contains(&killed),
+        "the dead broker left the ISR: {isr:?}"
+    );
+
+    // The group kept consuming through the failover and saw every acknowledged record.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let log = final_log(&c, "ledger", 1);
+        if log.len() >= 600 {
+            break;
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    stop.store(true, Ordering::Release);
+    let reads = auditor.join().expect("auditor");
+    let seen: std::collections::HashSet<&str> = reads.iter().map(|r| r.2.as_str()).collect();
+    let missed: Vec<_> = acked
+        .iter()
+        .filter(|a| !seen.contains(a.0.as_str()))
+        .collect();
+    assert!(
+        missed.is_empty(),
+        "the group never read {} acknowledged records",
+        missed.len()
+    );
+
+    let log = final_log(&c, "ledger", 1);
+    check_history(&acked, &reads, &log);
+
+    // The killed broker comes back, catches up, rejoins the ISR; the log is unchanged.
+    let i = (killed - 1) as usize;
+    c.brokers[i] = Some(c.spawn(i));
+    c.until_isr("ledger", 3, Duration::from_secs(30));
+    assert_eq!(final_log(&c, "ledger", 1), log);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_two_of_three_down_acks_all_is_refused_and_resumes_when_they_return() {
+    let mut c = Cluster::start(FAST);
+    for i in 0..3 {
+        c.until_brokers(i, 3);
+    }
+    create(&c, "guarded", 1).await;
+    let producer = producer(&c, false, 5_000);
+    let mut sent: Sent = Vec::new();
+    for i in 0..20 {
+        let value = format!("before-{i}");
+        let d = producer
+            .send_result(FutureRecord::<(), _>::to("guarded").payload(&value))
+            .map_err(|(e, _)| e)
+            .expect("enqueue");
+        sent.push((value, d));
+    }
+    let (mut acked, failed) = settle(sent).await;
+    assert!(failed.is_empty(), "{failed:?}");
+
+    let (leader, _) = c.partitions("guarded")[0];
+    let followers: Vec<usize> = (0..3).filter(|i| *i as i32 + 1 != leader).collect();
+    for i in &followers {
+        c.brokers[*i].take().expect("running").crash();
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    // No retries, so the broker's own refusal reaches the application.
+    let probe: FutureProducer = c
+        .client()
+        .set("acks", "all")
+        .set("retries", "0")
+        .set("message.timeout.ms", "5000")
+        .create()
+        .expect("producer");
+    let refused = probe
+        .send(
+            FutureRecord::<(), _>::to("guarded").payload("alone"),
+            Duration::from_secs(10),
+        )
+        .await;
+    match refused {
+        Err((KafkaError::MessageProduction(code), _)) => assert!(
+            matches!(
+                code,
+                RDKafkaErrorCode::NotEnoughReplicas
+                    | RDKafkaErrorCode::NotEnoughReplicasAfterAppend
+            ),
+            "refused with {code:?}"
+        ),
+        other => panic!("acks=all with one live replica must be refused, got {other:?}"),
+    }
+
+    for i in followers {
+        c.brokers[i] = Some(c.spawn(i));
+    }
+    c.until_isr("guarded", 3, Duration::from_secs(30));
+    let mut sent: Sent = Vec::new();
+    for i in 0..20 {
+        let value = format!("after-{i}");
+        let d = producer
+            .send_result(FutureRecord::<(), _>::to("guarded").payload(&value))
+            .map_err(|(e, _)| e)
+            .expect("enqueue");
+        sent.push((value, d));
+    }
+    let (after, failed) = settle(sent).await;
+    assert!(failed.is_empty(), "service resumed: {failed:?}");
+    acked.extend(after);
+    let log = final_log(&c, "guarded", 1);
+    check_history(&acked, &[], &log);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rolling_restart_with_controlled_shutdown_fails_no_produce() {
+    let mut c = Cluster::start(FAST);
+    for i in 0..3 {
+        c.until_brokers(i, 3);
+    }
+    create(&c, "rolling", 3).await;
+    let producer = Arc::new(producer(&c, true, 60_000));
+    let stop = Arc::new(AtomicBool::new(false));
+    let sent = Arc::new(Mutex::new(Sent::new()));
+    let load = {
+        let (producer, stop, sent) = (producer.clone(), stop.clone(), sent.clone());
+        tokio::spawn(async move {
+            let mut i = 0;
+            while !stop.load(Ordering::Acquire) {
+                let value = format!("v{i}");
+                let d = producer
+                    .send_result(FutureRecord::to("rolling").key(&value).payload(&value))
+                    .map_err(|(e, _)| e)
+                    .expect("enqueue");
+                sent.lock().expect("lock").push((value, d));
+                i += 1;
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+    };
+    for i in 0..3 {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        c.brokers[i].take().expect("running").stop();
+        c.brokers[i] = Some(c.spawn(i));
+        c.until_brokers(i, 3);
+        c.until_isr("rolling", 3, Duration::from_secs(30));
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    stop.store(true, Ordering::Release);
+    load.await.expect("load");
+    let sent = std::mem::take(&mut *sent.lock().expect("lock"));
+    let total = sent.len();
+    let (acked, failed) = settle(sent).await;
+    assert!(
+        failed.is_empty(),
+        "{} of {total} produces failed: {failed:?}",
+        failed.len()
+    );
+    let log = final_log(&c, "rolling", 3);
+    check_history(&acked, &[], &log);
+}
