@@ -166,14 +166,12 @@ impl Peer {
     }
 }
 
+/// Any failure to reach a peer (refused, no route, timed out) is reported as
+/// Unreachable, so openraft backs off instead of retrying in a tight loop.
 fn unreachable<E: std::error::Error>(
     e: std::io::Error,
 ) -> RPCError<NodeId, BasicNode, RaftError<NodeId, E>> {
-    if e.kind() == std::io::ErrorKind::ConnectionRefused {
-        RPCError::Unreachable(Unreachable::new(&e))
-    } else {
-        RPCError::Network(NetworkError::new(&e))
-    }
+    RPCError::Unreachable(Unreachable::new(&e))
 }
 
 fn unexpected<E: std::error::Error>() -> RPCError<NodeId, BasicNode, RaftError<NodeId, E>> {
