@@ -356,3 +356,66 @@ async fn a_rolling_restart_with_controlled_shutdown_fails_no_produce() {
     let log = final_log(&c, "rolling", 3);
     check_history(&acked, &[], &log);
 }
+
+/// Committed offsets of `group` for partitions 0..n of `topic`, asked of its current
+/// coordinator (whichever broker that is).
+fn committed(c: &Cluster, topic: &str, n: i32, group: &str) -> Vec<i64> {
+    let consumer: BaseConsumer = c
+        .client()
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..n {
+        tpl.add_partition(topic, p);
+    }
+    let got = consumer
+        .committed_offsets(tpl, Duration::from_secs(20))
+        .expect("committed offsets");
+    (0..n)
+        .map(|p| match got.find_partition(topic, p).map(|e| e.offset()) {
+            Some(Offset::Offset(o)) => o,
+            other => panic!("partition {p}: {other:?}"),
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn committed_offsets_outlive_the_group_coordinator() {
+    let mut c = Cluster::start(FAST);
+    for i in 0..3 {
+        c.until_brokers(i, 3);
+    }
+    create(&c, "tracked", 3).await;
+    let committer: BaseConsumer = c
+        .client()
+        .set("group.id", "keepers")
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    let mut tpl = TopicPartitionList::new();
+    for (p, offset) in [(0, 11), (1, 22), (2, 33)] {
+        tpl.add_partition_offset("tracked", p, Offset::Offset(offset))
+            .expect("offset");
+    }
+    committer
+        .commit(&tpl, rdkafka::consumer::CommitMode::Sync)
+        .expect("commit");
+    drop(committer);
+    assert_eq!(committed(&c, "tracked", 3, "keepers"), vec![11, 22, 33]);
+
+    // Every broker in turn crashes (one of them coordinates the group); the offsets are
+    // still there, served by whichever broker coordinates the group next.
+    for i in 0..3 {
+        c.brokers[i].take().expect("running").crash();
+        assert_eq!(
+            committed(&c, "tracked", 3, "keepers"),
+            vec![11, 22, 33],
+            "with broker {} down",
+            i + 1
+        );
+        c.brokers[i] = Some(c.spawn(i));
+        c.until_brokers(i, 3);
+    }
+}

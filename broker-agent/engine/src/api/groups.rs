@@ -28,6 +28,7 @@ use kafka_protocol::{
 use super::{blocking, metadata::topic_name};
 use crate::{
     broker::Broker,
+    cluster::sync as cluster,
     groups::{store::Committed, JoinRequest},
 };
 
@@ -233,18 +234,32 @@ pub async fn offset_commit(broker: &Arc<Broker>, req: OffsetCommitRequest) -> Of
         req.generation_id_or_member_epoch,
         req.member_id.to_string(),
     );
-    let outcome = if broker.coordinates(&group) {
+    let outcome = if !broker.coordinates(&group) {
+        offsets
+            .into_iter()
+            .map(|(tp, _)| (tp, NOT_COORDINATOR))
+            .collect()
+    } else if let Some(quorum) = broker.quorum() {
+        // Cluster mode: offsets go through the metadata quorum to every broker, so the
+        // group's next coordinator has them.
+        let exists = |t: &str, p: i32| broker.has_partition(t, p);
+        let (outcome, accepted) = broker
+            .groups
+            .check_commit(&group, generation, &member, offsets, exists);
+        match cluster::commit_offsets(quorum, &group, &accepted).await {
+            Ok(()) => outcome,
+            Err(code) => outcome
+                .into_iter()
+                .map(|(tp, c)| (tp, if c == 0 { code } else { c }))
+                .collect(),
+        }
+    } else {
         blocking(move || {
             let exists = |t: &str, p: i32| b.has_partition(t, p);
             b.groups
                 .commit(&group, generation, &member, offsets, exists)
         })
         .await
-    } else {
-        offsets
-            .into_iter()
-            .map(|(tp, _)| (tp, NOT_COORDINATOR))
-            .collect()
     };
     let mut topics: Vec<OffsetCommitResponseTopic> = Vec::new();
     for ((topic, p), code) in outcome {
@@ -357,7 +372,12 @@ pub async fn delete_groups(broker: &Arc<Broker>, req: DeleteGroupsRequest) -> De
     let mut results = Vec::with_capacity(req.groups_names.len());
     for id in req.groups_names {
         let (b, name) = (broker.clone(), id.0.to_string());
-        let code = blocking(move || b.groups.delete(&name)).await;
+        let mut code = blocking(move || b.groups.delete(&name)).await;
+        if let (0, Some(quorum)) = (code, broker.quorum()) {
+            if let Err(e) = cluster::delete_group(quorum, &id.0).await {
+                code = e.code();
+            }
+        }
         results.push(
             DeletableGroupResult::default()
                 .with_group_id(id)

@@ -8,6 +8,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::groups::store::Committed;
+
 /// Kafka error codes a command can be refused with.
 pub mod codes {
     pub const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
@@ -50,11 +52,17 @@ pub struct TopicState {
     pub configs: BTreeMap<String, String>,
 }
 
+/// Committed offsets of one group: topic → partition → offset.
+pub type GroupOffsets = BTreeMap<String, BTreeMap<i32, Committed>>;
+
 /// The whole replicated metadata.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClusterImage {
     pub brokers: BTreeMap<i32, BrokerInfo>,
     pub topics: BTreeMap<String, TopicState>,
+    /// Consumer groups' committed offsets, so they outlive their coordinator.
+    #[serde(default)]
+    pub offsets: BTreeMap<String, GroupOffsets>,
 }
 
 /// A change to the image, proposed to the controller and applied on every broker.
@@ -98,6 +106,15 @@ pub enum Command {
         leader: i32,
         leader_epoch: i32,
         isr: Vec<i32>,
+    },
+    /// A group's coordinator accepted these offsets.
+    CommitOffsets {
+        group: String,
+        offsets: Vec<(String, i32, Committed)>,
+    },
+    /// A group was deleted with its offsets.
+    DeleteGroup {
+        group: String,
     },
 }
 
@@ -207,7 +224,12 @@ impl ClusterImage {
                 Outcome::Done
             }
             Command::DeleteTopic { name } => match self.topics.remove(name) {
-                Some(_) => Outcome::Done,
+                Some(_) => {
+                    for group in self.offsets.values_mut() {
+                        group.remove(name);
+                    }
+                    Outcome::Done
+                }
                 None => rejected(
                     codes::UNKNOWN_TOPIC_OR_PARTITION,
                     format!("no topic {name:?}"),
@@ -256,6 +278,20 @@ impl ClusterImage {
                 leader_epoch,
                 isr,
             } => self.change_isr(topic, *partition, *leader, *leader_epoch, isr),
+            Command::CommitOffsets { group, offsets } => {
+                let stored = self.offsets.entry(group.clone()).or_default();
+                for (topic, partition, c) in offsets {
+                    stored
+                        .entry(topic.clone())
+                        .or_default()
+                        .insert(*partition, c.clone());
+                }
+                Outcome::Done
+            }
+            Command::DeleteGroup { group } => {
+                self.offsets.remove(group);
+                Outcome::Done
+            }
         }
     }
 

@@ -15,6 +15,7 @@ use super::{
 use crate::{
     api::blocking,
     broker::{Broker, TopicError},
+    groups::store::Committed,
     topics::TopicMeta,
 };
 
@@ -54,6 +55,54 @@ fn apply(broker: &Broker, image: &ClusterImage) {
             let _ = broker.delete_topic(&t.name);
         }
     }
+    for (group, topics) in &image.offsets {
+        let offsets = topics
+            .iter()
+            .flat_map(|(t, ps)| ps.iter().map(|(p, c)| ((t.clone(), *p), c.clone())))
+            .collect();
+        broker.groups.adopt_offsets(group, offsets);
+    }
+}
+
+/// Replicates offsets a coordinator accepted through the quorum; stored on every broker
+/// when this returns. The Kafka error code when the quorum cannot commit them.
+pub async fn commit_offsets(
+    quorum: &MetadataQuorum,
+    group: &str,
+    offsets: &[((String, i32), Committed)],
+) -> Result<(), i16> {
+    let command = Command::CommitOffsets {
+        group: group.to_owned(),
+        offsets: offsets
+            .iter()
+            .map(|((t, p), c)| (t.clone(), *p, c.clone()))
+            .collect(),
+    };
+    commit(quorum, command).await.map_err(|e| {
+        tracing::warn!(group, error = %e, "offsets not replicated");
+        ResponseError::CoordinatorNotAvailable.code()
+    })?;
+    applied(quorum, |i| {
+        let Some(g) = i.offsets.get(group) else {
+            return false;
+        };
+        offsets
+            .iter()
+            .all(|((t, p), c)| g.get(t).and_then(|ps| ps.get(p)) == Some(c))
+    })
+    .await;
+    Ok(())
+}
+
+/// Forgets a deleted group's offsets on every broker.
+pub async fn delete_group(quorum: &MetadataQuorum, group: &str) -> Result<(), TopicError> {
+    commit(
+        quorum,
+        Command::DeleteGroup {
+            group: group.to_owned(),
+        },
+    )
+    .await
 }
 
 /// Commits `command`; a refusal carries the controller's Kafka error code.

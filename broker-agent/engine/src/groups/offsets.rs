@@ -14,6 +14,9 @@ pub const MAX_METADATA: usize = 4096;
 /// A commit's result per partition.
 pub type CommitOutcome = Vec<((String, i32), i16)>;
 
+/// Offsets per partition, as committed.
+pub type PartitionOffsets = Vec<((String, i32), Committed)>;
+
 /// A member as DescribeGroups shows it.
 #[derive(Clone, Debug)]
 pub struct MemberSummary {
@@ -50,9 +53,31 @@ impl Coordinator {
         group_id: &str,
         generation: i32,
         member_id: &str,
-        offsets: Vec<((String, i32), Committed)>,
+        offsets: PartitionOffsets,
         exists: impl Fn(&str, i32) -> bool,
     ) -> CommitOutcome {
+        let (outcome, accepted) =
+            self.check_commit(group_id, generation, member_id, offsets, exists);
+        match self.store_offsets(group_id, accepted) {
+            Ok(()) => outcome,
+            Err(code) => outcome
+                .into_iter()
+                .map(|(tp, c)| (tp, if c == 0 { code } else { c }))
+                .collect(),
+        }
+    }
+
+    /// The checks of [`commit`](Self::commit) without storing: the outcome per partition
+    /// and the offsets accepted (stamped with the commit time), for the caller to store
+    /// here or replicate first.
+    pub fn check_commit(
+        &self,
+        group_id: &str,
+        generation: i32,
+        member_id: &str,
+        offsets: PartitionOffsets,
+        exists: impl Fn(&str, i32) -> bool,
+    ) -> (CommitOutcome, PartitionOffsets) {
         let mut inner = self.lock();
         let group_error = match inner.groups.get_mut(group_id) {
             _ if group_id.is_empty() => Some(ResponseError::InvalidGroupId),
@@ -74,7 +99,8 @@ impl Coordinator {
             },
         };
         if let Some(e) = group_error {
-            return offsets.into_iter().map(|(tp, _)| (tp, e.code())).collect();
+            let outcome = offsets.into_iter().map(|(tp, _)| (tp, e.code())).collect();
+            return (outcome, Vec::new());
         }
         let mut outcome = Vec::with_capacity(offsets.len());
         let mut accepted = Vec::new();
@@ -90,22 +116,44 @@ impl Coordinator {
             };
             outcome.push(((topic, p), code));
         }
-        if !accepted.is_empty() {
-            if let Err(e) = inner.store.commit(group_id, accepted) {
-                tracing::error!(group = group_id, error = %e, "failed to store committed offsets");
-                return outcome
-                    .into_iter()
-                    .map(|(tp, _)| (tp, ResponseError::KafkaStorageError.code()))
-                    .collect();
-            }
-            let group_name = group_id.to_owned();
-            let record = inner.store.state.groups.get(&group_name).cloned();
-            inner
-                .groups
-                .entry(group_name)
-                .or_insert_with(|| super::Group::new(record.as_ref()));
+        (outcome, accepted)
+    }
+
+    /// Stores accepted offsets durably (and makes the group known); the Kafka error
+    /// code when the store fails.
+    pub fn store_offsets(&self, group_id: &str, offsets: PartitionOffsets) -> Result<(), i16> {
+        if offsets.is_empty() {
+            return Ok(());
         }
-        outcome
+        let mut inner = self.lock();
+        if let Err(e) = inner.store.commit(group_id, offsets) {
+            tracing::error!(group = group_id, error = %e, "failed to store committed offsets");
+            return Err(ResponseError::KafkaStorageError.code());
+        }
+        let group_name = group_id.to_owned();
+        let record = inner.store.state.groups.get(&group_name).cloned();
+        inner
+            .groups
+            .entry(group_name)
+            .or_insert_with(|| super::Group::new(record.as_ref()));
+        Ok(())
+    }
+
+    /// Cluster mode: stores the offsets the metadata quorum committed for `group_id`
+    /// that this broker does not have yet, so whichever broker coordinates the group
+    /// next knows them.
+    pub fn adopt_offsets(&self, group_id: &str, offsets: PartitionOffsets) {
+        let new: Vec<_> = {
+            let inner = self.lock();
+            let have = inner.store.state.offsets.get(group_id);
+            offsets
+                .into_iter()
+                .filter(|(tp, c)| have.and_then(|h| h.get(tp)) != Some(c))
+                .collect()
+        };
+        if let Err(code) = self.store_offsets(group_id, new) {
+            tracing::warn!(group = group_id, code, "cannot keep replicated offsets");
+        }
     }
 
     /// Committed offsets of a group: of the given partitions, or all of them (`None`).
