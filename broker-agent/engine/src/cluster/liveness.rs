@@ -123,15 +123,17 @@ pub async fn watch_brokers(quorum: Arc<MetadataQuorum>, session_timeout: Duratio
 }
 
 /// Controlled shutdown: stop heartbeating, tell the controller this broker is leaving,
-/// and wait (up to `patience`) until the cluster no longer counts on it as a leader.
+/// and wait (up to `patience` in all) until the cluster no longer counts on it as a
+/// leader.
 pub async fn leave(quorum: &MetadataQuorum, me: i32, patience: Duration) {
+    let deadline = tokio::time::Instant::now() + patience;
     quorum.liveness.stopping.store(true, Ordering::Release);
     send_heartbeat(quorum, me, true).await;
     let propose = quorum.propose(Command::SetBrokerAlive {
         id: me,
         alive: false,
     });
-    match tokio::time::timeout(patience, propose).await {
+    match tokio::time::timeout_at(deadline, propose).await {
         Ok(Ok(_)) => {}
         Ok(Err(e)) => tracing::warn!(error = %e, "controlled shutdown not acknowledged"),
         Err(_) => tracing::warn!("controlled shutdown timed out; stopping anyway"),
@@ -143,6 +145,6 @@ pub async fn leave(quorum: &MetadataQuorum, me: i32, patience: Duration) {
             .flat_map(|t| &t.partitions)
             .all(|p| p.leader != me || p.isr.len() <= 1)
     });
-    let _ = tokio::time::timeout(patience, gone).await;
+    let _ = tokio::time::timeout_at(deadline, gone).await;
     tracing::info!("controlled shutdown: leaderships handed over");
 }

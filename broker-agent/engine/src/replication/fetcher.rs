@@ -299,18 +299,20 @@ async fn fetch_once(
                     }
                 }
                 Some(ResponseError::OffsetOutOfRange) => {
-                    let leader_start = d.log_start_offset;
-                    let reset = blocking(move || {
+                    // Behind the leader's log start: start over there. Past its end (an
+                    // unclean election): cut back to what the leader has committed.
+                    let (leader_start, leader_hw) = (d.log_start_offset, d.high_watermark);
+                    let fixed = blocking(move || {
                         let mut log = partition.log.lock().unwrap_or_else(|e| e.into_inner());
                         if log.log_end_offset() < leader_start {
                             log.reset_to(leader_start)
                         } else {
-                            Ok(())
+                            log.truncate_to(leader_hw.max(0))
                         }
                     })
                     .await;
-                    if let Err(e) = reset {
-                        tracing::warn!(%topic, partition = key.1, error = %e, "cannot reset the log");
+                    if let Err(e) = fixed {
+                        tracing::warn!(%topic, partition = key.1, error = %e, "cannot realign the log with the leader");
                     }
                     reconciled.remove(&key);
                 }
