@@ -11,9 +11,10 @@ use std::time::Duration;
 use common::{cluster::Cluster, drain};
 use rdkafka::{
     admin::{AdminOptions, AlterConfig, NewTopic, ResourceSpecifier, TopicReplication},
-    consumer::{BaseConsumer, Consumer},
+    consumer::{BaseConsumer, CommitMode, Consumer},
     producer::FutureRecord,
     types::RDKafkaErrorCode,
+    Offset, TopicPartitionList,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -141,8 +142,25 @@ async fn three_brokers_share_one_metadata_and_serve_partitions_spread_over_them(
         "from several partitions: {partitions:?}"
     );
     drop(group);
+    // Offsets committed for a group (here by a consumer that assigns its partitions).
+    let committer: BaseConsumer = c
+        .broker(1)
+        .config()
+        .set("group.id", "bookmarks")
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    let mut marks = TopicPartitionList::new();
+    for p in 0..6 {
+        marks
+            .add_partition_offset("spread", p, Offset::Offset(i64::from(p) + 1))
+            .expect("offset");
+    }
+    committer.commit(&marks, CommitMode::Sync).expect("commit");
+    drop(committer);
 
-    // The whole cluster restarts: the topic, its leaders and its records are all there.
+    // The whole cluster restarts: the topic, its leaders, its records and the committed
+    // offsets are all there.
     for b in c.brokers.iter_mut() {
         b.take().expect("running").stop();
     }
@@ -159,4 +177,24 @@ async fn three_brokers_share_one_metadata_and_serve_partitions_spread_over_them(
         60,
         "records kept"
     );
+    let asker: BaseConsumer = c
+        .broker(2)
+        .config()
+        .set("group.id", "bookmarks")
+        .create()
+        .expect("consumer");
+    let mut wanted = TopicPartitionList::new();
+    for p in 0..6 {
+        wanted.add_partition("spread", p);
+    }
+    let got = asker
+        .committed_offsets(wanted, Duration::from_secs(20))
+        .expect("committed offsets");
+    for p in 0..6 {
+        assert_eq!(
+            got.find_partition("spread", p).map(|e| e.offset()),
+            Some(Offset::Offset(i64::from(p) + 1)),
+            "offset of partition {p} kept"
+        );
+    }
 }
