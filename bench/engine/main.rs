@@ -28,6 +28,8 @@ use rdkafka::{
     ClientConfig, ClientContext, Message, Offset, TopicPartitionList,
 };
 
+mod cluster;
+
 const PARTITIONS: i32 = 4;
 
 struct Broker {
@@ -43,6 +45,11 @@ impl Drop for Broker {
 }
 
 fn start_broker(data: &Path) -> anyhow::Result<Broker> {
+    start_broker_with(data, "127.0.0.1:0", &[])
+}
+
+/// Starts `broker-agent broker` on `listen` with extra flags.
+fn start_broker_with(data: &Path, listen: &str, extra: &[&str]) -> anyhow::Result<Broker> {
     let exe = std::env::current_exe()?;
     let bin = exe.parent().context("target dir")?.join("broker-agent");
     if !bin.exists() {
@@ -52,9 +59,10 @@ fn start_broker(data: &Path) -> anyhow::Result<Broker> {
         );
     }
     let mut child = Command::new(bin)
-        .args(["broker", "--listen", "127.0.0.1:0", "--data-dir"])
+        .args(["broker", "--listen", listen, "--data-dir"])
         .arg(data)
-        .env("RUST_LOG", "warn")
+        .args(extra)
+        .env("RUST_LOG", "warn,openraft=off")
         .stdout(Stdio::piped())
         .spawn()?;
     let line = BufReader::new(child.stdout.take().context("stdout")?)
@@ -204,15 +212,16 @@ fn consume_throughput(bootstrap: &str, topic: &str, count: u64) -> anyhow::Resul
     Ok(bytes as f64 / start.elapsed().as_secs_f64() / 1e6)
 }
 
-/// Sends `rate` records per second for `secs` seconds (acks=1, no linger): p50, p99.
+/// Sends `rate` records per second for `secs` seconds (no linger): p50, p99.
 fn latency(
     bootstrap: &str,
     topic: &str,
     size: usize,
     rate: u64,
     secs: u64,
+    acks: &str,
 ) -> anyhow::Result<(Duration, Duration)> {
-    let (p, d) = producer(bootstrap, "1", "0")?;
+    let (p, d) = producer(bootstrap, acks, "0")?;
     let payload = vec![b'x'; size];
     let interval = Duration::from_secs_f64(1.0 / rate as f64);
     let start = Instant::now();
@@ -232,13 +241,17 @@ fn latency(
 }
 
 fn create_topic(bootstrap: &str, name: &str) -> anyhow::Result<()> {
+    create_replicated_topic(bootstrap, name, 1)
+}
+
+fn create_replicated_topic(bootstrap: &str, name: &str, replicas: i32) -> anyhow::Result<()> {
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .create()?;
     let rt = std::thread::spawn({
         let name = name.to_owned();
         move || {
-            let t = NewTopic::new(&name, PARTITIONS, TopicReplication::Fixed(1));
+            let t = NewTopic::new(&name, PARTITIONS, TopicReplication::Fixed(replicas));
             futures_lite_block_on(admin.create_topics([&t], &AdminOptions::new()))
         }
     });
@@ -315,7 +328,7 @@ fn main() -> anyhow::Result<()> {
             let (p50, p99) = if acks == "1" {
                 let lt = format!("lat-{size}");
                 create_topic(&b, &lt)?;
-                let (a, c) = latency(&b, &lt, size, 1000, 5)?;
+                let (a, c) = latency(&b, &lt, size, 1000, 5, "1")?;
                 (
                     format!("{:.2}", a.as_secs_f64() * 1e3),
                     format!("{:.2}", c.as_secs_f64() * 1e3),
@@ -346,5 +359,6 @@ fn main() -> anyhow::Result<()> {
         "latency: 1000 records/s for 5 s, acks=1, linger.ms=0; raw write speed averaged {:.1} MB/s",
         raw_total / raw_runs
     );
-    Ok(())
+    drop(broker);
+    cluster::run(dir.path(), n(200_000.0))
 }

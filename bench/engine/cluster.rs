@@ -1,0 +1,105 @@
+//! The three-broker part of `bench/engine`: a cluster of three broker processes on this
+//! machine (one metadata quorum), RF 3 with acks=all beside RF 1 with acks=1 in the same
+//! run — what replication costs in throughput and p99 latency.
+
+use std::{net::TcpListener, path::Path};
+
+use super::{create_replicated_topic, latency, produce_throughput, start_broker_with, Broker};
+
+/// A free loopback port below the ephemeral range.
+fn port() -> anyhow::Result<u16> {
+    (21_000..32_000)
+        .find(|p| TcpListener::bind(("127.0.0.1", *p)).is_ok())
+        .ok_or_else(|| anyhow::anyhow!("no free port"))
+}
+
+fn start_cluster(dir: &Path) -> anyhow::Result<Vec<Broker>> {
+    let mut ports = Vec::new();
+    while ports.len() < 6 {
+        let p = port()?;
+        // Hold each port until all are chosen, so none is picked twice.
+        ports.push((p, TcpListener::bind(("127.0.0.1", p))?));
+    }
+    let voters: Vec<String> = (0..3)
+        .map(|i| format!("\"{}@127.0.0.1:{}\"", i + 1, ports[3 + i].0))
+        .collect();
+    let mut configs = Vec::new();
+    for i in 0..3 {
+        let config = dir.join(format!("broker-{}.toml", i + 1));
+        std::fs::write(
+            &config,
+            format!(
+                "node-id = {}\n[cluster]\nvoters = [{}]\ncontroller-listen = \"127.0.0.1:{}\"\n",
+                i + 1,
+                voters.join(", "),
+                ports[3 + i].0
+            ),
+        )?;
+        configs.push(config);
+    }
+    let listens: Vec<String> = (0..3)
+        .map(|i| format!("127.0.0.1:{}", ports[i].0))
+        .collect();
+    drop(ports);
+    (0..3)
+        .map(|i| {
+            let config = configs[i].to_str().unwrap_or_default();
+            start_broker_with(
+                &dir.join(format!("broker-{}", i + 1)),
+                &listens[i],
+                &["--config", config],
+            )
+        })
+        .collect()
+}
+
+/// Retries topic creation while the quorum elects its controller and brokers register.
+fn create_when_ready(bootstrap: &str, name: &str, replicas: i32) -> anyhow::Result<()> {
+    let mut last = None;
+    for _ in 0..100 {
+        match create_replicated_topic(bootstrap, name, replicas) {
+            Ok(()) => return Ok(()),
+            Err(e) => last = Some(e),
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    Err(last.unwrap_or_else(|| anyhow::anyhow!("topic {name} not created")))
+}
+
+pub fn run(dir: &Path, count: u64) -> anyhow::Result<()> {
+    let brokers = start_cluster(dir)?;
+    let bootstrap: Vec<String> = brokers.iter().map(|b| b.bootstrap.clone()).collect();
+    let b = bootstrap.join(",");
+    println!("\nthree-broker cluster at {b} ({count} records of 1 KiB per run)");
+    println!(
+        "{:>14} {:>12} {:>12} {:>10} {:>10}",
+        "setup", "produce MB/s", "records/s", "p50 ms", "p99 ms"
+    );
+    let mut rows = Vec::new();
+    for (replicas, acks) in [(1, "1"), (3, "all")] {
+        let topic = format!("cluster-rf{replicas}");
+        create_when_ready(&b, &topic, replicas)?;
+        let (mbs, rps) = produce_throughput(&b, &topic, count, 1024, acks)?;
+        let lt = format!("cluster-lat-rf{replicas}");
+        create_when_ready(&b, &lt, replicas)?;
+        // Followers pick a new partition up when their current fetch returns (up to
+        // 500 ms, as with Kafka's replica.fetch.wait.max.ms): warm up before measuring.
+        produce_throughput(&b, &lt, 1000, 1024, acks)?;
+        let (p50, p99) = latency(&b, &lt, 1024, 1000, 5, acks)?;
+        println!(
+            "{:>14} {:>12.1} {:>12.0} {:>10.2} {:>10.2}",
+            format!("RF {replicas} acks={acks}"),
+            mbs,
+            rps,
+            p50.as_secs_f64() * 1e3,
+            p99.as_secs_f64() * 1e3
+        );
+        rows.push((mbs, p99.as_secs_f64()));
+    }
+    println!(
+        "RF 3 acks=all / RF 1 acks=1: throughput {:.2}x, p99 latency {:.2}x",
+        rows[1].0 / rows[0].0,
+        rows[1].1 / rows[0].1
+    );
+    Ok(())
+}
