@@ -29,7 +29,7 @@ fn start_cluster(dir: &Path) -> anyhow::Result<Vec<Broker>> {
         std::fs::write(
             &config,
             format!(
-                "node-id = {}\n[cluster]\nvoters = [{}]\ncontroller-listen = \"127.0.0.1:{}\"\n",
+                "node-id = {}\ncluster-id = \"bench\"\n[cluster]\nvoters = [{}]\ncontroller-listen = \"127.0.0.1:{}\"\n",
                 i + 1,
                 voters.join(", "),
                 ports[3 + i].0

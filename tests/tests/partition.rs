@@ -28,7 +28,7 @@ fn start_broker(ns: &Netns, id: usize, voters: &str, dir: &std::path::Path) -> P
     std::fs::write(
         &config,
         format!(
-            "node-id = {id}\n[cluster]\nvoters = [{voters}]\ncontroller-listen = \"{}:9093\"\n\
+            "node-id = {id}\ncluster-id = \"partitioned\"\n[cluster]\nvoters = [{voters}]\ncontroller-listen = \"{}:9093\"\n\
              rack = \"host-{id}\"\nbroker-session-timeout = \"1s\"\nreplica-lag-time-max = \"2s\"\n",
             ns.ip
         ),

@@ -203,6 +203,12 @@ impl BrokerConfig {
                 return Err("cluster id must be 1 to 64 characters".into());
             }
         }
+        if self.cluster.is_some() && self.cluster_id.is_none() {
+            return Err(
+                "a broker with a [cluster] section needs a cluster-id, the same on every broker of the cluster"
+                    .into(),
+            );
+        }
         Ok(())
     }
 }

@@ -21,7 +21,7 @@ const SESSION_TICK: Duration = Duration::from_millis(250);
 const STATS_TICK: Duration = Duration::from_secs(1);
 
 /// How long a broker stopping gracefully waits for its leaderships to move.
-const CONTROLLED_SHUTDOWN_PATIENCE: std::time::Duration = std::time::Duration::from_secs(10);
+const CONTROLLED_SHUTDOWN_PATIENCE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Serves `listener` until `shutdown` turns true, then (in cluster mode) hands its
 /// partition leaderships over while still answering, flushes and marks the stop clean.

@@ -52,16 +52,23 @@ impl Liveness {
 /// This broker's heartbeats to whichever voter is the controller.
 pub async fn heartbeat(quorum: Arc<MetadataQuorum>, me: i32) {
     let mut tick = tokio::time::interval(TICK);
+    let mut link = None;
     loop {
         tick.tick().await;
         if quorum.liveness.stopping.load(Ordering::Acquire) {
             return;
         }
-        send_heartbeat(&quorum, me, false).await;
+        send_heartbeat(&quorum, me, false, &mut link).await;
     }
 }
 
-async fn send_heartbeat(quorum: &MetadataQuorum, me: i32, stopping: bool) {
+/// One heartbeat over `link` (kept open to the controller, replaced when it changes).
+async fn send_heartbeat(
+    quorum: &MetadataQuorum,
+    me: i32,
+    stopping: bool,
+    link: &mut Option<network::Link>,
+) {
     let Some(controller) = quorum.controller() else {
         return;
     };
@@ -72,8 +79,12 @@ async fn send_heartbeat(quorum: &MetadataQuorum, me: i32, stopping: bool) {
     let Some(addr) = quorum.voter_address(controller) else {
         return;
     };
+    let link = match link {
+        Some(l) if l.addr() == addr => l,
+        _ => link.insert(network::Link::new(&quorum.cluster, &addr)),
+    };
     let request = Request::Heartbeat { id: me, stopping };
-    if let Err(e) = network::call(&addr, &request, TICK * 5).await {
+    if let Err(e) = link.call(request, TICK * 5).await {
         tracing::debug!(controller, error = %e, "heartbeat not delivered");
     }
 }
@@ -128,7 +139,14 @@ pub async fn watch_brokers(quorum: Arc<MetadataQuorum>, session_timeout: Duratio
 pub async fn leave(quorum: &MetadataQuorum, me: i32, patience: Duration) {
     let deadline = tokio::time::Instant::now() + patience;
     quorum.liveness.stopping.store(true, Ordering::Release);
-    send_heartbeat(quorum, me, true).await;
+    let image = quorum.image();
+    if !image.brokers.values().any(|b| b.alive && b.id != me) {
+        // The last broker standing (a whole cluster stopping): no one to hand over to,
+        // and no quorum to record it with.
+        tracing::info!("controlled shutdown: no other live broker; stopping");
+        return;
+    }
+    send_heartbeat(quorum, me, true, &mut None).await;
     let propose = quorum.propose(Command::SetBrokerAlive {
         id: me,
         alive: false,

@@ -1,4 +1,4 @@
-//! Cluster mode, part one: the metadata quorum. The voters among a cluster's brokers run
+//! Cluster mode: the metadata quorum. The voters among a cluster's brokers run
 //! Raft (the `openraft` crate) over a replicated metadata log, KRaft-style; the Raft
 //! leader is the cluster's controller. Every broker applies the committed log to the same
 //! [`ClusterImage`] and sees each new image through a watch channel. Any broker can
@@ -40,6 +40,8 @@ const PROPOSE_TIMEOUT: Duration = Duration::from_secs(15);
 /// This broker's member of the metadata quorum.
 pub struct MetadataQuorum {
     pub node_id: u64,
+    /// The cluster id every quorum message carries.
+    pub cluster: Arc<str>,
     /// Heartbeats heard (on the controller) and this broker's own stopping flag.
     pub liveness: Arc<liveness::Liveness>,
     voters: BTreeMap<u64, String>,
@@ -69,6 +71,7 @@ impl MetadataQuorum {
     /// `listener`, and, on first start, initializes the quorum with `voters` (id →
     /// controller address; every voter is given the same map).
     pub async fn start(
+        cluster: &str,
         node_id: u64,
         listener: TcpListener,
         voters: &BTreeMap<u64, String>,
@@ -76,7 +79,11 @@ impl MetadataQuorum {
     ) -> anyhow::Result<MetadataQuorum> {
         let log = LogStore::open(dir)?;
         let (machine, image) = StateMachine::open(dir)?;
-        let raft = Raft::new(node_id, raft_config()?, Network, log, machine).await?;
+        let cluster: Arc<str> = Arc::from(cluster);
+        let network = Network {
+            cluster: cluster.clone(),
+        };
+        let raft = Raft::new(node_id, raft_config()?, network, log, machine).await?;
         let forward = {
             let raft = raft.clone();
             move |command: Command| {
@@ -86,24 +93,18 @@ impl MetadataQuorum {
         };
         let liveness = Arc::new(liveness::Liveness::default());
         let server = tokio::spawn(network::serve(
+            cluster.clone(),
             listener,
             raft.clone(),
             forward,
             liveness.clone(),
         ));
         if !raft.is_initialized().await? {
-            let members: BTreeMap<u64, BasicNode> = voters
-                .iter()
-                .map(|(id, addr)| (*id, BasicNode::new(addr)))
-                .collect();
-            // Every voter initializes with the same membership; all but the first to get
-            // there are told the quorum is initialized already, which is fine.
-            if let Err(e) = raft.initialize(members).await {
-                tracing::debug!(error = %e, "metadata quorum already initialized");
-            }
+            tokio::spawn(initialize(raft.clone(), node_id, voters.clone()));
         }
         Ok(MetadataQuorum {
             node_id,
+            cluster,
             liveness,
             voters: voters.clone(),
             raft,
@@ -156,7 +157,7 @@ impl MetadataQuorum {
                 Ok(r) => return Ok(r.data),
                 Err(openraft::error::RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
                     match f.leader_node {
-                        Some(node) => forward(&node.addr, &command).await,
+                        Some(node) => forward(&self.cluster, &node.addr, &command).await,
                         None => Err("no controller elected yet".to_owned()),
                     }
                 }
@@ -184,6 +185,31 @@ impl MetadataQuorum {
     }
 }
 
+/// How long a voter other than the lowest-numbered one waits for the quorum to form
+/// before it initializes the quorum itself (the lowest may be down).
+const INITIALIZE_FALLBACK: Duration = Duration::from_secs(5);
+
+/// First start of a quorum: the voter with the lowest node id initializes it with the
+/// membership; the others normally just join when it contacts them. Voters initializing
+/// at the same moment trip openraft's debug assertions (two leaders in one term), so the
+/// others only initialize after a pause in which nobody reached them.
+async fn initialize(raft: Raft<TypeConfig>, node_id: u64, voters: BTreeMap<u64, String>) {
+    let lowest = voters.keys().next().copied() == Some(node_id);
+    if !lowest {
+        tokio::time::sleep(INITIALIZE_FALLBACK).await;
+        if raft.is_initialized().await.unwrap_or(true) {
+            return;
+        }
+    }
+    let members: BTreeMap<u64, BasicNode> = voters
+        .iter()
+        .map(|(id, addr)| (*id, BasicNode::new(addr)))
+        .collect();
+    if let Err(e) = raft.initialize(members).await {
+        tracing::debug!(error = %e, "metadata quorum already initialized");
+    }
+}
+
 /// Starts cluster mode for `broker`: the quorum member (its log under
 /// `<data-dir>/__cluster_metadata`), the task that follows the image, and the broker's
 /// registration (retried until a controller commits it).
@@ -196,8 +222,16 @@ pub async fn join(
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", membership.controller_listen))?;
     let dir = broker.config.data_dir.join("__cluster_metadata");
     let node_id = broker.config.node_id as u64;
-    let quorum =
-        Arc::new(MetadataQuorum::start(node_id, listener, &membership.voters, &dir).await?);
+    let quorum = Arc::new(
+        MetadataQuorum::start(
+            &broker.cluster_id,
+            node_id,
+            listener,
+            &membership.voters,
+            &dir,
+        )
+        .await?,
+    );
     broker.join_quorum(quorum.clone());
     tokio::spawn(sync::follow(broker.clone(), quorum.watch()));
     tokio::spawn(crate::replication::fetcher::run(
@@ -248,10 +282,11 @@ async fn propose_locally(raft: &Raft<TypeConfig>, command: Command) -> Result<Ou
         .map_err(|e| e.to_string())
 }
 
-async fn forward(addr: &str, command: &Command) -> Result<Outcome, String> {
+async fn forward(cluster: &str, addr: &str, command: &Command) -> Result<Outcome, String> {
     match network::call(
+        cluster,
         addr,
-        &Request::Propose(command.clone()),
+        Request::Propose(command.clone()),
         Duration::from_secs(5),
     )
     .await

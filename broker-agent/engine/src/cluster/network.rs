@@ -32,6 +32,15 @@ type NodeId = u64;
 /// Largest frame accepted (a snapshot of a big cluster's metadata fits easily).
 const MAX_FRAME: usize = 64 << 20;
 
+/// Every frame names the cluster it belongs to: a broker reusing an old cluster's ports
+/// must never take Raft messages meant for that cluster (openraft would follow a foreign
+/// leader).
+#[derive(Serialize, Deserialize)]
+struct Envelope<'a> {
+    cluster: std::borrow::Cow<'a, str>,
+    request: Request,
+}
+
 #[derive(Serialize, Deserialize)]
 pub enum Request {
     Append(AppendEntriesRequest<TypeConfig>),
@@ -75,26 +84,78 @@ async fn read_frame<T: DeserializeOwned>(s: &mut TcpStream) -> std::io::Result<T
     Ok(serde_json::from_slice(&body)?)
 }
 
-/// One request, one reply, over a fresh connection, within `timeout`.
-pub async fn call(addr: &str, request: &Request, timeout: Duration) -> std::io::Result<Reply> {
-    tokio::time::timeout(timeout, async {
-        let mut s = TcpStream::connect(addr).await?;
-        s.set_nodelay(true)?;
-        write_frame(&mut s, request).await?;
-        read_frame(&mut s).await
-    })
-    .await
-    .map_err(|_| {
-        std::io::Error::new(
-            std::io::ErrorKind::TimedOut,
-            format!("{addr} did not answer in time"),
-        )
-    })?
+/// One request to a member of `cluster`, one reply, over a fresh connection.
+pub async fn call(
+    cluster: &str,
+    addr: &str,
+    request: Request,
+    timeout: Duration,
+) -> std::io::Result<Reply> {
+    Link::new(cluster, addr).call(request, timeout).await
 }
 
-/// Answers quorum requests on `listener` for `raft`; `propose` handles forwarded commands
-/// and `liveness` records heartbeats.
+/// A connection to one peer kept across requests (one at a time), so the steady
+/// heartbeats and AppendEntries do not open a socket each — which would churn through
+/// the ephemeral ports brokers on the same host may want to listen on. Any failure drops
+/// the connection; the next request reconnects.
+pub struct Link {
+    cluster: Arc<str>,
+    addr: String,
+    stream: Option<TcpStream>,
+}
+
+impl Link {
+    pub fn new(cluster: &str, addr: &str) -> Link {
+        Link {
+            cluster: Arc::from(cluster),
+            addr: addr.to_owned(),
+            stream: None,
+        }
+    }
+
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    /// Sends `request` and reads its reply within `timeout`.
+    pub async fn call(&mut self, request: Request, timeout: Duration) -> std::io::Result<Reply> {
+        let addr = self.addr.clone();
+        let envelope = Envelope {
+            cluster: std::borrow::Cow::Borrowed(&*self.cluster),
+            request,
+        };
+        let stream = &mut self.stream;
+        let exchange = async {
+            let s = match stream {
+                Some(s) => s,
+                None => {
+                    let s = TcpStream::connect(&addr).await?;
+                    s.set_nodelay(true)?;
+                    stream.insert(s)
+                }
+            };
+            write_frame(s, &envelope).await?;
+            read_frame(s).await
+        };
+        let result = match tokio::time::timeout(timeout, exchange).await {
+            Ok(r) => r,
+            Err(_) => Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("{addr} did not answer in time"),
+            )),
+        };
+        if result.is_err() {
+            self.stream = None;
+        }
+        result
+    }
+}
+
+/// Answers quorum requests of `cluster` on `listener` for `raft`; `propose` handles
+/// forwarded commands and `liveness` records heartbeats. A connection that speaks for
+/// another cluster is closed.
 pub async fn serve<F, Fut>(
+    cluster: Arc<str>,
     listener: TcpListener,
     raft: Raft<TypeConfig>,
     propose: F,
@@ -103,15 +164,25 @@ pub async fn serve<F, Fut>(
     F: Fn(Command) -> Fut + Clone + Send + Sync + 'static,
     Fut: std::future::Future<Output = Result<Outcome, String>> + Send,
 {
+    // Connections end with the server: a stopped member must not keep answering on
+    // connections its peers hold open.
+    let mut connections = tokio::task::JoinSet::new();
     loop {
         let Ok((mut s, _)) = listener.accept().await else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
             continue;
         };
+        while connections.try_join_next().is_some() {}
         let (raft, propose, liveness) = (raft.clone(), propose.clone(), liveness.clone());
-        tokio::spawn(async move {
+        let cluster = cluster.clone();
+        connections.spawn(async move {
             let _ = s.set_nodelay(true);
-            while let Ok(request) = read_frame::<Request>(&mut s).await {
-                let reply = match request {
+            while let Ok(envelope) = read_frame::<Envelope>(&mut s).await {
+                if *envelope.cluster != *cluster {
+                    tracing::warn!(from = %envelope.cluster, "closing a quorum connection of another cluster");
+                    break;
+                }
+                let reply = match envelope.request {
                     Request::Append(r) => Reply::Append(raft.append_entries(r).await),
                     Request::Vote(r) => Reply::Vote(raft.vote(r).await),
                     Request::Snapshot(r) => Reply::Snapshot(raft.install_snapshot(r).await),
@@ -129,9 +200,11 @@ pub async fn serve<F, Fut>(
     }
 }
 
-/// Makes a client per peer.
-#[derive(Clone, Default)]
-pub struct Network;
+/// Makes a client per peer of `cluster`.
+#[derive(Clone)]
+pub struct Network {
+    pub cluster: Arc<str>,
+}
 
 impl RaftNetworkFactory<TypeConfig> for Network {
     type Network = Peer;
@@ -139,7 +212,7 @@ impl RaftNetworkFactory<TypeConfig> for Network {
     async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> Peer {
         Peer {
             target,
-            addr: Arc::from(node.addr.as_str()),
+            link: Link::new(&self.cluster, &node.addr),
         }
     }
 }
@@ -147,15 +220,19 @@ impl RaftNetworkFactory<TypeConfig> for Network {
 /// The client side towards one peer.
 pub struct Peer {
     target: NodeId,
-    addr: Arc<str>,
+    link: Link,
 }
 
 type RpcResult<T, E = openraft::error::Infallible> =
     Result<T, RPCError<NodeId, BasicNode, RaftError<NodeId, E>>>;
 
 impl Peer {
-    async fn send(&self, request: Request, option: &RPCOption) -> Result<Reply, std::io::Error> {
-        call(&self.addr, &request, option.hard_ttl()).await
+    async fn send(
+        &mut self,
+        request: Request,
+        option: &RPCOption,
+    ) -> Result<Reply, std::io::Error> {
+        self.link.call(request, option.hard_ttl()).await
     }
 
     fn remote<T, E: std::error::Error>(

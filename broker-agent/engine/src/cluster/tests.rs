@@ -34,7 +34,7 @@ impl Cluster {
             members: BTreeMap::new(),
         };
         for (id, l) in listeners {
-            let q = MetadataQuorum::start(id, l, &c.voters, &c.dir(id))
+            let q = MetadataQuorum::start("unit", id, l, &c.voters, &c.dir(id))
                 .await
                 .expect("start");
             c.members.insert(id, q);
@@ -57,7 +57,7 @@ impl Cluster {
             bound = TcpListener::bind(&self.voters[&id]).await;
         }
         let l = bound.expect("rebind");
-        let q = MetadataQuorum::start(id, l, &self.voters, &self.dir(id))
+        let q = MetadataQuorum::start("unit", id, l, &self.voters, &self.dir(id))
             .await
             .expect("restart");
         self.members.insert(id, q);
