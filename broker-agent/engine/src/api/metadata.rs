@@ -85,9 +85,10 @@ fn describe_replicated(name: &str, t: &TopicState, version: i16) -> MetadataResp
     topic
 }
 
-/// The alive brokers of the image.
-fn cluster_brokers(image: &ClusterImage) -> Vec<MetadataResponseBroker> {
-    image
+/// The alive brokers of the image, and this broker even before its registration is
+/// committed (a client that reached it can always come back).
+fn cluster_brokers(broker: &Broker, image: &ClusterImage) -> Vec<MetadataResponseBroker> {
+    let mut out: Vec<MetadataResponseBroker> = image
         .brokers
         .values()
         .filter(|b| b.alive)
@@ -98,7 +99,35 @@ fn cluster_brokers(image: &ClusterImage) -> Vec<MetadataResponseBroker> {
                 .with_port(i32::from(b.port))
                 .with_rack(b.rack.clone().map(StrBytes::from_string))
         })
-        .collect()
+        .collect();
+    let me = broker.config.node_id;
+    if !out.iter().any(|b| b.node_id.0 == me) {
+        let (host, port) = &broker.config.advertised;
+        let rack = broker.config.cluster.as_ref().and_then(|c| c.rack.clone());
+        out.push(
+            MetadataResponseBroker::default()
+                .with_node_id(BrokerId(me))
+                .with_host(StrBytes::from_string(host.clone()))
+                .with_port(i32::from(*port))
+                .with_rack(rack.map(StrBytes::from_string)),
+        );
+    }
+    out
+}
+
+/// The controller clients are told about: the quorum's leader when it is among the
+/// listed brokers, else this broker (it forwards admin requests to the quorum anyway),
+/// so an admin client never waits for a controller it cannot find.
+fn reported_controller(
+    broker: &Broker,
+    quorum: &crate::cluster::MetadataQuorum,
+    brokers: &[MetadataResponseBroker],
+) -> i32 {
+    quorum
+        .controller()
+        .map(|c| c as i32)
+        .filter(|c| brokers.iter().any(|b| b.node_id.0 == *c))
+        .unwrap_or(broker.config.node_id)
 }
 
 /// Metadata in cluster mode.
@@ -133,8 +162,9 @@ async fn cluster_metadata(
             })
             .collect(),
     };
-    let controller = quorum.controller().map_or(-1, |c| c as i32);
-    (cluster_brokers(&image), topics, controller)
+    let brokers = cluster_brokers(broker, &image);
+    let controller = reported_controller(broker, quorum, &brokers);
+    (brokers, topics, controller)
 }
 
 fn unknown_topic(name: &str) -> MetadataResponseTopic {
@@ -228,8 +258,10 @@ pub fn describe_cluster(
         .with_host(StrBytes::from_string(host.clone()))
         .with_port(i32::from(*port));
     let (brokers, controller) = match broker.quorum() {
-        Some(q) => (
-            cluster_brokers(&q.image())
+        Some(q) => {
+            let listed = cluster_brokers(broker, &q.image());
+            let controller = reported_controller(broker, q, &listed);
+            let brokers = listed
                 .into_iter()
                 .map(|b| {
                     DescribeClusterBroker::default()
@@ -238,9 +270,9 @@ pub fn describe_cluster(
                         .with_port(b.port)
                         .with_rack(b.rack)
                 })
-                .collect(),
-            q.controller().map_or(-1, |c| c as i32),
-        ),
+                .collect();
+            (brokers, controller)
+        }
         None => (vec![me], broker.config.node_id),
     };
     DescribeClusterResponse::default()
