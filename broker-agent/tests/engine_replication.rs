@@ -67,9 +67,19 @@ fn final_log(c: &Cluster, topic: &str, partitions: i32) -> HashMap<(i32, i64), S
     let mut tpl = TopicPartitionList::new();
     let mut ends = HashMap::new();
     for p in 0..partitions {
-        let (_, high) = consumer
-            .fetch_watermarks(topic, p, Duration::from_secs(10))
-            .expect("watermarks");
+        // A leader elected a moment ago answers OFFSET_NOT_AVAILABLE until its high
+        // watermark has caught up: ask again.
+        let mut high = None;
+        for _ in 0..50 {
+            match consumer.fetch_watermarks(topic, p, Duration::from_secs(10)) {
+                Ok((_, h)) => {
+                    high = Some(h);
+                    break;
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(100)),
+            }
+        }
+        let high = high.expect("watermarks");
         ends.insert(p, high);
         tpl.add_partition_offset(topic, p, Offset::Beginning)
             .expect("assign");

@@ -38,6 +38,21 @@ fn by_time(
         .map(|r| (r.offset, r.timestamp)))
 }
 
+/// Whether a new leader's high watermark has caught up with what the previous leaders
+/// committed: it must reach the start of this leader's epoch (KIP-207). Until the
+/// followers' next fetches move it there, "latest" is OFFSET_NOT_AVAILABLE (retriable)
+/// rather than an end that seems to go backwards.
+fn hw_known(
+    log: &crate::log::PartitionLog,
+    partition: &crate::broker::Partition,
+    epoch: i32,
+) -> bool {
+    let epoch_start = log
+        .epoch_end(epoch - 1)
+        .map_or(log.log_start_offset(), |(_, end)| end);
+    partition.replica.high_watermark() >= epoch_start
+}
+
 pub async fn list_offsets(
     broker: &Arc<Broker>,
     req: ListOffsetsRequest,
@@ -60,9 +75,11 @@ pub async fn list_offsets(
             };
             let ts = p.timestamp;
             let epoch = broker.leader_epoch(&name, p.partition_index);
+            let replicated = broker.quorum().is_some();
             let found = blocking(move || {
                 let log = partition.log.lock().unwrap_or_else(|e| e.into_inner());
                 match ts {
+                    LATEST if replicated && !hw_known(&log, &partition, epoch) => Ok(None),
                     LATEST => Ok(Some((partition.replica.high_watermark(), -1))),
                     EARLIEST => Ok(Some((log.log_start_offset(), -1))),
                     t if t >= 0 => by_time(&log, t),
@@ -81,6 +98,7 @@ pub async fn list_offsets(
                 Ok(None) if ts < EARLIEST => {
                     r.error_code = ResponseError::UnsupportedVersion.code()
                 }
+                Ok(None) if ts == LATEST => r.error_code = ResponseError::OffsetNotAvailable.code(),
                 Ok(None) => {}
                 Err(e) => r.error_code = log_error_code(&e),
             }
