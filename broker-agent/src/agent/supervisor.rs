@@ -23,6 +23,16 @@ use super::{
 };
 
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// How long a removed broker may take to stop (it hands its leaderships over first)
+/// before it is killed.
+const STOP_GRACE: Duration = Duration::from_secs(10);
+
+/// A removed broker on its way out; its volume is released once it has exited.
+struct Stopping {
+    assignment: BrokerAssignment,
+    pid: u32,
+    kill_at: Instant,
+}
 
 struct Managed {
     assignment: BrokerAssignment,
@@ -45,6 +55,8 @@ pub struct Supervisor {
     /// Assigned brokers whose volume or config could not be prepared yet, with why; the
     /// reason is reported, and a half-prepared volume is released if the broker goes.
     unprepared: HashMap<BrokerId, (BrokerAssignment, String)>,
+    /// Removed brokers still stopping: the agent does not wait for them.
+    stopping: Vec<Stopping>,
 }
 
 /// True while a process with this pid runs our binary.
@@ -82,6 +94,7 @@ impl Supervisor {
             address,
             brokers: HashMap::new(),
             unprepared: HashMap::new(),
+            stopping: Vec::new(),
         })
     }
 
@@ -209,9 +222,14 @@ impl Supervisor {
 
     /// Starts brokers that are due to (re)start; call often.
     pub fn tick(&mut self) {
+        self.reap_stopped();
         let now = Instant::now();
         let ids: Vec<BrokerId> = self.brokers.keys().copied().collect();
         for id in ids {
+            let busy = self
+                .brokers
+                .get(&id)
+                .is_some_and(|m| m.pid.is_none() && self.ports_busy(&m.assignment));
             let dir = self.dir(id);
             let exe = self.exe.clone();
             let Some(m) = self.brokers.get_mut(&id) else {
@@ -228,7 +246,7 @@ impl Supervisor {
                 m.last_error = format!("the broker exited; restart {} in {backoff:?}", m.restarts);
                 tracing::warn!(broker = %id, restarts = m.restarts, "broker exited");
             }
-            if now < m.next_start {
+            if now < m.next_start || busy {
                 continue;
             }
             match start(&exe, &dir) {
@@ -244,21 +262,62 @@ impl Supervisor {
         }
     }
 
+    /// Stops a broker that is no longer assigned without waiting for it: SIGTERM now
+    /// (a controlled shutdown), the volume released by [`tick`](Self::tick) once it has
+    /// exited, SIGKILL after [`STOP_GRACE`].
     fn remove(&mut self, id: BrokerId) {
-        if let Some(m) = self.brokers.remove(&id) {
-            if let Some(pid) = m.pid {
+        let Some(m) = self.brokers.remove(&id) else {
+            return;
+        };
+        match m.pid.filter(|p| alive(*p)) {
+            Some(pid) => {
                 signal(pid, "-TERM");
-                let deadline = Instant::now() + Duration::from_secs(10);
-                while alive(pid) && Instant::now() < deadline {
-                    std::thread::sleep(Duration::from_millis(50));
-                }
-                if alive(pid) {
-                    signal(pid, "-KILL");
-                }
+                self.stopping.push(Stopping {
+                    assignment: m.assignment,
+                    pid,
+                    kill_at: Instant::now() + STOP_GRACE,
+                });
             }
-            self.release(&m.assignment);
-            tracing::info!(broker = %id, "broker removed");
+            None => {
+                self.release(&m.assignment);
+                tracing::info!(broker = %id, "broker removed");
+            }
         }
+    }
+
+    /// Releases the volumes of removed brokers that have exited; kills those past their
+    /// grace period.
+    fn reap_stopped(&mut self) {
+        let now = Instant::now();
+        let (gone, still): (Vec<Stopping>, Vec<Stopping>) = std::mem::take(&mut self.stopping)
+            .into_iter()
+            .partition(|s| !alive(s.pid));
+        self.stopping = still;
+        for s in &self.stopping {
+            if now >= s.kill_at {
+                tracing::warn!(broker = %s.assignment.broker_id, "broker did not stop in time: killing it");
+                signal(s.pid, "-KILL");
+            }
+        }
+        for s in gone {
+            self.release(&s.assignment);
+            tracing::info!(broker = %s.assignment.broker_id, "broker removed");
+        }
+    }
+
+    /// Whether a stopping broker still holds a port `a` needs.
+    fn ports_busy(&self, a: &BrokerAssignment) -> bool {
+        let ports = |x: &BrokerAssignment| {
+            let controller = x.cluster.as_ref().map(|c| c.controller_port);
+            [Some(x.port), controller]
+        };
+        let wanted = ports(a);
+        self.stopping.iter().any(|s| {
+            ports(&s.assignment)
+                .iter()
+                .flatten()
+                .any(|p| wanted.contains(&Some(*p)))
+        })
     }
 
     /// Releases the volume of a broker that is no longer assigned, and its state.
