@@ -9,7 +9,7 @@
 
 use std::time::{Duration, Instant};
 
-use e2e::{free_port, start_agent_with, ControlPlane};
+use e2e::{start_agent_with, ControlPlane};
 use tideway_api::{
     agents::CreateAgentToken,
     client::Client,
@@ -42,10 +42,17 @@ async fn request(
 }
 
 async fn until_ready(client: &Client, id: ClusterId, start: Instant) -> anyhow::Result<Duration> {
+    let mut last = String::new();
     loop {
         let c = client.get_cluster(id).await?;
         if c.status.phase == "Ready" {
             return Ok(start.elapsed());
+        }
+        // A slow start says why it waits, so outliers can be explained.
+        let why = format!("{}: {:?}", c.status.phase, c.status.conditions);
+        if start.elapsed() > Duration::from_secs(5) && why != last {
+            eprintln!("  {id} after {}: {why}", ms(start.elapsed()));
+            last = why;
         }
         anyhow::ensure!(
             start.elapsed() < TIMEOUT,
@@ -87,8 +94,10 @@ async fn main() -> anyhow::Result<()> {
         .await?;
     let mut roots = Vec::new();
     let mut agents = Vec::new();
-    // Disjoint port ranges: the three "hosts" share this machine's addresses.
-    let base = free_port().min(60000);
+    // Disjoint port ranges: the three "hosts" share this machine's addresses. Below the
+    // ephemeral range (32768+), as an operator would choose them: a broker port that an
+    // outgoing connection happens to use as its local port cannot be listened on.
+    let base = 22_000 + (std::process::id() % 60) as u16 * 150;
     for i in 1..=3 {
         let root = tempfile::tempdir()?;
         let first = base + 50 * (i - 1);
