@@ -47,10 +47,7 @@ fn hw_known(
     partition: &crate::broker::Partition,
     epoch: i32,
 ) -> bool {
-    let epoch_start = log
-        .epoch_end(epoch - 1)
-        .map_or(log.log_start_offset(), |(_, end)| end);
-    partition.replica.high_watermark() >= epoch_start
+    partition.replica.high_watermark() >= log.epoch_start(epoch)
 }
 
 pub async fn list_offsets(

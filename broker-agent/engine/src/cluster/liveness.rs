@@ -106,8 +106,10 @@ pub async fn watch_brokers(quorum: Arc<MetadataQuorum>, session_timeout: Duratio
         let image = quorum.image();
         for b in image.brokers.values() {
             let heard = quorum.liveness.last(b.id).filter(|(at, _)| *at >= since);
+            let stopping = quorum.liveness.stopping.load(Ordering::Acquire);
             let change = match heard {
-                _ if b.id as u64 == quorum.node_id => None,
+                // The controller is alive by definition (unless it is stopping).
+                _ if b.id as u64 == quorum.node_id => (!b.alive && !stopping).then_some(true),
                 Some((_, true)) if b.alive => Some(false),
                 Some((at, false)) if !b.alive && at.elapsed() < TICK * 3 => Some(true),
                 Some((at, _)) if b.alive && at.elapsed() > session_timeout => Some(false),
@@ -121,10 +123,12 @@ pub async fn watch_brokers(quorum: Arc<MetadataQuorum>, session_timeout: Duratio
             }) {
                 proposed.insert((b.id, alive), Instant::now());
                 tracing::info!(broker = b.id, alive, "broker liveness changed");
+                // Committed here or not at all: a controller that lost its quorum must
+                // not have its stale verdict forwarded to the next one.
                 let q = quorum.clone();
                 let command = Command::SetBrokerAlive { id: b.id, alive };
                 tokio::spawn(async move {
-                    if let Err(e) = q.propose(command).await {
+                    if let Err(e) = q.propose_as_controller(command).await {
                         tracing::warn!(error = %e, "cannot record a broker's liveness");
                     }
                 });

@@ -36,6 +36,8 @@ openraft::declare_raft_types!(
 
 /// How long a proposal may wait for a controller (an election in progress).
 const PROPOSE_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long the controller's own decisions may take to commit.
+const PROPOSE_AS_CONTROLLER_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// This broker's member of the metadata quorum.
 pub struct MetadataQuorum {
@@ -175,6 +177,20 @@ impl MetadataQuorum {
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
             }
+        }
+    }
+
+    /// Commits `command` only if this member is the controller, once, without forwarding
+    /// or retrying (for the controller's own decisions, which a successor must remake).
+    pub async fn propose_as_controller(&self, command: Command) -> Result<Outcome, String> {
+        match tokio::time::timeout(
+            PROPOSE_AS_CONTROLLER_TIMEOUT,
+            propose_locally(&self.raft, command),
+        )
+        .await
+        {
+            Ok(r) => r,
+            Err(_) => Err("not committed in time".to_owned()),
         }
     }
 

@@ -280,6 +280,12 @@ impl PartitionLog {
         self.epochs.end_of(epoch, self.log_end_offset())
     }
 
+    /// Where leader epoch `epoch` began in this log: the end of the epochs before it.
+    pub fn epoch_start(&self, epoch: i32) -> i64 {
+        self.epoch_end(epoch - 1)
+            .map_or(self.log_start_offset, |(_, end)| end)
+    }
+
     /// Cuts every record at or after `offset` (a follower dropping what a former leader
     /// wrote but the cluster did not commit).
     pub fn truncate_to(&mut self, offset: i64) -> Result<(), LogError> {

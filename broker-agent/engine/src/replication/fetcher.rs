@@ -212,6 +212,10 @@ async fn reconcile(
     Ok(())
 }
 
+fn quorum_image(broker: &Broker) -> Option<Arc<crate::cluster::image::ClusterImage>> {
+    broker.quorum().map(|q| q.image())
+}
+
 /// One replica fetch of every reconciled partition; appends what the leader sent.
 async fn fetch_once(
     broker: &Arc<Broker>,
@@ -268,6 +272,13 @@ async fn fetch_once(
         )
         .await?;
     let mut backoff = false;
+    // The epochs each partition was fetched at: a response that arrives after leadership
+    // moved (this broker may lead now) must not touch the log or the high watermark.
+    let fetched_at: HashMap<(String, i32), i32> = parts
+        .iter()
+        .map(|(t, p, e)| ((t.clone(), *p), *e))
+        .collect();
+    let image = quorum_image(broker);
     for t in response.responses {
         let topic = t.topic.0.to_string();
         for d in t.partitions {
@@ -275,6 +286,17 @@ async fn fetch_once(
                 continue;
             };
             let key = (topic.clone(), d.partition_index);
+            let current = image
+                .as_ref()
+                .and_then(|i| i.topics.get(&topic))
+                .and_then(|t| t.partitions.get(d.partition_index as usize))
+                .map(|p| (p.leader, p.leader_epoch));
+            let expected = fetched_at.get(&key).copied();
+            if current.map(|(_, e)| e) != expected
+                || current.is_some_and(|(l, _)| l == broker.config.node_id)
+            {
+                continue;
+            }
             match ResponseError::try_from_code(d.error_code) {
                 None => {
                     let records = d.records.unwrap_or_else(Bytes::new);

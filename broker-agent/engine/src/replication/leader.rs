@@ -164,7 +164,15 @@ pub fn on_replica_fetch(
         .replica
         .record_fetch(s.leader_epoch, follower, fetch_offset, leo);
     partition.replica.advance(s.leader_epoch, me, &s.isr, leo);
-    let caught_up = fetch_offset >= partition.replica.high_watermark();
+    // In sync means having everything committed and everything from before this
+    // leader's epoch (KIP-101): a leader's high watermark can lag just after election.
+    let epoch_start = partition
+        .log
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .epoch_start(s.leader_epoch);
+    let caught_up =
+        fetch_offset >= partition.replica.high_watermark() && fetch_offset >= epoch_start;
     if !s.isr.contains(&follower) && caught_up && partition.replica.may_propose() {
         let mut isr = s.isr.clone();
         isr.push(follower);
