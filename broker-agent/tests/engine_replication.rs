@@ -159,6 +159,19 @@ fn audit(
 
 type Sent = Vec<(String, rdkafka::producer::DeliveryFuture)>;
 
+/// Enqueues one record per value (no key) without waiting for delivery.
+fn send_all(producer: &FutureProducer, topic: &str, values: impl Iterator<Item = String>) -> Sent {
+    values
+        .map(|value| {
+            let d = producer
+                .send_result(FutureRecord::<(), _>::to(topic).payload(&value))
+                .map_err(|(e, _)| e)
+                .expect("enqueue");
+            (value, d)
+        })
+        .collect()
+}
+
 /// Awaits every delivery: (acknowledged (value, partition, offset), failures).
 async fn settle(sent: Sent) -> (Vec<(String, i32, i64)>, Vec<(String, KafkaError)>) {
     let (mut acked, mut failed) = (Vec::new(), Vec::new());
@@ -255,15 +268,7 @@ async fn with_two_of_three_down_acks_all_is_refused_and_resumes_when_they_return
     }
     create(&c, "guarded", 1).await;
     let producer = producer(&c, false, 5_000);
-    let mut sent: Sent = Vec::new();
-    for i in 0..20 {
-        let value = format!("before-{i}");
-        let d = producer
-            .send_result(FutureRecord::<(), _>::to("guarded").payload(&value))
-            .map_err(|(e, _)| e)
-            .expect("enqueue");
-        sent.push((value, d));
-    }
+    let sent = send_all(&producer, "guarded", (0..20).map(|i| format!("before-{i}")));
     let (mut acked, failed) = settle(sent).await;
     assert!(failed.is_empty(), "{failed:?}");
 
@@ -303,15 +308,7 @@ async fn with_two_of_three_down_acks_all_is_refused_and_resumes_when_they_return
         c.brokers[i] = Some(c.spawn(i));
     }
     c.until_isr("guarded", 3, Duration::from_secs(30));
-    let mut sent: Sent = Vec::new();
-    for i in 0..20 {
-        let value = format!("after-{i}");
-        let d = producer
-            .send_result(FutureRecord::<(), _>::to("guarded").payload(&value))
-            .map_err(|(e, _)| e)
-            .expect("enqueue");
-        sent.push((value, d));
-    }
+    let sent = send_all(&producer, "guarded", (0..20).map(|i| format!("after-{i}")));
     let (after, failed) = settle(sent).await;
     assert!(failed.is_empty(), "service resumed: {failed:?}");
     acked.extend(after);

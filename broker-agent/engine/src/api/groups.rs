@@ -248,10 +248,7 @@ pub async fn offset_commit(broker: &Arc<Broker>, req: OffsetCommitRequest) -> Of
             .check_commit(&group, generation, &member, offsets, exists);
         match cluster::commit_offsets(quorum, &group, &accepted).await {
             Ok(()) => outcome,
-            Err(code) => outcome
-                .into_iter()
-                .map(|(tp, c)| (tp, if c == 0 { code } else { c }))
-                .collect(),
+            Err(code) => crate::groups::fail_accepted(outcome, code),
         }
     } else {
         blocking(move || {

@@ -305,12 +305,7 @@ impl ClusterImage {
         leader_epoch: i32,
         isr: &[i32],
     ) -> Outcome {
-        let alive: BTreeSet<i32> = self
-            .brokers
-            .values()
-            .filter(|b| b.alive)
-            .map(|b| b.id)
-            .collect();
+        let alive = self.alive_ids();
         let Some(p) = self
             .topics
             .get_mut(topic)
@@ -417,17 +412,21 @@ impl ClusterImage {
             .collect())
     }
 
+    /// Ids of the brokers not known to be down.
+    fn alive_ids(&self) -> BTreeSet<i32> {
+        self.brokers
+            .values()
+            .filter(|b| b.alive)
+            .map(|b| b.id)
+            .collect()
+    }
+
     /// A broker went away: it leaves every ISR it was in (unless it was the last member,
     /// which keeps the record of who has all the data) and loses its leaderships to the
     /// next alive ISR member. With no one left, the partition has no leader — unless the
     /// topic allows unclean leader election, then any alive replica leads.
     fn broker_down(&mut self, id: i32) {
-        let alive: BTreeSet<i32> = self
-            .brokers
-            .values()
-            .filter(|b| b.alive)
-            .map(|b| b.id)
-            .collect();
+        let alive = self.alive_ids();
         for topic in self.topics.values_mut() {
             let unclean = unclean_allowed(topic);
             for p in &mut topic.partitions {

@@ -16,7 +16,7 @@ use bytes::Bytes;
 use kafka_protocol::ResponseError;
 use tokio::{sync::oneshot, time::Instant};
 
-pub use self::offsets::{CommitOutcome, GroupSummary, MemberSummary};
+pub use self::offsets::{fail_accepted, CommitOutcome, GroupSummary, MemberSummary};
 use self::store::{GroupRecord, GroupStore};
 
 /// Coordinator settings (Kafka's `group.*` broker configs).

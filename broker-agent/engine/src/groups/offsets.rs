@@ -17,6 +17,15 @@ pub type CommitOutcome = Vec<((String, i32), i16)>;
 /// Offsets per partition, as committed.
 pub type PartitionOffsets = Vec<((String, i32), Committed)>;
 
+/// The outcome when storing the accepted offsets failed with `code`: the partitions
+/// that were accepted fail with it, the others keep their own error.
+pub fn fail_accepted(outcome: CommitOutcome, code: i16) -> CommitOutcome {
+    outcome
+        .into_iter()
+        .map(|(tp, c)| (tp, if c == 0 { code } else { c }))
+        .collect()
+}
+
 /// A member as DescribeGroups shows it.
 #[derive(Clone, Debug)]
 pub struct MemberSummary {
@@ -60,10 +69,7 @@ impl Coordinator {
             self.check_commit(group_id, generation, member_id, offsets, exists);
         match self.store_offsets(group_id, accepted) {
             Ok(()) => outcome,
-            Err(code) => outcome
-                .into_iter()
-                .map(|(tp, c)| (tp, if c == 0 { code } else { c }))
-                .collect(),
+            Err(code) => fail_accepted(outcome, code),
         }
     }
 
