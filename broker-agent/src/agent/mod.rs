@@ -69,6 +69,18 @@ struct Agent {
     data_root: PathBuf,
 }
 
+/// The kernel's ephemeral port range (`net.ipv4.ip_local_port_range`), if readable.
+fn ephemeral_ports() -> Option<(u16, u16)> {
+    let text = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").ok()?;
+    let mut parts = text.split_whitespace().map(|p| p.parse::<u16>().ok());
+    Some((parts.next()??, parts.next()??))
+}
+
+/// Whether broker ports in `range` may be taken as the local end of outgoing connections.
+fn overlaps_ephemeral(range: &PortRange, ephemeral: (u16, u16)) -> bool {
+    range.first <= ephemeral.1 && ephemeral.0 <= range.last
+}
+
 fn parse_port_range(text: &str) -> Result<PortRange, String> {
     let (a, b) = text
         .split_once('-')
@@ -125,7 +137,18 @@ impl RunArgs {
             labels: parse_labels(&self.labels)?,
             capacity: host::capacity(),
             storage: Vec::new(),
-            port_range: parse_port_range(&self.port_range)?,
+            port_range: {
+                let range = parse_port_range(&self.port_range)?;
+                if let Some(eph) = ephemeral_ports().filter(|e| overlaps_ephemeral(&range, *e)) {
+                    tracing::warn!(
+                        port_range = %self.port_range,
+                        ephemeral = %format!("{}-{}", eph.0, eph.1),
+                        "the broker port range overlaps the kernel's ephemeral ports: an \
+                         outgoing connection may hold a broker's port when it starts"
+                    );
+                }
+                range
+            },
             agent_version: env!("CARGO_PKG_VERSION").into(),
         };
         Ok(Agent {
@@ -246,6 +269,16 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn port_ranges_inside_the_ephemeral_range_are_recognised() {
+        let range = |first, last| PortRange { first, last };
+        let linux = (32768, 60999);
+        assert!(!overlaps_ephemeral(&range(19092, 19191), linux));
+        assert!(overlaps_ephemeral(&range(32000, 33000), linux));
+        assert!(overlaps_ephemeral(&range(40000, 40100), linux));
+        assert!(!overlaps_ephemeral(&range(61000, 61100), linux));
+    }
 
     #[test]
     fn flags_parse_with_clear_errors() {
