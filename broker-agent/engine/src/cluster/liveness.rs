@@ -104,9 +104,9 @@ pub async fn watch_brokers(quorum: Arc<MetadataQuorum>, session_timeout: Duratio
         }
         let since = *leading_since.get_or_insert_with(Instant::now);
         let image = quorum.image();
+        let stopping = quorum.liveness.stopping.load(Ordering::Acquire);
         for b in image.brokers.values() {
             let heard = quorum.liveness.last(b.id).filter(|(at, _)| *at >= since);
-            let stopping = quorum.liveness.stopping.load(Ordering::Acquire);
             let change = match heard {
                 // The controller is alive by definition (unless it is stopping).
                 _ if b.id as u64 == quorum.node_id => (!b.alive && !stopping).then_some(true),

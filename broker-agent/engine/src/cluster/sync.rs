@@ -24,17 +24,21 @@ const APPLY_WAIT: Duration = Duration::from_secs(10);
 
 /// Brings the broker's local topics and logs to each new image, until the quorum stops.
 pub async fn follow(broker: Arc<Broker>, mut images: watch::Receiver<Arc<ClusterImage>>) {
+    let mut previous: Option<Arc<ClusterImage>> = None;
     loop {
         let image = images.borrow_and_update().clone();
-        let b = broker.clone();
-        blocking(move || apply(&b, &image)).await;
+        let (b, before, now) = (broker.clone(), previous.take(), image.clone());
+        blocking(move || apply(&b, before.as_deref(), &now)).await;
+        previous = Some(image);
         if images.changed().await.is_err() {
             return;
         }
     }
 }
 
-fn apply(broker: &Broker, image: &ClusterImage) {
+/// Applies `image`; `before` is the image applied last, so offsets of groups that did
+/// not change are not copied again on every metadata change.
+fn apply(broker: &Broker, before: Option<&ClusterImage>, image: &ClusterImage) {
     let me = broker.config.node_id;
     for (name, t) in &image.topics {
         let local: Vec<i32> = (0..t.partitions.len() as i32)
@@ -56,6 +60,9 @@ fn apply(broker: &Broker, image: &ClusterImage) {
         }
     }
     for (group, topics) in &image.offsets {
+        if before.and_then(|b| b.offsets.get(group)) == Some(topics) {
+            continue;
+        }
         let offsets = topics
             .iter()
             .flat_map(|(t, ps)| ps.iter().map(|(p, c)| ((t.clone(), *p), c.clone())))

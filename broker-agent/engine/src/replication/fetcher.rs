@@ -36,6 +36,18 @@ const BACKOFF: Duration = Duration::from_millis(200);
 /// (topic, partition) → the leader epoch the log was reconciled with.
 type Reconciled = HashMap<(String, i32), i32>;
 
+/// Per-partition request entries grouped by topic, as the Kafka requests carry them.
+fn by_topic<P>(entries: Vec<(&str, P)>) -> Vec<(TopicName, Vec<P>)> {
+    let mut grouped: HashMap<&str, Vec<P>> = HashMap::new();
+    for (topic, entry) in entries {
+        grouped.entry(topic).or_default().push(entry);
+    }
+    grouped
+        .into_iter()
+        .map(|(t, ps)| (TopicName(StrBytes::from_string(t.to_owned())), ps))
+        .collect()
+}
+
 /// Starts a fetcher for every peer broker of the cluster, as peers appear.
 pub async fn run(broker: Arc<Broker>, quorum: Arc<MetadataQuorum>) {
     let me = broker.config.node_id;
@@ -106,7 +118,7 @@ async fn follow_leader(broker: Arc<Broker>, quorum: Arc<MetadataQuorum>, leader:
         let Some(c) = conn.as_mut() else { continue };
         let result = async {
             reconcile(&broker, c, &parts, &mut reconciled).await?;
-            fetch_once(&broker, c, &parts, &mut reconciled).await
+            fetch_once(&broker, &quorum, c, &parts, &mut reconciled).await
         }
         .await;
         if let Err(e) = result {
@@ -148,23 +160,24 @@ async fn reconcile(
     if asks.is_empty() {
         return Ok(());
     }
-    let mut by_topic: HashMap<&str, Vec<OffsetForLeaderPartition>> = HashMap::new();
-    for (topic, p, epoch, mine) in &asks {
-        by_topic.entry(topic).or_default().push(
-            OffsetForLeaderPartition::default()
+    let entries = asks
+        .iter()
+        .map(|(topic, p, epoch, mine)| {
+            let entry = OffsetForLeaderPartition::default()
                 .with_partition(*p)
                 .with_current_leader_epoch(*epoch)
-                .with_leader_epoch(*mine),
-        );
-    }
+                .with_leader_epoch(*mine);
+            (topic.as_str(), entry)
+        })
+        .collect();
     let request = OffsetForLeaderEpochRequest::default()
         .with_replica_id(BrokerId(broker.config.node_id))
         .with_topics(
-            by_topic
+            by_topic(entries)
                 .into_iter()
                 .map(|(t, ps)| {
                     OffsetForLeaderTopic::default()
-                        .with_topic(TopicName(StrBytes::from_string(t.to_owned())))
+                        .with_topic(t)
                         .with_partitions(ps)
                 })
                 .collect(),
@@ -212,18 +225,15 @@ async fn reconcile(
     Ok(())
 }
 
-fn quorum_image(broker: &Broker) -> Option<Arc<crate::cluster::image::ClusterImage>> {
-    broker.quorum().map(|q| q.image())
-}
-
 /// One replica fetch of every reconciled partition; appends what the leader sent.
 async fn fetch_once(
     broker: &Arc<Broker>,
+    quorum: &MetadataQuorum,
     conn: &mut PeerConnection,
     parts: &[(String, i32, i32)],
     reconciled: &mut Reconciled,
 ) -> anyhow::Result<()> {
-    let mut by_topic: HashMap<&str, Vec<FetchPartition>> = HashMap::new();
+    let mut entries = Vec::new();
     for (topic, p, epoch) in parts {
         if reconciled.get(&(topic.clone(), *p)) != Some(epoch) {
             continue;
@@ -235,16 +245,15 @@ async fn fetch_once(
             let log = partition.log.lock().unwrap_or_else(|e| e.into_inner());
             (log.log_end_offset(), log.log_start_offset())
         };
-        by_topic.entry(topic).or_default().push(
-            FetchPartition::default()
-                .with_partition(*p)
-                .with_current_leader_epoch(*epoch)
-                .with_fetch_offset(leo)
-                .with_log_start_offset(start)
-                .with_partition_max_bytes(PARTITION_MAX_BYTES),
-        );
+        let entry = FetchPartition::default()
+            .with_partition(*p)
+            .with_current_leader_epoch(*epoch)
+            .with_fetch_offset(leo)
+            .with_log_start_offset(start)
+            .with_partition_max_bytes(PARTITION_MAX_BYTES);
+        entries.push((topic.as_str(), entry));
     }
-    if by_topic.is_empty() {
+    if entries.is_empty() {
         tokio::time::sleep(BACKOFF).await;
         return Ok(());
     }
@@ -255,13 +264,9 @@ async fn fetch_once(
         .with_max_bytes(RESPONSE_MAX_BYTES)
         .with_session_epoch(-1)
         .with_topics(
-            by_topic
+            by_topic(entries)
                 .into_iter()
-                .map(|(t, ps)| {
-                    FetchTopic::default()
-                        .with_topic(TopicName(StrBytes::from_string(t.to_owned())))
-                        .with_partitions(ps)
-                })
+                .map(|(t, ps)| FetchTopic::default().with_topic(t).with_partitions(ps))
                 .collect(),
         );
     let response = conn
@@ -278,7 +283,7 @@ async fn fetch_once(
         .iter()
         .map(|(t, p, e)| ((t.clone(), *p), *e))
         .collect();
-    let image = quorum_image(broker);
+    let image = quorum.image();
     for t in response.responses {
         let topic = t.topic.0.to_string();
         for d in t.partitions {
@@ -287,8 +292,8 @@ async fn fetch_once(
             };
             let key = (topic.clone(), d.partition_index);
             let current = image
-                .as_ref()
-                .and_then(|i| i.topics.get(&topic))
+                .topics
+                .get(&topic)
                 .and_then(|t| t.partitions.get(d.partition_index as usize))
                 .map(|p| (p.leader, p.leader_epoch));
             let expected = fetched_at.get(&key).copied();

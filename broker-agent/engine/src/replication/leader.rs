@@ -3,10 +3,7 @@
 //! controller — shrink when a follower lags longer than `replica.lag.time.max.ms`, grow
 //! when it has caught up again.
 
-use std::{
-    sync::Arc,
-    time::{Duration, Instant},
-};
+use std::{sync::Arc, time::Duration};
 
 use kafka_protocol::ResponseError;
 
@@ -82,16 +79,19 @@ pub fn check_min_insync(
     index: i32,
     partition: &Partition,
 ) -> Result<(), (i16, String)> {
-    match state(broker, topic, index) {
-        Some((s, min)) if live_isr(broker, &s, partition) < min => Err((
+    let Some((s, min)) = state(broker, topic, index) else {
+        return Ok(());
+    };
+    let live = live_isr(broker, &s, partition);
+    if live < min {
+        return Err((
             ResponseError::NotEnoughReplicas.code(),
             format!(
-                "{topic}-{index} has {} live in-sync replicas, min.insync.replicas is {min}",
-                live_isr(broker, &s, partition)
+                "{topic}-{index} has {live} live in-sync replicas, min.insync.replicas is {min}"
             ),
-        )),
-        _ => Ok(()),
+        ));
     }
+    Ok(())
 }
 
 /// Waits until the high watermark passes `last_offset` (every ISR member has the
@@ -238,20 +238,5 @@ pub fn tick(broker: &Arc<Broker>, max_lag: Duration) {
                 propose_isr(broker, name, i as i32, s, isr);
             }
         }
-    }
-}
-
-/// Spacing of ISR proposals for one partition, so a slow quorum is not flooded.
-pub const PROPOSE_SPACING: Duration = Duration::from_millis(500);
-
-impl crate::replication::ReplicaState {
-    /// True at most once per [`PROPOSE_SPACING`].
-    pub fn may_propose(&self) -> bool {
-        let mut last = self.last_proposal.lock().unwrap_or_else(|p| p.into_inner());
-        if last.is_some_and(|t: Instant| t.elapsed() < PROPOSE_SPACING) {
-            return false;
-        }
-        *last = Some(Instant::now());
-        true
     }
 }

@@ -22,6 +22,8 @@ use std::{
 use tokio::sync::Notify;
 
 const HW_FILE: &str = "high-watermark";
+/// Least time between two ISR change proposals for one partition.
+const PROPOSE_SPACING: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// What the leader knows of one follower of a partition.
 #[derive(Clone, Copy, Debug)]
@@ -196,17 +198,20 @@ impl ReplicaState {
             .collect()
     }
 
-    /// Leader side: the follower's log end, if it fetched at this epoch.
-    pub fn follower_leo(&self, epoch: i32, follower: i32) -> Option<i64> {
-        let guard = self.lead(epoch);
-        guard
-            .as_ref()
-            .and_then(|l| l.followers.get(&follower).map(|f| f.leo))
-    }
-
     /// This broker no longer leads the partition.
     pub fn step_down(&self) {
         *self.lock() = None;
+    }
+
+    /// True at most once per [`PROPOSE_SPACING`]: ISR changes for one partition are
+    /// spaced so a slow quorum is not flooded.
+    pub fn may_propose(&self) -> bool {
+        let mut last = self.last_proposal.lock().unwrap_or_else(|p| p.into_inner());
+        if last.is_some_and(|t| t.elapsed() < PROPOSE_SPACING) {
+            return false;
+        }
+        *last = Some(Instant::now());
+        true
     }
 }
 
