@@ -7,8 +7,8 @@ use clap::Args;
 use tideway_engine::{
     broker::Broker,
     config::{
-        parse_host_port, BrokerConfig, FileConfig, DEFAULT_MAX_REQUEST_BYTES,
-        DEFAULT_RETENTION_CHECK,
+        default_sasl_mechanisms, parse_host_port, BrokerConfig, FileConfig,
+        DEFAULT_MAX_REQUEST_BYTES, DEFAULT_RETENTION_CHECK,
     },
     groups::GroupConfig,
     log::config::LogConfig,
@@ -101,6 +101,15 @@ impl BrokerArgs {
                 .unwrap_or(DEFAULT_RETENTION_CHECK),
             log,
             group: group_config(self.group_initial_rebalance_delay, &file),
+            protocol: file.security_protocol.unwrap_or_default(),
+            listeners: file.listeners.clone(),
+            tls: file.tls.clone(),
+            authorizer: file.authorizer.config(),
+            sasl_mechanisms: file
+                .sasl_mechanisms
+                .clone()
+                .unwrap_or_else(default_sasl_mechanisms),
+            bootstrap_credentials: file.bootstrap_credentials.clone(),
         };
         config.validate()?;
         Ok(config)
@@ -141,7 +150,18 @@ pub fn run(args: BrokerArgs) -> anyhow::Result<()> {
             .await
             .map_err(|e| anyhow::anyhow!("failed to listen on {listen}: {e}"))?;
         let bound = listener.local_addr()?;
-        let config = args.resolve(Some(bound)).map_err(anyhow::Error::msg)?;
+        let mut config = args.resolve(Some(bound)).map_err(anyhow::Error::msg)?;
+        let extra = server::bind_listeners(&mut config.listeners).await?;
+        for (l, socket) in config.listeners.iter().zip(&extra) {
+            // Printed before the main line, which tells the reader that all are up.
+            println!(
+                "tideway broker listener {} {} on {} advertised as {}",
+                l.name,
+                l.protocol.name(),
+                socket.local_addr()?,
+                l.advertised.as_deref().unwrap_or_default()
+            );
+        }
         let (host, port) = config.advertised.clone();
         let broker = Broker::open(config)?;
         // The harness and the agent read this line to learn the port.
@@ -152,7 +172,7 @@ pub fn run(args: BrokerArgs) -> anyhow::Result<()> {
             wait_for_signal().await;
             let _ = stop.send(true);
         });
-        server::serve(broker, listener, stopped).await
+        server::serve(broker, listener, extra, stopped).await
     })
 }
 

@@ -135,6 +135,8 @@ pub struct Broker {
     producer_ids: Mutex<ProducerIds>,
     /// Bytes produced and fetched, published for the agent.
     pub traffic: crate::stats::TrafficStats,
+    /// Credentials, ACLs and quotas, and the authorizer.
+    pub security: crate::security::Security,
     /// The metadata quorum, in cluster mode.
     quorum: std::sync::OnceLock<Arc<crate::cluster::MetadataQuorum>>,
 }
@@ -176,7 +178,13 @@ impl Broker {
         let store = GroupStore::open(&data.join("meta/groups.log"))?;
         let groups = Coordinator::open(store, config.group.clone());
         let producer_ids = Mutex::new(ProducerIds::open(&data.join("meta/producer-ids"))?);
+        let security = crate::security::Security::open(
+            data,
+            config.cluster.is_some(),
+            config.authorizer.clone(),
+        )?;
         Ok(Arc::new(Broker {
+            security,
             producer_ids,
             groups,
             config,
@@ -313,12 +321,9 @@ impl Broker {
 
     /// The broker coordinating `group` (id, host, port): this one when standalone; in
     /// cluster mode the same alive broker on every broker, by a stable hash of the name.
-    pub fn coordinator_for(&self, group: &str) -> (i32, String, u16) {
-        let me = (
-            self.config.node_id,
-            self.config.advertised.0.clone(),
-            self.config.advertised.1,
-        );
+    pub fn coordinator_for(&self, group: &str, listener: &str) -> (i32, String, u16) {
+        let (host, port) = self.advertised_on(listener);
+        let me = (self.config.node_id, host, port);
         let Some(q) = self.quorum() else {
             return me;
         };
@@ -328,12 +333,23 @@ impl Broker {
             return me;
         }
         let b = alive[crate::cluster::image::stable_hash(group) % alive.len()];
-        (b.id, b.host.clone(), b.port)
+        let (host, port) = b.endpoint(listener);
+        (b.id, host, port)
+    }
+
+    /// This broker's address for clients of `listener`.
+    pub fn advertised_on(&self, listener: &str) -> (String, u16) {
+        self.config
+            .listeners
+            .iter()
+            .find(|l| l.name == listener)
+            .map(|l| l.advertised_address())
+            .unwrap_or_else(|| self.config.advertised.clone())
     }
 
     /// Whether this broker coordinates `group` (always, standalone).
     pub fn coordinates(&self, group: &str) -> bool {
-        self.coordinator_for(group).0 == self.config.node_id
+        self.coordinator_for(group, "").0 == self.config.node_id
     }
 
     /// Whether the partition exists in the cluster (wherever its replicas live).

@@ -4,7 +4,11 @@ use std::{collections::BTreeMap, net::SocketAddr, path::PathBuf, time::Duration}
 
 use serde::Deserialize;
 
-use crate::{groups::GroupConfig, log::config::LogConfig};
+use crate::{
+    groups::GroupConfig,
+    log::config::LogConfig,
+    security::{acl::AuthorizerConfig, sasl::DEFAULT_MECHANISMS, tls::TlsConfig},
+};
 
 /// Largest request frame accepted (`socket.request.max.bytes`).
 pub const DEFAULT_MAX_REQUEST_BYTES: usize = 100 * 1024 * 1024;
@@ -30,6 +34,163 @@ pub struct BrokerConfig {
     pub group: GroupConfig,
     /// Cluster mode: the metadata quorum this broker votes in. None: standalone.
     pub cluster: Option<ClusterMembership>,
+    /// The security protocol of the main listener (`listen`/`advertised`), which also
+    /// carries replication between brokers.
+    pub protocol: SecurityProtocol,
+    /// Listeners besides the main one.
+    pub listeners: Vec<ListenerConfig>,
+    /// Certificate and key for SSL and SASL_SSL listeners.
+    pub tls: Option<TlsConfig>,
+    pub authorizer: AuthorizerConfig,
+    /// SASL mechanisms SASL listeners offer.
+    pub sasl_mechanisms: Vec<String>,
+    /// SCRAM credentials created at start when missing (the first admin user).
+    pub bootstrap_credentials: Vec<BootstrapCredential>,
+}
+
+/// `[[bootstrap-credentials]]`: a SCRAM credential in its stored form (salt, stored key
+/// and server key, base64), so no password is written to the broker's host.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct BootstrapCredential {
+    pub user: String,
+    /// SCRAM-SHA-256 or SCRAM-SHA-512.
+    pub mechanism: String,
+    pub iterations: i32,
+    pub salt: String,
+    pub stored_key: String,
+    pub server_key: String,
+}
+
+impl BootstrapCredential {
+    /// The mechanism and credential; the message says what is malformed.
+    pub fn decode(
+        &self,
+    ) -> Result<
+        (
+            crate::security::scram::Mechanism,
+            crate::security::scram::Credential,
+        ),
+        String,
+    > {
+        use crate::security::scram::{Credential, Mechanism};
+        use base64::{engine::general_purpose::STANDARD as B64, Engine};
+        let mechanism = match self.mechanism.as_str() {
+            "SCRAM-SHA-256" => Mechanism::Sha256,
+            "SCRAM-SHA-512" => Mechanism::Sha512,
+            other => {
+                return Err(format!(
+                    "bootstrap credential of {}: unknown mechanism {other}",
+                    self.user
+                ))
+            }
+        };
+        let field = |name: &str, v: &str| {
+            B64.decode(v).map_err(|_| {
+                format!(
+                    "bootstrap credential of {}: {name} is not base64",
+                    self.user
+                )
+            })
+        };
+        Ok((
+            mechanism,
+            Credential {
+                salt: field("salt", &self.salt)?,
+                iterations: self.iterations,
+                stored_key: field("stored-key", &self.stored_key)?,
+                server_key: field("server-key", &self.server_key)?,
+            },
+        ))
+    }
+}
+
+/// How a listener's clients connect (`listener.security.protocol.map`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+pub enum SecurityProtocol {
+    #[default]
+    #[serde(rename = "PLAINTEXT")]
+    Plaintext,
+    #[serde(rename = "SSL")]
+    Ssl,
+    #[serde(rename = "SASL_PLAINTEXT")]
+    SaslPlaintext,
+    #[serde(rename = "SASL_SSL")]
+    SaslSsl,
+}
+
+impl SecurityProtocol {
+    pub fn name(self) -> &'static str {
+        match self {
+            SecurityProtocol::Plaintext => "PLAINTEXT",
+            SecurityProtocol::Ssl => "SSL",
+            SecurityProtocol::SaslPlaintext => "SASL_PLAINTEXT",
+            SecurityProtocol::SaslSsl => "SASL_SSL",
+        }
+    }
+
+    pub fn tls(self) -> bool {
+        matches!(self, SecurityProtocol::Ssl | SecurityProtocol::SaslSsl)
+    }
+
+    pub fn sasl(self) -> bool {
+        matches!(
+            self,
+            SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl
+        )
+    }
+}
+
+/// One more listener (`[[listeners]]` in the TOML file).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ListenerConfig {
+    /// Upper case, e.g. "EXTERNAL"; clients see addresses of the listener they used.
+    pub name: String,
+    pub protocol: SecurityProtocol,
+    /// Port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// `host:port` clients are told; default: the bound address.
+    #[serde(default)]
+    pub advertised: Option<String>,
+}
+
+impl ListenerConfig {
+    /// The advertised address (`bind_listeners` fills it in from the bound address).
+    pub fn advertised_address(&self) -> (String, u16) {
+        self.advertised
+            .as_deref()
+            .and_then(|a| parse_host_port(a).ok())
+            .unwrap_or_else(|| (self.listen.ip().to_string(), self.listen.port()))
+    }
+}
+
+/// `[authorizer]` in the TOML file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct AuthorizerSection {
+    #[serde(default)]
+    pub enabled: bool,
+    /// e.g. `["User:admin"]`
+    #[serde(default)]
+    pub super_users: Vec<String>,
+    #[serde(default)]
+    pub allow_everyone_if_no_acl_found: bool,
+}
+
+impl AuthorizerSection {
+    pub fn config(&self) -> AuthorizerConfig {
+        AuthorizerConfig {
+            enabled: self.enabled,
+            super_users: self.super_users.clone(),
+            allow_everyone_if_no_acl_found: self.allow_everyone_if_no_acl_found,
+        }
+    }
+}
+
+/// The SASL mechanisms offered unless `sasl-mechanisms` names others.
+pub fn default_sasl_mechanisms() -> Vec<String> {
+    DEFAULT_MECHANISMS.iter().map(|m| m.to_string()).collect()
 }
 
 /// A broker's place in a cluster: the voters of the metadata quorum (node id →
@@ -132,6 +293,19 @@ pub struct FileConfig {
     /// Cluster membership; absent for a standalone broker.
     #[serde(default)]
     pub cluster: Option<ClusterSection>,
+    /// The main listener's protocol (default PLAINTEXT).
+    #[serde(default)]
+    pub security_protocol: Option<SecurityProtocol>,
+    #[serde(default)]
+    pub listeners: Vec<ListenerConfig>,
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
+    #[serde(default)]
+    pub authorizer: AuthorizerSection,
+    #[serde(default)]
+    pub sasl_mechanisms: Option<Vec<String>>,
+    #[serde(default)]
+    pub bootstrap_credentials: Vec<BootstrapCredential>,
 }
 
 mod humantime_serde_opt {
@@ -203,11 +377,64 @@ impl BrokerConfig {
                 return Err("cluster id must be 1 to 64 characters".into());
             }
         }
+        self.validate_listeners()?;
         if self.cluster.is_some() && self.cluster_id.is_none() {
             return Err(
                 "a broker with a [cluster] section needs a cluster-id, the same on every broker of the cluster"
                     .into(),
             );
+        }
+        Ok(())
+    }
+}
+
+impl BrokerConfig {
+    /// Listener names are unique, TLS listeners have a certificate, SASL mechanisms are
+    /// known, and replication between brokers can use the main listener.
+    fn validate_listeners(&self) -> Result<(), String> {
+        let mut names = std::collections::BTreeSet::from([self.protocol.name().to_owned()]);
+        let mut protocols = vec![self.protocol];
+        for l in &self.listeners {
+            if l.name.is_empty()
+                || !l
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_')
+            {
+                return Err(format!(
+                    "listener name {:?} must be letters, digits or _",
+                    l.name
+                ));
+            }
+            if !names.insert(l.name.clone()) {
+                return Err(format!("listener {} is defined twice (the main listener is named after its protocol, {})", l.name, self.protocol.name()));
+            }
+            if let Some(a) = &l.advertised {
+                parse_host_port(a).map_err(|e| format!("listener {}: {e}", l.name))?;
+            }
+            protocols.push(l.protocol);
+        }
+        if protocols.iter().any(|p| p.tls()) && self.tls.is_none() {
+            return Err(
+                "an SSL or SASL_SSL listener needs a [tls] section with cert and key".into(),
+            );
+        }
+        if let Some(tls) = &self.tls {
+            tls.server_config()?;
+        }
+        for c in &self.bootstrap_credentials {
+            c.decode()?;
+        }
+        for m in &self.sasl_mechanisms {
+            if !DEFAULT_MECHANISMS.contains(&m.as_str()) {
+                return Err(format!(
+                    "unknown SASL mechanism {m}; known: {}",
+                    DEFAULT_MECHANISMS.join(", ")
+                ));
+            }
+        }
+        if self.cluster.is_some() && self.protocol != SecurityProtocol::Plaintext {
+            return Err("in cluster mode the main listener carries replication and must be PLAINTEXT; add SSL or SASL listeners under [[listeners]]".into());
         }
         Ok(())
     }

@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod broker;
+pub mod client;
 pub mod cluster;
 pub mod config;
 pub mod fsutil;
@@ -10,6 +11,7 @@ pub mod groups;
 pub mod log;
 pub mod producer_ids;
 pub mod replication;
+pub mod security;
 pub mod server;
 pub mod stats;
 pub mod topics;

@@ -1,17 +1,30 @@
-//! The TCP side: accept connections, read length-prefixed request frames, answer them in
-//! order, and run the background work (flush policy, retention). A malformed or oversized
-//! frame closes only its own connection.
+//! The TCP side: accept connections on every listener (TLS where the listener's protocol
+//! says so), read length-prefixed request frames, answer them in order, and run the
+//! background work (flush policy, retention). A malformed or oversized frame closes only
+//! its own connection; a throttled client is not read from until its throttle is over.
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use bytes::Bytes;
 use tokio::{
-    io::{AsyncReadExt, AsyncWriteExt, BufReader, BufWriter},
+    io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader, BufWriter},
     net::{TcpListener, TcpStream},
     sync::watch,
 };
+use tokio_rustls::TlsAcceptor;
 
-use crate::{api, broker::Broker};
+use crate::{
+    api::{
+        self,
+        session::{Listener, Session},
+    },
+    broker::Broker,
+    config::ListenerConfig,
+    security::tls::principal_of,
+};
+
+/// How long a client has to finish its TLS handshake.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How often partitions are checked against `flush.ms`.
 const FLUSH_TICK: Duration = Duration::from_millis(50);
@@ -23,27 +36,86 @@ const STATS_TICK: Duration = Duration::from_secs(1);
 /// How long a broker stopping gracefully waits for its leaderships to move.
 const CONTROLLED_SHUTDOWN_PATIENCE: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// Serves `listener` until `shutdown` turns true, then (in cluster mode) hands its
-/// partition leaderships over while still answering, flushes and marks the stop clean.
+/// Binds the extra listeners; a listener without an advertised address advertises the
+/// address it bound (so port 0 works).
+pub async fn bind_listeners(listeners: &mut [ListenerConfig]) -> anyhow::Result<Vec<TcpListener>> {
+    let mut bound = Vec::with_capacity(listeners.len());
+    for l in listeners.iter_mut() {
+        let socket = TcpListener::bind(l.listen).await.map_err(|e| {
+            anyhow::anyhow!("listener {}: failed to listen on {}: {e}", l.name, l.listen)
+        })?;
+        let addr = socket.local_addr()?;
+        if l.advertised.is_none() {
+            anyhow::ensure!(
+                !addr.ip().is_unspecified(),
+                "listener {} listens on all addresses: set its advertised HOST:PORT",
+                l.name
+            );
+            l.advertised = Some(addr.to_string());
+        }
+        l.listen = addr;
+        bound.push(socket);
+    }
+    Ok(bound)
+}
+
+/// One listener ready to accept: its socket, what its sessions see, and its TLS.
+struct Accepting {
+    socket: TcpListener,
+    listener: Arc<Listener>,
+    tls: Option<TlsAcceptor>,
+}
+
+/// Serves the main listener and `extra` (bound from `config.listeners`, in order) until
+/// `shutdown` turns true, then (in cluster mode) hands its partition leaderships over
+/// while still answering, flushes and marks the stop clean.
 pub async fn serve(
     broker: Arc<Broker>,
-    listener: TcpListener,
+    main: TcpListener,
+    extra: Vec<TcpListener>,
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
+    let tls = match &broker.config.tls {
+        Some(t) => Some(TlsAcceptor::from(
+            t.server_config().map_err(anyhow::Error::msg)?,
+        )),
+        None => None,
+    };
+    let main_listener = Listener {
+        name: broker.config.protocol.name().to_owned(),
+        protocol: broker.config.protocol,
+    };
+    let mut listeners = vec![(main, main_listener)];
+    for (socket, l) in extra.into_iter().zip(&broker.config.listeners) {
+        let listener = Listener {
+            name: l.name.clone(),
+            protocol: l.protocol,
+        };
+        listeners.push((socket, listener));
+    }
     if let Some(membership) = broker.config.cluster.clone() {
         crate::cluster::join(&broker, &membership).await?;
     }
+    create_bootstrap_credentials(&broker).await?;
     // Connections and background work stop on `stop`, after the controlled shutdown.
     let (stop_tx, stop) = watch::channel(false);
     let background = tokio::spawn(background(broker.clone(), stop.clone()));
-    let acceptor = tokio::spawn(accept(broker.clone(), listener, stop.clone()));
+    let mut acceptors = tokio::task::JoinSet::new();
+    for (socket, listener) in listeners {
+        let accepting = Accepting {
+            socket,
+            tls: listener.protocol.tls().then(|| tls.clone()).flatten(),
+            listener: Arc::new(listener),
+        };
+        acceptors.spawn(accept(broker.clone(), accepting, stop.clone()));
+    }
     let _ = shutdown.wait_for(|s| *s).await;
     if let Some(q) = broker.quorum() {
         crate::cluster::liveness::leave(q, broker.config.node_id, CONTROLLED_SHUTDOWN_PATIENCE)
             .await;
     }
     let _ = stop_tx.send(true);
-    let _ = acceptor.await;
+    acceptors.join_all().await;
     background.abort();
     if let Some(q) = broker.quorum() {
         q.shutdown().await;
@@ -54,14 +126,34 @@ pub async fn serve(
     Ok(())
 }
 
-async fn accept(broker: Arc<Broker>, listener: TcpListener, mut stop: watch::Receiver<bool>) {
+/// Creates the configured bootstrap credentials that do not exist yet.
+async fn create_bootstrap_credentials(broker: &Arc<Broker>) -> anyhow::Result<()> {
+    let wanted = broker
+        .config
+        .bootstrap_credentials
+        .iter()
+        .map(|c| c.decode().map(|(m, cred)| (c.user.clone(), m, cred)))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(anyhow::Error::msg)?;
+    for change in broker.security.missing(&wanted) {
+        api::authz::change_security(broker, change)
+            .await
+            .map_err(|(code, e)| {
+                anyhow::anyhow!("cannot create a bootstrap credential ({code}): {e}")
+            })?;
+    }
+    Ok(())
+}
+
+async fn accept(broker: Arc<Broker>, on: Accepting, mut stop: watch::Receiver<bool>) {
     loop {
         tokio::select! {
-            accepted = listener.accept() => match accepted {
+            accepted = on.socket.accept() => match accepted {
                 Ok((stream, peer)) => {
                     let b = broker.clone();
                     let stop = stop.clone();
-                    tokio::spawn(async move { connection(b, stream, peer, stop).await });
+                    let (listener, tls) = (on.listener.clone(), on.tls.clone());
+                    tokio::spawn(async move { open(b, stream, peer, listener, tls, stop).await });
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "accept failed");
@@ -104,14 +196,50 @@ async fn background(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
     }
 }
 
-async fn connection(
+/// Runs the TLS handshake where the listener needs it, then serves the connection.
+async fn open(
     broker: Arc<Broker>,
     stream: TcpStream,
     peer: SocketAddr,
-    mut shutdown: watch::Receiver<bool>,
+    listener: Arc<Listener>,
+    tls: Option<TlsAcceptor>,
+    shutdown: watch::Receiver<bool>,
 ) {
     let _ = stream.set_nodelay(true);
-    let (rd, wr) = stream.into_split();
+    let Some(tls) = tls else {
+        let session = Session::new(peer, listener, None);
+        return connection(broker, stream, session, shutdown).await;
+    };
+    let stream = match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, tls.accept(stream)).await {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(e)) => {
+            broker.traffic.authentication_failed();
+            tracing::warn!(%peer, listener = %listener.name, "TLS handshake failed: {e}");
+            return;
+        }
+        Err(_) => {
+            tracing::warn!(%peer, listener = %listener.name, "TLS handshake timed out");
+            return;
+        }
+    };
+    let certificate = stream
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|chain| chain.first())
+        .and_then(principal_of);
+    let session = Session::new(peer, listener, certificate);
+    connection(broker, stream, session, shutdown).await
+}
+
+async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
+    broker: Arc<Broker>,
+    stream: S,
+    mut session: Session,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let peer = session.peer;
+    let (rd, wr) = tokio::io::split(stream);
     let (mut rd, mut wr) = (BufReader::new(rd), BufWriter::new(wr));
     let max = broker.config.max_request_bytes;
     loop {
@@ -130,16 +258,25 @@ async fn connection(
         if rd.read_exact(&mut body).await.is_err() {
             return;
         }
-        match api::handle(&broker, peer, Bytes::from(body)).await {
-            Ok(Some(response)) => {
-                if wr.write_all(&response).await.is_err() || wr.flush().await.is_err() {
-                    return;
-                }
-            }
-            Ok(None) => {}
+        let reply = match api::handle(&broker, &mut session, Bytes::from(body)).await {
+            Ok(reply) => reply,
             Err(e) => {
                 tracing::warn!(%peer, "closing the connection: {e}");
                 return;
+            }
+        };
+        if let Some(response) = reply.frame {
+            if wr.write_all(&response).await.is_err() || wr.flush().await.is_err() {
+                return;
+            }
+        }
+        if reply.close {
+            return;
+        }
+        if !reply.throttle.is_zero() {
+            tokio::select! {
+                _ = tokio::time::sleep(reply.throttle) => {}
+                _ = shutdown.changed() => return,
             }
         }
     }

@@ -1,5 +1,5 @@
 //! Traffic counters of a broker — record bytes produced to it and fetched from it since
-//! it started — and the small file it rewrites every second (`meta/stats.json` in its data
+//! it started, and failed authentications — and the small file it rewrites every second (`meta/stats.json` in its data
 //! dir) so that the agent on its host can report them without speaking Kafka.
 
 use std::{
@@ -19,6 +19,7 @@ pub const STATS_FILE: &str = "meta/stats.json";
 pub struct TrafficStats {
     bytes_in: AtomicU64,
     bytes_out: AtomicU64,
+    failed_authentications: AtomicU64,
 }
 
 /// What the stats file holds.
@@ -28,6 +29,9 @@ pub struct TrafficSnapshot {
     pub bytes_in: u64,
     /// Record bytes returned by fetch requests.
     pub bytes_out: u64,
+    /// Failed TLS handshakes and SASL authentications, and requests sent unauthenticated.
+    #[serde(default)]
+    pub failed_authentications: u64,
 }
 
 impl TrafficStats {
@@ -39,10 +43,15 @@ impl TrafficStats {
         self.bytes_out.fetch_add(bytes as u64, Ordering::Relaxed);
     }
 
+    pub fn authentication_failed(&self) {
+        self.failed_authentications.fetch_add(1, Ordering::Relaxed);
+    }
+
     pub fn snapshot(&self) -> TrafficSnapshot {
         TrafficSnapshot {
             bytes_in: self.bytes_in.load(Ordering::Relaxed),
             bytes_out: self.bytes_out.load(Ordering::Relaxed),
+            failed_authentications: self.failed_authentications.load(Ordering::Relaxed),
         }
     }
 
@@ -72,12 +81,14 @@ mod tests {
         stats.produced(100);
         stats.produced(20);
         stats.fetched(7);
+        stats.authentication_failed();
         stats.publish(dir.path()).expect("publish");
         assert_eq!(
             read_published(dir.path()),
             Some(TrafficSnapshot {
                 bytes_in: 120,
-                bytes_out: 7
+                bytes_out: 7,
+                failed_authentications: 1,
             })
         );
     }

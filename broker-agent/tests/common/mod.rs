@@ -4,6 +4,7 @@
 
 pub mod cluster;
 pub mod raw;
+pub mod secure;
 
 use std::{
     io::{BufRead, BufReader},
@@ -25,6 +26,8 @@ pub struct BrokerProcess {
     pub child: Child,
     pub bootstrap: String,
     pub data_dir: PathBuf,
+    /// Extra listeners from the config: (name, HOST:PORT).
+    pub listeners: Vec<(String, String)>,
 }
 
 impl BrokerProcess {
@@ -43,21 +46,41 @@ impl BrokerProcess {
             .expect("start broker-agent broker");
         let stdout = child.stdout.take().expect("stdout");
         let mut lines = BufReader::new(stdout).lines();
-        let line = lines
-            .next()
-            .expect("the broker printed its address")
-            .expect("utf8");
+        let mut listeners = Vec::new();
+        let line = loop {
+            let line = lines
+                .next()
+                .expect("the broker printed its address")
+                .expect("utf8");
+            // "tideway broker listener NAME PROTOCOL on ADDR advertised as HOST:PORT"
+            if line.starts_with("tideway broker listener ") {
+                let words: Vec<&str> = line.split(' ').collect();
+                listeners.push((words[3].to_owned(), words[words.len() - 1].to_owned()));
+                continue;
+            }
+            break line;
+        };
         std::thread::spawn(move || lines.for_each(drop));
         let bootstrap = line.rsplit(' ').next().expect("address").to_owned();
         BrokerProcess {
             child,
             bootstrap,
             data_dir: data_dir.to_owned(),
+            listeners,
         }
     }
 
     pub fn start(data_dir: &Path, extra: &[&str]) -> BrokerProcess {
         Self::start_on(data_dir, "127.0.0.1:0", extra)
+    }
+
+    /// The address of the extra listener `name`.
+    pub fn listener(&self, name: &str) -> String {
+        self.listeners
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, a)| a.clone())
+            .unwrap_or_else(|| panic!("the broker has no listener {name}"))
     }
 
     /// The port, to restart on the same address.

@@ -1,4 +1,5 @@
-//! Topic administration: CreateTopics, DeleteTopics, CreatePartitions.
+//! Topic administration: CreateTopics (CREATE on the cluster or topic), DeleteTopics
+//! (DELETE on the topic), CreatePartitions (ALTER on the topic).
 
 use std::{collections::BTreeMap, sync::Arc};
 
@@ -13,11 +14,22 @@ use kafka_protocol::{
     ResponseError,
 };
 
-use super::{blocking, metadata::topic_name};
+use super::{blocking, metadata::topic_name, Client};
 use crate::{
     broker::{Broker, TopicError},
     cluster::sync as cluster,
+    security::acl::op,
 };
+
+fn unauthorized(client: &Client, what: &str, name: &str) -> (i16, Option<StrBytes>) {
+    (
+        ResponseError::TopicAuthorizationFailed.code(),
+        Some(StrBytes::from_string(format!(
+            "{} may not {what} {name}",
+            client.principal
+        ))),
+    )
+}
 
 fn message(e: &TopicError) -> Option<StrBytes> {
     Some(StrBytes::from_string(e.to_string()))
@@ -27,6 +39,7 @@ pub async fn create_topics(
     broker: &Arc<Broker>,
     req: CreateTopicsRequest,
     version: i16,
+    client: &Client,
 ) -> CreateTopicsResponse {
     let validate_only = req.validate_only;
     let mut results = Vec::with_capacity(req.topics.len());
@@ -34,6 +47,16 @@ pub async fn create_topics(
         let name = t.name.0.to_string();
         let partitions = (t.num_partitions != -1).then_some(t.num_partitions);
         let rf = (t.replication_factor != -1).then_some(t.replication_factor);
+        if !client.may_create_topic(broker, &name) {
+            let (code, text) = unauthorized(client, "create", &name);
+            results.push(
+                CreatableTopicResult::default()
+                    .with_name(topic_name(&name))
+                    .with_error_code(code)
+                    .with_error_message(text),
+            );
+            continue;
+        }
         let mut configs = BTreeMap::new();
         for c in t.configs {
             if let Some(v) = c.value {
@@ -82,6 +105,7 @@ pub async fn delete_topics(
     broker: &Arc<Broker>,
     req: DeleteTopicsRequest,
     version: i16,
+    client: &Client,
 ) -> DeleteTopicsResponse {
     let names: Vec<Option<String>> = if version >= 6 {
         req.topics
@@ -111,6 +135,15 @@ pub async fn delete_topics(
             continue;
         };
         r.name = Some(topic_name(&name));
+        if !client.may_topic(broker, op::DELETE, &name) {
+            let (code, text) = unauthorized(client, "delete", &name);
+            r.error_code = code;
+            if version >= 5 {
+                r.error_message = text;
+            }
+            responses.push(r);
+            continue;
+        }
         let (b, n) = (broker.clone(), name.clone());
         let deleted = match broker.quorum() {
             Some(q) => cluster::delete_topic(q, &name).await,
@@ -134,6 +167,7 @@ pub async fn delete_topics(
 pub async fn create_partitions(
     broker: &Arc<Broker>,
     req: CreatePartitionsRequest,
+    client: &Client,
 ) -> CreatePartitionsResponse {
     let validate_only = req.validate_only;
     let mut results = Vec::with_capacity(req.topics.len());
@@ -141,6 +175,11 @@ pub async fn create_partitions(
         let name = t.name.0.to_string();
         let (b, n, count) = (broker.clone(), name.clone(), t.count);
         let mut r = CreatePartitionsTopicResult::default().with_name(topic_name(&name));
+        if !client.may_topic(broker, op::ALTER, &name) {
+            (r.error_code, r.error_message) = unauthorized(client, "add partitions to", &name);
+            results.push(r);
+            continue;
+        }
         let created = match broker.quorum() {
             Some(q) => cluster::create_partitions(q, &name, count, validate_only).await,
             None => blocking(move || b.create_partitions(&n, count, validate_only)).await,

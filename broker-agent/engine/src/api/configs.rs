@@ -17,10 +17,11 @@ use kafka_protocol::{
     ResponseError,
 };
 
-use super::{blocking, log_error_code};
+use super::{blocking, log_error_code, Client};
 use crate::{
     broker::{Broker, TopicError},
     log::config::{LogConfig, PASSIVE_CONFIGS},
+    security::acl::op,
 };
 
 const TOPIC: i8 = 2;
@@ -123,6 +124,7 @@ pub fn describe_configs(
     broker: &Arc<Broker>,
     req: DescribeConfigsRequest,
     version: i16,
+    client: &Client,
 ) -> DescribeConfigsResponse {
     let results = req
         .resources
@@ -132,6 +134,14 @@ pub fn describe_configs(
                 .with_resource_type(r.resource_type)
                 .with_resource_name(r.resource_name.clone());
             let (configs, read_only) = match r.resource_type {
+                TOPIC if !client.may_topic(broker, op::DESCRIBE_CONFIGS, &r.resource_name) => {
+                    result.error_code = ResponseError::TopicAuthorizationFailed.code();
+                    return result;
+                }
+                BROKER if !client.may_cluster(broker, op::DESCRIBE_CONFIGS) => {
+                    result.error_code = ResponseError::ClusterAuthorizationFailed.code();
+                    return result;
+                }
                 TOPIC => match broker.topic(&r.resource_name) {
                     Some(t) => (topic_configs(broker, &t.configs), false),
                     None => {
@@ -182,11 +192,21 @@ pub fn describe_configs(
 /// Applies `change` to a topic's overrides; the error becomes the resource's answer.
 async fn alter_topic(
     broker: &Arc<Broker>,
+    client: &Client,
     resource_type: i8,
     name: &str,
     validate_only: bool,
     change: impl FnOnce(&mut BTreeMap<String, String>) -> Result<(), String> + Send + 'static,
 ) -> (i16, Option<StrBytes>) {
+    if resource_type == TOPIC && !client.may_topic(broker, op::ALTER_CONFIGS, name) {
+        return (
+            ResponseError::TopicAuthorizationFailed.code(),
+            Some(s(format!(
+                "{} may not alter the configs of {name}",
+                client.principal
+            ))),
+        );
+    }
     if resource_type != TOPIC {
         return (
             ResponseError::InvalidRequest.code(),
@@ -217,7 +237,11 @@ async fn alter_topic(
     }
 }
 
-pub async fn alter_configs(broker: &Arc<Broker>, req: AlterConfigsRequest) -> AlterConfigsResponse {
+pub async fn alter_configs(
+    broker: &Arc<Broker>,
+    req: AlterConfigsRequest,
+    client: &Client,
+) -> AlterConfigsResponse {
     let mut responses = Vec::with_capacity(req.resources.len());
     for r in req.resources {
         let new: BTreeMap<String, String> = r
@@ -231,6 +255,7 @@ pub async fn alter_configs(broker: &Arc<Broker>, req: AlterConfigsRequest) -> Al
             .collect();
         let (code, message) = alter_topic(
             broker,
+            client,
             r.resource_type,
             &r.resource_name,
             req.validate_only,
@@ -254,6 +279,7 @@ pub async fn alter_configs(broker: &Arc<Broker>, req: AlterConfigsRequest) -> Al
 pub async fn incremental_alter_configs(
     broker: &Arc<Broker>,
     req: IncrementalAlterConfigsRequest,
+    client: &Client,
 ) -> IncrementalAlterConfigsResponse {
     let mut responses = Vec::with_capacity(req.resources.len());
     for r in req.resources {
@@ -270,6 +296,7 @@ pub async fn incremental_alter_configs(
             .collect();
         let (code, message) = alter_topic(
             broker,
+            client,
             r.resource_type,
             &r.resource_name,
             req.validate_only,
@@ -307,15 +334,22 @@ pub async fn incremental_alter_configs(
 pub async fn delete_records(
     broker: &Arc<Broker>,
     req: DeleteRecordsRequest,
+    client: &Client,
 ) -> DeleteRecordsResponse {
     let mut topics = Vec::with_capacity(req.topics.len());
     for t in req.topics {
+        let allowed = client.may_topic(broker, op::DELETE, &t.name.0);
         let mut partitions = Vec::with_capacity(t.partitions.len());
         for p in t.partitions {
             let mut r = DeleteRecordsPartitionResult::default()
                 .with_partition_index(p.partition_index)
                 .with_low_watermark(-1);
-            match broker.led_partition(&t.name.0, p.partition_index) {
+            let led = if allowed {
+                broker.led_partition(&t.name.0, p.partition_index)
+            } else {
+                Err(ResponseError::TopicAuthorizationFailed.code())
+            };
+            match led {
                 Err(code) => r.error_code = code,
                 Ok(part) => {
                     let offset = p.offset;

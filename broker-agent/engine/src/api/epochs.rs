@@ -1,5 +1,6 @@
 //! OffsetForLeaderEpoch: where a leader epoch ended in the leader's log, asked by a
 //! follower (or a client) before it trusts the records it holds from that epoch.
+//! Replicas need CLUSTER_ACTION, clients DESCRIBE on the topic.
 
 use std::sync::Arc;
 
@@ -20,12 +21,19 @@ pub fn offset_for_leader_epoch(
     broker: &Arc<Broker>,
     req: OffsetForLeaderEpochRequest,
     version: i16,
+    client: &super::Client,
 ) -> OffsetForLeaderEpochResponse {
+    let replica = req.replica_id.0 >= 0;
     let topics = req
         .topics
         .into_iter()
         .map(|t| {
             let name = t.topic.0.to_string();
+            let allowed = if replica {
+                client.may_replicate(broker)
+            } else {
+                client.may_topic(broker, crate::security::acl::op::DESCRIBE, &name)
+            };
             let partitions = t
                 .partitions
                 .into_iter()
@@ -35,7 +43,14 @@ pub fn offset_for_leader_epoch(
                         .with_leader_epoch(UNDEFINED.0)
                         .with_end_offset(UNDEFINED.1);
                     let current = broker.leader_epoch(&name, p.partition);
-                    match broker.led_partition(&name, p.partition) {
+                    let led = if allowed {
+                        broker.led_partition(&name, p.partition)
+                    } else if replica {
+                        Err(ResponseError::ClusterAuthorizationFailed.code())
+                    } else {
+                        Err(ResponseError::TopicAuthorizationFailed.code())
+                    };
+                    match led {
                         Err(code) => r.error_code = code,
                         Ok(_) if version >= 2 && p.current_leader_epoch > current => {
                             r.error_code = ResponseError::UnknownLeaderEpoch.code()

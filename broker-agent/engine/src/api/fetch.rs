@@ -2,9 +2,10 @@
 //! `max_wait_ms` has passed; limits per partition and per response (at least one whole
 //! batch is returned so a consumer is never stuck behind a large batch). Consumers read
 //! up to the high watermark; a follower's replica fetch (`replica_id` ≥ 0) reads up to
-//! the log end and tells the leader how far the follower got.
+//! the log end and tells the leader how far the follower got. Consumers need READ on each
+//! topic and count against their consumer byte rate; replicas need CLUSTER_ACTION.
 
-use std::{sync::Arc, time::Duration};
+use std::{collections::HashSet, sync::Arc, time::Duration};
 
 use bytes::Bytes;
 use kafka_protocol::{
@@ -16,13 +17,22 @@ use kafka_protocol::{
 };
 use tokio::time::Instant;
 
-use super::{blocking, log_error_code};
-use crate::{broker::Broker, replication::leader};
+use super::{blocking, log_error_code, principal_name, Client};
+use crate::{
+    broker::Broker,
+    replication::leader,
+    security::{acl::op, quota::CONSUMER_BYTE_RATE},
+};
 
 /// One partition's read: (topic index, answer).
 type Reads = Vec<(usize, PartitionData)>;
 
-fn read_all(broker: &Broker, req: &FetchRequest, version: i16) -> (Reads, usize) {
+fn read_all(
+    broker: &Broker,
+    req: &FetchRequest,
+    version: i16,
+    denied: &HashSet<String>,
+) -> (Reads, usize) {
     let replica = req.replica_id.0 >= 0;
     let mut remaining = if version >= 3 {
         req.max_bytes.max(0) as usize
@@ -37,6 +47,11 @@ fn read_all(broker: &Broker, req: &FetchRequest, version: i16) -> (Reads, usize)
             let mut data = PartitionData::default()
                 .with_partition_index(p.partition)
                 .with_records(Some(Bytes::new()));
+            if denied.contains(name) {
+                data.error_code = ResponseError::TopicAuthorizationFailed.code();
+                out.push((ti, data));
+                continue;
+            }
             let partition = match broker.led_partition(name, p.partition) {
                 Ok(partition) => partition,
                 Err(code) => {
@@ -107,12 +122,32 @@ fn note_replica_progress(broker: &Arc<Broker>, req: &FetchRequest) {
     }
 }
 
-pub async fn fetch(broker: &Arc<Broker>, req: FetchRequest, version: i16) -> FetchResponse {
+/// Answers a fetch, and how long its client is throttled for its byte rate.
+pub async fn fetch(
+    broker: &Arc<Broker>,
+    req: FetchRequest,
+    version: i16,
+    client: &Client,
+) -> (FetchResponse, Duration) {
     if version >= 7 && req.session_id != 0 {
         // This broker never hands out fetch sessions.
-        return FetchResponse::default()
-            .with_error_code(ResponseError::FetchSessionIdNotFound.code());
+        let refused =
+            FetchResponse::default().with_error_code(ResponseError::FetchSessionIdNotFound.code());
+        return (refused, Duration::ZERO);
     }
+    let replica = req.replica_id.0 >= 0;
+    if replica && !client.may_replicate(broker) {
+        let refused = FetchResponse::default()
+            .with_error_code(ResponseError::ClusterAuthorizationFailed.code());
+        return (refused, Duration::ZERO);
+    }
+    let denied: Arc<HashSet<String>> = Arc::new(
+        req.topics
+            .iter()
+            .map(|t| t.topic.0.to_string())
+            .filter(|t| !replica && !client.may_topic(broker, op::READ, t))
+            .collect(),
+    );
     let deadline = Instant::now() + Duration::from_millis(req.max_wait_ms.max(0) as u64);
     let min_bytes = req.min_bytes.max(0) as usize;
     if req.replica_id.0 >= 0 {
@@ -123,15 +158,15 @@ pub async fn fetch(broker: &Arc<Broker>, req: FetchRequest, version: i16) -> Fet
         let notified = broker.appended.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        let (b, r) = (broker.clone(), req.clone());
-        let (reads, total) = blocking(move || read_all(&b, &r, version)).await;
+        let (b, r, d) = (broker.clone(), req.clone(), denied.clone());
+        let (reads, total) = blocking(move || read_all(&b, &r, version, &d)).await;
         let failed = reads.iter().any(|(_, d)| d.error_code != 0);
         if total >= min_bytes || failed || Instant::now() >= deadline {
             break reads;
         }
         if tokio::time::timeout_at(deadline, notified).await.is_err() {
-            let (b, r) = (broker.clone(), req.clone());
-            break blocking(move || read_all(&b, &r, version)).await.0;
+            let (b, r, d) = (broker.clone(), req.clone(), denied.clone());
+            break blocking(move || read_all(&b, &r, version, &d)).await.0;
         }
     };
     let mut topics: Vec<FetchableTopicResponse> = req
@@ -139,11 +174,25 @@ pub async fn fetch(broker: &Arc<Broker>, req: FetchRequest, version: i16) -> Fet
         .iter()
         .map(|t| FetchableTopicResponse::default().with_topic(t.topic.clone()))
         .collect();
+    let mut bytes = 0;
     for (ti, data) in reads {
-        broker
-            .traffic
-            .fetched(data.records.as_ref().map_or(0, |r| r.len()));
+        bytes += data.records.as_ref().map_or(0, |r| r.len());
         topics[ti].partitions.push(data);
     }
-    FetchResponse::default().with_responses(topics)
+    broker.traffic.fetched(bytes);
+    let throttle = if replica {
+        Duration::ZERO
+    } else {
+        broker.security.usage.record(
+            &broker.security.state().quotas,
+            principal_name(&client.principal),
+            &client.client_id,
+            CONSUMER_BYTE_RATE,
+            bytes as f64,
+        )
+    };
+    let response = FetchResponse::default()
+        .with_responses(topics)
+        .with_throttle_time_ms(throttle.as_millis() as i32);
+    (response, throttle)
 }

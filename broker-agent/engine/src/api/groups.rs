@@ -1,6 +1,8 @@
 //! Consumer-group APIs, mapped onto the coordinator: FindCoordinator, JoinGroup,
 //! SyncGroup, Heartbeat, LeaveGroup, OffsetCommit, OffsetFetch, DescribeGroups,
-//! ListGroups, DeleteGroups. Fields are only set in the versions that have them.
+//! ListGroups, DeleteGroups. Fields are only set in the versions that have them. Group
+//! membership and commits need READ on the group (commits also READ on each topic);
+//! describing needs DESCRIBE, deleting DELETE; ListGroups lists the describable groups.
 
 use std::{sync::Arc, time::Duration};
 
@@ -25,11 +27,12 @@ use kafka_protocol::{
     ResponseError,
 };
 
-use super::{blocking, metadata::topic_name};
+use super::{blocking, metadata::topic_name, Client};
 use crate::{
     broker::Broker,
     cluster::sync as cluster,
     groups::{store::Committed, JoinRequest},
+    security::acl::op,
 };
 
 fn s(text: impl Into<String>) -> StrBytes {
@@ -42,25 +45,33 @@ fn group_id(text: &str) -> GroupId {
 
 /// Group requests sent to a broker that does not coordinate the group (cluster mode).
 const NOT_COORDINATOR: i16 = 16;
+const GROUP_AUTHORIZATION_FAILED: i16 = 30;
 
 pub fn find_coordinator(
     broker: &Arc<Broker>,
     req: FindCoordinatorRequest,
     version: i16,
+    client: &Client,
 ) -> FindCoordinatorResponse {
     // Key type 0 is a group; transactions (1) are not coordinated by this broker.
     let refused = req.key_type != 0;
-    let code = if refused {
-        ResponseError::CoordinatorNotAvailable.code()
-    } else {
-        0
+    let code = |key: &str| {
+        if refused {
+            ResponseError::CoordinatorNotAvailable.code()
+        } else if !client.may_group(broker, op::DESCRIBE, key) {
+            GROUP_AUTHORIZATION_FAILED
+        } else {
+            0
+        }
     };
+    let listener = &client.listener.name;
     if version >= 4 {
         let coordinators = req
             .coordinator_keys
             .into_iter()
             .map(|key| {
-                let (node, host, port) = broker.coordinator_for(&key);
+                let (node, host, port) = broker.coordinator_for(&key, listener);
+                let code = code(&key);
                 CoordinatorEntry::default()
                     .with_key(key)
                     .with_node_id(BrokerId(node))
@@ -71,9 +82,9 @@ pub fn find_coordinator(
             .collect();
         return FindCoordinatorResponse::default().with_coordinators(coordinators);
     }
-    let (node, host, port) = broker.coordinator_for(&req.key);
+    let (node, host, port) = broker.coordinator_for(&req.key, listener);
     FindCoordinatorResponse::default()
-        .with_error_code(code)
+        .with_error_code(code(&req.key))
         .with_node_id(BrokerId(node))
         .with_host(s(host))
         .with_port(i32::from(port))
@@ -83,8 +94,11 @@ pub async fn join_group(
     broker: &Arc<Broker>,
     req: JoinGroupRequest,
     version: i16,
-    client: &super::Client,
+    client: &Client,
 ) -> JoinGroupResponse {
+    if !client.may_group(broker, op::READ, &req.group_id.0) {
+        return JoinGroupResponse::default().with_error_code(GROUP_AUTHORIZATION_FAILED);
+    }
     if !broker.coordinates(&req.group_id.0) {
         return JoinGroupResponse::default().with_error_code(NOT_COORDINATOR);
     }
@@ -139,7 +153,11 @@ pub async fn sync_group(
     broker: &Arc<Broker>,
     req: SyncGroupRequest,
     version: i16,
+    client: &Client,
 ) -> SyncGroupResponse {
+    if !client.may_group(broker, op::READ, &req.group_id.0) {
+        return SyncGroupResponse::default().with_error_code(GROUP_AUTHORIZATION_FAILED);
+    }
     if !broker.coordinates(&req.group_id.0) {
         return SyncGroupResponse::default().with_error_code(NOT_COORDINATOR);
     }
@@ -167,7 +185,14 @@ pub async fn sync_group(
     resp
 }
 
-pub fn heartbeat(broker: &Arc<Broker>, req: HeartbeatRequest) -> HeartbeatResponse {
+pub fn heartbeat(
+    broker: &Arc<Broker>,
+    req: HeartbeatRequest,
+    client: &Client,
+) -> HeartbeatResponse {
+    if !client.may_group(broker, op::READ, &req.group_id.0) {
+        return HeartbeatResponse::default().with_error_code(GROUP_AUTHORIZATION_FAILED);
+    }
     if !broker.coordinates(&req.group_id.0) {
         return HeartbeatResponse::default().with_error_code(NOT_COORDINATOR);
     }
@@ -182,7 +207,11 @@ pub fn leave_group(
     broker: &Arc<Broker>,
     req: LeaveGroupRequest,
     version: i16,
+    client: &Client,
 ) -> LeaveGroupResponse {
+    if !client.may_group(broker, op::READ, &req.group_id.0) {
+        return LeaveGroupResponse::default().with_error_code(GROUP_AUTHORIZATION_FAILED);
+    }
     let ids: Vec<String> = if version >= 3 {
         req.members
             .iter()
@@ -212,10 +241,32 @@ pub fn leave_group(
     }
 }
 
-pub async fn offset_commit(broker: &Arc<Broker>, req: OffsetCommitRequest) -> OffsetCommitResponse {
+pub async fn offset_commit(
+    broker: &Arc<Broker>,
+    req: OffsetCommitRequest,
+    client: &Client,
+) -> OffsetCommitResponse {
+    let group_allowed = client.may_group(broker, op::READ, &req.group_id.0);
+    let mut refused: Vec<((String, i32), i16)> = Vec::new();
     let offsets: Vec<((String, i32), Committed)> = req
         .topics
         .iter()
+        .filter(|t| {
+            let code = if !group_allowed {
+                GROUP_AUTHORIZATION_FAILED
+            } else if !client.may_topic(broker, op::READ, &t.name.0) {
+                ResponseError::TopicAuthorizationFailed.code()
+            } else {
+                return true;
+            };
+            let name = t.name.0.to_string();
+            refused.extend(
+                t.partitions
+                    .iter()
+                    .map(|p| ((name.clone(), p.partition_index), code)),
+            );
+            false
+        })
         .flat_map(|t| {
             t.partitions.iter().map(|p| {
                 let c = Committed {
@@ -234,7 +285,9 @@ pub async fn offset_commit(broker: &Arc<Broker>, req: OffsetCommitRequest) -> Of
         req.generation_id_or_member_epoch,
         req.member_id.to_string(),
     );
-    let outcome = if !broker.coordinates(&group) {
+    let outcome: Vec<((String, i32), i16)> = if offsets.is_empty() {
+        Vec::new()
+    } else if !broker.coordinates(&group) {
         offsets
             .into_iter()
             .map(|(tp, _)| (tp, NOT_COORDINATOR))
@@ -259,7 +312,7 @@ pub async fn offset_commit(broker: &Arc<Broker>, req: OffsetCommitRequest) -> Of
         .await
     };
     let mut topics: Vec<OffsetCommitResponseTopic> = Vec::new();
-    for ((topic, p), code) in outcome {
+    for ((topic, p), code) in refused.into_iter().chain(outcome) {
         if topics.last().map(|t| t.name.0.as_str()) != Some(topic.as_str()) {
             topics.push(OffsetCommitResponseTopic::default().with_name(topic_name(&topic)));
         }
@@ -278,7 +331,11 @@ pub fn offset_fetch(
     broker: &Arc<Broker>,
     req: OffsetFetchRequest,
     version: i16,
+    client: &Client,
 ) -> OffsetFetchResponse {
+    if !client.may_group(broker, op::DESCRIBE, &req.group_id.0) {
+        return OffsetFetchResponse::default().with_error_code(GROUP_AUTHORIZATION_FAILED);
+    }
     let wanted: Option<Vec<(String, i32)>> = req.topics.map(|ts| {
         ts.into_iter()
             .flat_map(|t| {
@@ -288,7 +345,12 @@ pub fn offset_fetch(
             .collect()
     });
     let mut topics: Vec<OffsetFetchResponseTopic> = Vec::new();
+    let named = wanted.is_some();
     for ((topic, p), committed) in broker.groups.fetch_offsets(&req.group_id.0, wanted) {
+        let visible = client.may_topic(broker, op::DESCRIBE, &topic);
+        if !visible && !named {
+            continue;
+        }
         if topics.last().map(|t| t.name.0.as_str()) != Some(topic.as_str()) {
             topics.push(OffsetFetchResponseTopic::default().with_name(topic_name(&topic)));
         }
@@ -296,7 +358,9 @@ pub fn offset_fetch(
             .with_partition_index(p)
             .with_committed_offset(-1)
             .with_metadata(Some(s("")));
-        if let Some(c) = committed {
+        if !visible {
+            part.error_code = ResponseError::TopicAuthorizationFailed.code();
+        } else if let Some(c) = committed {
             part.committed_offset = c.offset;
             part.metadata = Some(s(c.metadata.unwrap_or_default()));
             if version >= 5 {
@@ -310,11 +374,18 @@ pub fn offset_fetch(
     OffsetFetchResponse::default().with_topics(topics)
 }
 
-pub fn describe_groups(broker: &Arc<Broker>, req: DescribeGroupsRequest) -> DescribeGroupsResponse {
+pub fn describe_groups(
+    broker: &Arc<Broker>,
+    req: DescribeGroupsRequest,
+    client: &Client,
+) -> DescribeGroupsResponse {
     let groups = req
         .groups
         .into_iter()
         .map(|id| match broker.groups.describe(&id.0) {
+            _ if !client.may_group(broker, op::DESCRIBE, &id.0) => DescribedGroup::default()
+                .with_group_id(id)
+                .with_error_code(GROUP_AUTHORIZATION_FAILED),
             None => DescribedGroup::default()
                 .with_group_id(id)
                 .with_group_state(s("Dead")),
@@ -345,13 +416,16 @@ pub fn list_groups(
     broker: &Arc<Broker>,
     req: ListGroupsRequest,
     version: i16,
+    client: &Client,
 ) -> ListGroupsResponse {
     let filter: Vec<String> = req.states_filter.iter().map(|f| f.to_string()).collect();
+    let all = client.may_cluster(broker, op::DESCRIBE);
     let groups = broker
         .groups
         .list()
         .into_iter()
         .filter(|(_, _, state)| filter.is_empty() || filter.iter().any(|f| f == state))
+        .filter(|(id, _, _)| all || client.may_group(broker, op::DESCRIBE, id))
         .map(|(id, protocol_type, state)| {
             let mut g = ListedGroup::default()
                 .with_group_id(group_id(&id))
@@ -365,9 +439,21 @@ pub fn list_groups(
     ListGroupsResponse::default().with_groups(groups)
 }
 
-pub async fn delete_groups(broker: &Arc<Broker>, req: DeleteGroupsRequest) -> DeleteGroupsResponse {
+pub async fn delete_groups(
+    broker: &Arc<Broker>,
+    req: DeleteGroupsRequest,
+    client: &Client,
+) -> DeleteGroupsResponse {
     let mut results = Vec::with_capacity(req.groups_names.len());
     for id in req.groups_names {
+        if !client.may_group(broker, op::DELETE, &id.0) {
+            results.push(
+                DeletableGroupResult::default()
+                    .with_group_id(id)
+                    .with_error_code(GROUP_AUTHORIZATION_FAILED),
+            );
+            continue;
+        }
         let (b, name) = (broker.clone(), id.0.to_string());
         let mut code = blocking(move || b.groups.delete(&name)).await;
         if let (0, Some(quorum)) = (code, broker.quorum()) {

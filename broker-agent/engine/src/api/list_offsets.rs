@@ -54,15 +54,22 @@ pub async fn list_offsets(
     broker: &Arc<Broker>,
     req: ListOffsetsRequest,
     version: i16,
+    client: &super::Client,
 ) -> ListOffsetsResponse {
     let mut topics = Vec::with_capacity(req.topics.len());
     for t in req.topics {
         let name = t.name.0.to_string();
+        let allowed = client.may_topic(broker, crate::security::acl::op::DESCRIBE, &name);
         let mut partitions = Vec::with_capacity(t.partitions.len());
         for p in t.partitions {
             let mut r =
                 ListOffsetsPartitionResponse::default().with_partition_index(p.partition_index);
-            let partition = match broker.led_partition(&name, p.partition_index) {
+            let led = if allowed {
+                broker.led_partition(&name, p.partition_index)
+            } else {
+                Err(ResponseError::TopicAuthorizationFailed.code())
+            };
+            let partition = match led {
                 Ok(partition) => partition,
                 Err(code) => {
                     r.error_code = code;

@@ -17,13 +17,14 @@ use kafka_protocol::{
     ResponseError,
 };
 
-use super::blocking;
+use super::{blocking, Client};
 use crate::{
     broker::{Broker, STANDALONE_LEADER_EPOCH},
     cluster::{
         image::{ClusterImage, TopicState, NO_LEADER},
         sync as cluster,
     },
+    security::acl::op,
     topics::TopicMeta,
 };
 
@@ -87,22 +88,27 @@ fn describe_replicated(name: &str, t: &TopicState, version: i16) -> MetadataResp
 
 /// The alive brokers of the image, and this broker even before its registration is
 /// committed (a client that reached it can always come back).
-fn cluster_brokers(broker: &Broker, image: &ClusterImage) -> Vec<MetadataResponseBroker> {
+fn cluster_brokers(
+    broker: &Broker,
+    image: &ClusterImage,
+    listener: &str,
+) -> Vec<MetadataResponseBroker> {
     let mut out: Vec<MetadataResponseBroker> = image
         .brokers
         .values()
         .filter(|b| b.alive)
         .map(|b| {
+            let (host, port) = b.endpoint(listener);
             MetadataResponseBroker::default()
                 .with_node_id(BrokerId(b.id))
-                .with_host(StrBytes::from_string(b.host.clone()))
-                .with_port(i32::from(b.port))
+                .with_host(StrBytes::from_string(host))
+                .with_port(i32::from(port))
                 .with_rack(b.rack.clone().map(StrBytes::from_string))
         })
         .collect();
     let me = broker.config.node_id;
     if !out.iter().any(|b| b.node_id.0 == me) {
-        let (host, port) = &broker.config.advertised;
+        let (host, port) = &broker.advertised_on(listener);
         let rack = broker.config.cluster.as_ref().and_then(|c| c.rack.clone());
         out.push(
             MetadataResponseBroker::default()
@@ -137,6 +143,7 @@ async fn cluster_metadata(
     wanted: Option<Vec<String>>,
     may_create: bool,
     version: i16,
+    client: &Client,
 ) -> (Vec<MetadataResponseBroker>, Vec<MetadataResponseTopic>, i32) {
     if let (Some(names), true) = (&wanted, may_create) {
         for name in names {
@@ -152,6 +159,7 @@ async fn cluster_metadata(
         None => image
             .topics
             .iter()
+            .filter(|(n, _)| client.may_topic(broker, op::DESCRIBE, n))
             .map(|(n, t)| describe_replicated(n, t, version))
             .collect(),
         Some(names) => names
@@ -162,9 +170,15 @@ async fn cluster_metadata(
             })
             .collect(),
     };
-    let brokers = cluster_brokers(broker, &image);
+    let brokers = cluster_brokers(broker, &image, &client.listener.name);
     let controller = reported_controller(broker, quorum, &brokers);
     (brokers, topics, controller)
+}
+
+fn unauthorized_topic(name: &str) -> MetadataResponseTopic {
+    MetadataResponseTopic::default()
+        .with_name(Some(topic_name(name)))
+        .with_error_code(ResponseError::TopicAuthorizationFailed.code())
 }
 
 fn unknown_topic(name: &str) -> MetadataResponseTopic {
@@ -173,25 +187,41 @@ fn unknown_topic(name: &str) -> MetadataResponseTopic {
         .with_error_code(ResponseError::UnknownTopicOrPartition.code())
 }
 
+/// Metadata lists only the topics the principal may describe; a named topic it may not
+/// describe is answered with TOPIC_AUTHORIZATION_FAILED (whether or not it exists).
 pub async fn metadata(
     broker: &Arc<Broker>,
     req: MetadataRequest,
     version: i16,
+    client: &Client,
 ) -> MetadataResponse {
+    let mut denied = Vec::new();
     let wanted: Option<Vec<String>> = match req.topics {
         None => None,
         Some(list) if list.is_empty() && version == 0 => None,
         Some(list) => Some(
             list.into_iter()
                 .filter_map(|t| t.name.map(|n| n.0.to_string()))
+                .filter(|n| {
+                    let allowed = client.may_topic(broker, op::DESCRIBE, n);
+                    if !allowed {
+                        denied.push(unauthorized_topic(n));
+                    }
+                    allowed
+                })
                 .collect(),
         ),
     };
-    let may_create =
-        broker.config.auto_create_topics && (version < 4 || req.allow_auto_topic_creation);
+    let may_create = broker.config.auto_create_topics
+        && (version < 4 || req.allow_auto_topic_creation)
+        && wanted
+            .iter()
+            .flatten()
+            .all(|n| client.may_create_topic(broker, n));
     if let Some(q) = broker.quorum() {
-        let (brokers, topics, controller) =
-            cluster_metadata(broker, q, wanted, may_create, version).await;
+        let (brokers, mut topics, controller) =
+            cluster_metadata(broker, q, wanted, may_create, version, client).await;
+        topics.extend(denied);
         let mut resp = MetadataResponse::default()
             .with_brokers(brokers)
             .with_topics(topics);
@@ -203,10 +233,11 @@ pub async fn metadata(
         }
         return resp;
     }
-    let topics = match wanted {
+    let mut topics: Vec<MetadataResponseTopic> = match wanted {
         None => broker
             .topics()
             .iter()
+            .filter(|t| client.may_topic(broker, op::DESCRIBE, &t.name))
             .map(|t| describe_topic(broker, t, version))
             .collect(),
         Some(names) => {
@@ -230,7 +261,8 @@ pub async fn metadata(
             out
         }
     };
-    let (host, port) = &broker.config.advertised;
+    topics.extend(denied);
+    let (host, port) = &broker.advertised_on(&client.listener.name);
     let me = MetadataResponseBroker::default()
         .with_node_id(BrokerId(broker.config.node_id))
         .with_host(StrBytes::from_string(host.clone()))
@@ -251,15 +283,20 @@ pub fn describe_cluster(
     broker: &Arc<Broker>,
     _req: DescribeClusterRequest,
     _version: i16,
+    client: &Client,
 ) -> DescribeClusterResponse {
-    let (host, port) = &broker.config.advertised;
+    if !client.may_cluster(broker, op::DESCRIBE) {
+        return DescribeClusterResponse::default()
+            .with_error_code(ResponseError::ClusterAuthorizationFailed.code());
+    }
+    let (host, port) = &broker.advertised_on(&client.listener.name);
     let me = DescribeClusterBroker::default()
         .with_broker_id(BrokerId(broker.config.node_id))
         .with_host(StrBytes::from_string(host.clone()))
         .with_port(i32::from(*port));
     let (brokers, controller) = match broker.quorum() {
         Some(q) => {
-            let listed = cluster_brokers(broker, &q.image());
+            let listed = cluster_brokers(broker, &q.image(), &client.listener.name);
             let controller = reported_controller(broker, q, &listed);
             let brokers = listed
                 .into_iter()

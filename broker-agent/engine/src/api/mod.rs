@@ -2,7 +2,9 @@
 //! dispatch to one handler per API, and response encoding. The codec is the
 //! `kafka-protocol` crate's.
 
+mod acls;
 mod admin;
+pub(crate) mod authz;
 mod configs;
 mod epochs;
 mod fetch;
@@ -11,25 +13,32 @@ mod list_offsets;
 mod metadata;
 mod produce;
 mod producers;
+mod quotas;
+mod scram;
+pub mod session;
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::{
     messages::{
-        AlterConfigsRequest, ApiKey, ApiVersionsRequest, ApiVersionsResponse,
-        CreatePartitionsRequest, CreateTopicsRequest, DeleteGroupsRequest, DeleteRecordsRequest,
-        DeleteTopicsRequest, DescribeClusterRequest, DescribeConfigsRequest, DescribeGroupsRequest,
-        FetchRequest, FindCoordinatorRequest, HeartbeatRequest, IncrementalAlterConfigsRequest,
-        InitProducerIdRequest, JoinGroupRequest, LeaveGroupRequest, ListGroupsRequest,
-        ListOffsetsRequest, MetadataRequest, OffsetCommitRequest, OffsetFetchRequest,
-        OffsetForLeaderEpochRequest, ProduceRequest, RequestHeader, ResponseHeader,
+        AlterClientQuotasRequest, AlterConfigsRequest, AlterUserScramCredentialsRequest, ApiKey,
+        ApiVersionsRequest, ApiVersionsResponse, CreateAclsRequest, CreatePartitionsRequest,
+        CreateTopicsRequest, DeleteAclsRequest, DeleteGroupsRequest, DeleteRecordsRequest,
+        DeleteTopicsRequest, DescribeAclsRequest, DescribeClientQuotasRequest,
+        DescribeClusterRequest, DescribeConfigsRequest, DescribeGroupsRequest,
+        DescribeUserScramCredentialsRequest, FetchRequest, FindCoordinatorRequest,
+        HeartbeatRequest, IncrementalAlterConfigsRequest, InitProducerIdRequest, JoinGroupRequest,
+        LeaveGroupRequest, ListGroupsRequest, ListOffsetsRequest, MetadataRequest,
+        OffsetCommitRequest, OffsetFetchRequest, OffsetForLeaderEpochRequest, ProduceRequest,
+        RequestHeader, ResponseHeader, SaslAuthenticateRequest, SaslHandshakeRequest,
         SyncGroupRequest,
     },
     protocol::{Decodable, Encodable, HeaderVersion},
     ResponseError,
 };
 
+use self::session::{SaslOutcome, Session};
 use crate::broker::Broker;
 
 /// The APIs and versions this broker implements, exactly as advertised in ApiVersions.
@@ -59,12 +68,44 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DeleteRecords, 0, 2),
     (ApiKey::InitProducerId, 0, 4),
     (ApiKey::OffsetForLeaderEpoch, 0, 4),
+    (ApiKey::SaslHandshake, 1, 1),
+    (ApiKey::SaslAuthenticate, 0, 2),
+    (ApiKey::CreateAcls, 1, 3),
+    (ApiKey::DescribeAcls, 1, 3),
+    (ApiKey::DeleteAcls, 1, 3),
+    (ApiKey::DescribeUserScramCredentials, 0, 0),
+    (ApiKey::AlterUserScramCredentials, 0, 0),
+    (ApiKey::DescribeClientQuotas, 0, 1),
+    (ApiKey::AlterClientQuotas, 0, 1),
 ];
 
-/// Who sent a request: the connection's peer and the header's client id.
+/// Who sent a request: the connection's peer, listener and principal, and the header's
+/// client id.
 pub struct Client {
     pub peer: std::net::SocketAddr,
     pub client_id: String,
+    pub principal: String,
+    pub listener: Arc<session::Listener>,
+}
+
+/// What answering a request produced.
+#[derive(Default)]
+pub struct Reply {
+    /// The response frame; None when none is due (acks=0 produce).
+    pub frame: Option<BytesMut>,
+    /// Close the connection after sending it (failed authentication).
+    pub close: bool,
+    /// Read nothing more from the connection for this long (a quota was exceeded).
+    pub throttle: Duration,
+}
+
+impl Reply {
+    fn send(frame: BytesMut) -> Reply {
+        Reply {
+            frame: Some(frame),
+            ..Default::default()
+        }
+    }
 }
 
 /// A request that cannot be answered: the connection that sent it is closed.
@@ -80,6 +121,8 @@ pub enum ProtocolError {
     Decode { api: ApiKey, source: anyhow::Error },
     #[error("failed to encode the response: {0}")]
     Encode(anyhow::Error),
+    #[error("{0:?} before SASL authentication")]
+    Unauthenticated(ApiKey),
 }
 
 fn supported(api: ApiKey) -> Option<(i16, i16)> {
@@ -124,12 +167,40 @@ fn api_versions(error: i16) -> ApiVersionsResponse {
         .with_api_keys(keys)
 }
 
-/// Answers one request frame. `Ok(None)` means no response is due (acks=0 produce).
+/// Answers one request frame of `session`'s connection.
 pub async fn handle(
     broker: &Arc<Broker>,
-    peer: std::net::SocketAddr,
+    session: &mut Session,
+    frame_bytes: Bytes,
+) -> Result<Reply, ProtocolError> {
+    let started = std::time::Instant::now();
+    let reply = dispatch(broker, session, frame_bytes).await?;
+    let (principal, client_id) = reply.1;
+    let mut reply = reply.0;
+    let busy = started.elapsed().as_secs_f64() * 100.0;
+    let cpu = broker.security.usage.record(
+        &broker.security.state().quotas,
+        principal_name(&principal),
+        &client_id,
+        crate::security::quota::REQUEST_PERCENTAGE,
+        busy,
+    );
+    reply.throttle = reply.throttle.max(cpu);
+    Ok(reply)
+}
+
+/// The user name of a `User:name` principal (what quotas are configured for).
+pub(crate) fn principal_name(principal: &str) -> &str {
+    principal.strip_prefix("User:").unwrap_or(principal)
+}
+
+type Dispatched = (Reply, (String, String));
+
+async fn dispatch(
+    broker: &Arc<Broker>,
+    session: &mut Session,
     mut frame_bytes: Bytes,
-) -> Result<Option<BytesMut>, ProtocolError> {
+) -> Result<Dispatched, ProtocolError> {
     if frame_bytes.len() < 8 {
         return Err(ProtocolError::Short);
     }
@@ -144,9 +215,14 @@ pub async fn handle(
         if api == ApiKey::ApiVersions {
             // A newer client: answer in v0 with the versions we have, so it can retry.
             let body = api_versions(ResponseError::UnsupportedVersion.code());
-            return frame(correlation_id, 0, &body).map(Some);
+            let reply = Reply::send(frame(correlation_id, 0, &body)?);
+            return Ok((reply, Default::default()));
         }
         return Err(ProtocolError::UnsupportedVersion { api, version });
+    }
+    if !session.admits(api) {
+        session.failed(broker, &format!("{api:?} sent before authenticating"));
+        return Err(ProtocolError::Unauthenticated(api));
     }
     let decode_err = |source| ProtocolError::Decode { api, source };
     let header = RequestHeader::decode(&mut frame_bytes, api.request_header_version(version))
@@ -154,102 +230,164 @@ pub async fn handle(
     let buf = &mut frame_bytes;
     let id = header.correlation_id;
     let client = Client {
-        peer,
+        peer: session.peer,
         client_id: header
             .client_id
             .as_ref()
             .map(|c| c.to_string())
             .unwrap_or_default(),
+        principal: session.principal.clone(),
+        listener: session.listener.clone(),
     };
+    let who = (client.principal.clone(), client.client_id.clone());
     macro_rules! answer {
         ($req:ty, |$r:ident| $body:expr) => {{
             let $r = <$req>::decode(buf, version).map_err(decode_err)?;
-            frame(id, version, &$body).map(Some)
+            frame(id, version, &$body).map(Reply::send)
         }};
     }
-    match api {
-        ApiKey::ApiVersions => answer!(ApiVersionsRequest, |_r| api_versions(0)),
-        ApiKey::Metadata => answer!(MetadataRequest, |r| metadata::metadata(broker, r, version)
+    macro_rules! sasl {
+        ($req:ty, $step:ident) => {{
+            let r = <$req>::decode(buf, version).map_err(decode_err)?;
+            let (body, close) = match session.$step(broker, r) {
+                SaslOutcome::Answer(b) => (b, false),
+                SaslOutcome::AnswerAndClose(b) => (b, true),
+            };
+            let mut reply = Reply::send(frame(id, version, &body)?);
+            reply.close = close;
+            Ok(reply)
+        }};
+    }
+    let reply = match api {
+        ApiKey::SaslHandshake => sasl!(SaslHandshakeRequest, handshake),
+        ApiKey::SaslAuthenticate => sasl!(SaslAuthenticateRequest, authenticate),
+        ApiKey::CreateAcls => answer!(CreateAclsRequest, |r| acls::create_acls(broker, r, &client)
             .await),
+        ApiKey::DescribeAcls => answer!(DescribeAclsRequest, |r| acls::describe_acls(
+            broker, r, &client
+        )),
+        ApiKey::DeleteAcls => answer!(DeleteAclsRequest, |r| acls::delete_acls(broker, r, &client)
+            .await),
+        ApiKey::DescribeUserScramCredentials => {
+            answer!(DescribeUserScramCredentialsRequest, |r| {
+                scram::describe(broker, r, &client)
+            })
+        }
+        ApiKey::AlterUserScramCredentials => answer!(AlterUserScramCredentialsRequest, |r| {
+            scram::alter(broker, r, &client).await
+        }),
+        ApiKey::DescribeClientQuotas => answer!(DescribeClientQuotasRequest, |r| {
+            quotas::describe(broker, r, &client)
+        }),
+        ApiKey::AlterClientQuotas => answer!(AlterClientQuotasRequest, |r| {
+            quotas::alter(broker, r, &client).await
+        }),
+        ApiKey::ApiVersions => answer!(ApiVersionsRequest, |_r| api_versions(0)),
+        ApiKey::Metadata => answer!(MetadataRequest, |r| metadata::metadata(
+            broker, r, version, &client
+        )
+        .await),
         ApiKey::DescribeCluster => answer!(DescribeClusterRequest, |r| metadata::describe_cluster(
-            broker, r, version
+            broker, r, version, &client
         )),
         ApiKey::CreateTopics => answer!(CreateTopicsRequest, |r| admin::create_topics(
-            broker, r, version
+            broker, r, version, &client
         )
         .await),
         ApiKey::DeleteTopics => answer!(DeleteTopicsRequest, |r| admin::delete_topics(
-            broker, r, version
+            broker, r, version, &client
         )
         .await),
         ApiKey::CreatePartitions => answer!(CreatePartitionsRequest, |r| admin::create_partitions(
-            broker, r
+            broker, r, &client
         )
         .await),
         ApiKey::ListOffsets => answer!(ListOffsetsRequest, |r| list_offsets::list_offsets(
-            broker, r, version
+            broker, r, version, &client
         )
         .await),
-        ApiKey::Fetch => answer!(FetchRequest, |r| fetch::fetch(broker, r, version).await),
         ApiKey::DescribeConfigs => answer!(DescribeConfigsRequest, |r| configs::describe_configs(
-            broker, r, version
+            broker, r, version, &client
         )),
-        ApiKey::AlterConfigs => answer!(AlterConfigsRequest, |r| configs::alter_configs(broker, r)
-            .await),
+        ApiKey::AlterConfigs => answer!(AlterConfigsRequest, |r| configs::alter_configs(
+            broker, r, &client
+        )
+        .await),
         ApiKey::IncrementalAlterConfigs => {
             answer!(IncrementalAlterConfigsRequest, |r| {
-                configs::incremental_alter_configs(broker, r).await
+                configs::incremental_alter_configs(broker, r, &client).await
             })
         }
         ApiKey::InitProducerId => answer!(InitProducerIdRequest, |r| producers::init_producer_id(
-            broker, r, version
+            broker, r, version, &client
         )
         .await),
         ApiKey::DeleteRecords => {
-            answer!(DeleteRecordsRequest, |r| configs::delete_records(broker, r)
-                .await)
+            answer!(DeleteRecordsRequest, |r| configs::delete_records(
+                broker, r, &client
+            )
+            .await)
         }
         ApiKey::OffsetForLeaderEpoch => answer!(OffsetForLeaderEpochRequest, |r| {
-            epochs::offset_for_leader_epoch(broker, r, version)
+            epochs::offset_for_leader_epoch(broker, r, version, &client)
         }),
         ApiKey::FindCoordinator => answer!(FindCoordinatorRequest, |r| groups::find_coordinator(
-            broker, r, version
+            broker, r, version, &client
         )),
         ApiKey::JoinGroup => answer!(JoinGroupRequest, |r| groups::join_group(
             broker, r, version, &client
         )
         .await),
-        ApiKey::SyncGroup => answer!(SyncGroupRequest, |r| groups::sync_group(broker, r, version)
-            .await),
-        ApiKey::Heartbeat => answer!(HeartbeatRequest, |r| groups::heartbeat(broker, r)),
+        ApiKey::SyncGroup => answer!(SyncGroupRequest, |r| groups::sync_group(
+            broker, r, version, &client
+        )
+        .await),
+        ApiKey::Heartbeat => answer!(HeartbeatRequest, |r| groups::heartbeat(broker, r, &client)),
         ApiKey::LeaveGroup => answer!(LeaveGroupRequest, |r| groups::leave_group(
-            broker, r, version
+            broker, r, version, &client
         )),
-        ApiKey::OffsetCommit => answer!(OffsetCommitRequest, |r| groups::offset_commit(broker, r)
-            .await),
+        ApiKey::OffsetCommit => answer!(OffsetCommitRequest, |r| groups::offset_commit(
+            broker, r, &client
+        )
+        .await),
         ApiKey::OffsetFetch => answer!(OffsetFetchRequest, |r| groups::offset_fetch(
-            broker, r, version
+            broker, r, version, &client
         )),
         ApiKey::DescribeGroups => answer!(DescribeGroupsRequest, |r| groups::describe_groups(
-            broker, r
+            broker, r, &client
         )),
         ApiKey::ListGroups => answer!(ListGroupsRequest, |r| groups::list_groups(
-            broker, r, version
+            broker, r, version, &client
         )),
-        ApiKey::DeleteGroups => answer!(DeleteGroupsRequest, |r| groups::delete_groups(broker, r)
-            .await),
+        ApiKey::DeleteGroups => answer!(DeleteGroupsRequest, |r| groups::delete_groups(
+            broker, r, &client
+        )
+        .await),
         ApiKey::Produce => {
             let r = ProduceRequest::decode(buf, version).map_err(decode_err)?;
             let acks = r.acks;
-            let body = produce::produce(broker, r, version).await;
-            if acks == 0 {
-                Ok(None)
+            let (body, throttle) = produce::produce(broker, r, version, &client).await;
+            let frame = if acks == 0 {
+                None
             } else {
-                frame(id, version, &body).map(Some)
-            }
+                Some(frame(id, version, &body)?)
+            };
+            Ok(Reply {
+                frame,
+                close: false,
+                throttle,
+            })
+        }
+        ApiKey::Fetch => {
+            let r = FetchRequest::decode(buf, version).map_err(decode_err)?;
+            let (body, throttle) = fetch::fetch(broker, r, version, &client).await;
+            let mut reply = Reply::send(frame(id, version, &body)?);
+            reply.throttle = throttle;
+            Ok(reply)
         }
         other => Err(ProtocolError::UnknownApi(other as i16)),
-    }
+    }?;
+    Ok((reply, who))
 }
 
 /// Runs blocking log work off the async threads.

@@ -2,6 +2,7 @@
 //! is refused up front when the ISR is below `min.insync.replicas`, and answered once
 //! every in-sync replica has the records (the high watermark passed them); on a
 //! standalone broker the only replica is the leader, so that is right after the append.
+//! Writing needs WRITE on the topic; the bytes count against the producer byte rate.
 
 use std::{sync::Arc, time::Duration};
 
@@ -14,10 +15,33 @@ use kafka_protocol::{
     ResponseError,
 };
 
-use super::{blocking, log_error_code};
-use crate::{broker::Broker, replication::leader};
+use super::{blocking, log_error_code, principal_name, Client};
+use crate::{
+    broker::Broker,
+    replication::leader,
+    security::{acl::op, quota::PRODUCER_BYTE_RATE},
+};
 
-pub async fn produce(broker: &Arc<Broker>, req: ProduceRequest, version: i16) -> ProduceResponse {
+/// Answers a produce request, and how long its client is throttled for its byte rate.
+pub async fn produce(
+    broker: &Arc<Broker>,
+    req: ProduceRequest,
+    version: i16,
+    client: &Client,
+) -> (ProduceResponse, Duration) {
+    let request_bytes: usize = req
+        .topic_data
+        .iter()
+        .flat_map(|t| &t.partition_data)
+        .map(|p| p.records.as_ref().map_or(0, |r| r.len()))
+        .sum();
+    let throttle = broker.security.usage.record(
+        &broker.security.state().quotas,
+        principal_name(&client.principal),
+        &client.client_id,
+        PRODUCER_BYTE_RATE,
+        request_bytes as f64,
+    );
     let acks_ok = matches!(req.acks, -1..=1);
     let all = req.acks == -1;
     let timeout = Duration::from_millis(req.timeout_ms.max(0) as u64);
@@ -26,28 +50,34 @@ pub async fn produce(broker: &Arc<Broker>, req: ProduceRequest, version: i16) ->
     let mut pending = Vec::new();
     for topic in req.topic_data {
         let name = topic.name.0.to_string();
+        let allowed = client.may_topic(broker, op::WRITE, &name);
         let mut partitions = Vec::with_capacity(topic.partition_data.len());
         for data in topic.partition_data {
             let mut r = PartitionProduceResponse::default().with_index(data.index);
             let epoch = broker.leader_epoch(&name, data.index);
             let outcome = match (
+                allowed,
                 acks_ok,
                 broker.led_partition(&name, data.index),
                 data.records,
             ) {
-                (false, _, _) => Err((
+                (false, _, _, _) => Err((
+                    ResponseError::TopicAuthorizationFailed.code(),
+                    format!("{} may not write to {name}", client.principal),
+                )),
+                (_, false, _, _) => Err((
                     ResponseError::InvalidRequiredAcks.code(),
                     "acks must be -1, 0 or 1".to_owned(),
                 )),
-                (_, Err(code), _) => Err((
+                (_, _, Err(code), _) => Err((
                     code,
                     format!("this broker does not lead {name}-{}", data.index),
                 )),
-                (_, _, None) => Err((
+                (_, _, _, None) => Err((
                     ResponseError::CorruptMessage.code(),
                     "the request carries no records".to_owned(),
                 )),
-                (_, Ok(partition), Some(records)) => {
+                (_, _, Ok(partition), Some(records)) => {
                     let checked = if all {
                         leader::check_min_insync(broker, &name, data.index, &partition)
                     } else {
@@ -121,5 +151,8 @@ pub async fn produce(broker: &Arc<Broker>, req: ProduceRequest, version: i16) ->
             }
         }
     }
-    ProduceResponse::default().with_responses(responses)
+    let response = ProduceResponse::default()
+        .with_responses(responses)
+        .with_throttle_time_ms(throttle.as_millis() as i32);
+    (response, throttle)
 }

@@ -1,6 +1,7 @@
 //! InitProducerId for idempotent producers. Transactions are not coordinated by this
 //! broker, so a transactional id is refused with COORDINATOR_NOT_AVAILABLE (as
-//! FindCoordinator does for transaction coordinators).
+//! FindCoordinator does for transaction coordinators). An idempotent producer needs
+//! IDEMPOTENT_WRITE on the cluster or WRITE on some topic (as in Kafka 3).
 
 use std::sync::Arc;
 
@@ -16,6 +17,7 @@ pub async fn init_producer_id(
     broker: &Arc<Broker>,
     req: InitProducerIdRequest,
     version: i16,
+    client: &super::Client,
 ) -> InitProducerIdResponse {
     let refused = |code: ResponseError| {
         InitProducerIdResponse::default()
@@ -25,6 +27,17 @@ pub async fn init_producer_id(
     };
     if req.transactional_id.is_some() {
         return refused(ResponseError::CoordinatorNotAvailable);
+    }
+    let may_write_somewhere = || {
+        broker
+            .topics()
+            .iter()
+            .any(|t| client.may_topic(broker, crate::security::acl::op::WRITE, &t.name))
+    };
+    if !client.may_cluster(broker, crate::security::acl::op::IDEMPOTENT_WRITE)
+        && !may_write_somewhere()
+    {
+        return refused(ResponseError::ClusterAuthorizationFailed);
     }
     // A producer re-initialising (v3+) keeps its id with a bumped epoch.
     if version >= 3

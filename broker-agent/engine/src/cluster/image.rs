@@ -32,6 +32,20 @@ pub struct BrokerInfo {
     pub rack: Option<String>,
     /// Registered and not known to be down.
     pub alive: bool,
+    /// Addresses of the broker's other listeners, by listener name.
+    #[serde(default)]
+    pub listeners: BTreeMap<String, (String, u16)>,
+}
+
+impl BrokerInfo {
+    /// Where clients of `listener` reach this broker (the main address if it has no
+    /// listener of that name).
+    pub fn endpoint(&self, listener: &str) -> (String, u16) {
+        self.listeners
+            .get(listener)
+            .cloned()
+            .unwrap_or_else(|| (self.host.clone(), self.port))
+    }
 }
 
 /// One partition's replication state.
@@ -63,6 +77,9 @@ pub struct ClusterImage {
     /// Consumer groups' committed offsets, so they outlive their coordinator.
     #[serde(default)]
     pub offsets: BTreeMap<String, GroupOffsets>,
+    /// SCRAM credentials, ACLs and client quotas.
+    #[serde(default)]
+    pub security: crate::security::SecurityState,
 }
 
 /// A change to the image, proposed to the controller and applied on every broker.
@@ -74,6 +91,8 @@ pub enum Command {
         host: String,
         port: u16,
         rack: Option<String>,
+        #[serde(default)]
+        listeners: BTreeMap<String, (String, u16)>,
     },
     /// The controller lost (or regained) contact with a broker.
     SetBrokerAlive {
@@ -94,6 +113,8 @@ pub enum Command {
         name: String,
         count: i32,
     },
+    /// Changes credentials, ACLs or quotas.
+    Security(crate::security::SecurityChange),
     /// Replaces a topic's config overrides.
     SetTopicConfigs {
         name: String,
@@ -155,6 +176,7 @@ impl ClusterImage {
                 host,
                 port,
                 rack,
+                listeners,
             } => {
                 // A broker that registers again restarted: it gives up its leaderships
                 // and ISR places and earns them back as a follower that caught up.
@@ -170,6 +192,7 @@ impl ClusterImage {
                         port: *port,
                         rack: rack.clone(),
                         alive: true,
+                        listeners: listeners.clone(),
                     },
                 );
                 self.broker_up(*id);
@@ -292,6 +315,10 @@ impl ClusterImage {
                 self.offsets.remove(group);
                 Outcome::Done
             }
+            Command::Security(change) => match self.security.apply(change) {
+                Ok(()) => Outcome::Done,
+                Err(message) => rejected(codes::INVALID_REQUEST, message),
+            },
         }
     }
 

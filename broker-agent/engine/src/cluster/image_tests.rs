@@ -11,6 +11,7 @@ fn cluster(racks: &[&str]) -> ClusterImage {
             host: format!("h{id}"),
             port: 9092,
             rack: Some((*rack).to_owned()),
+            listeners: Default::default(),
         });
     }
     image
@@ -211,6 +212,7 @@ fn isr_changes_are_fenced_by_leader_epoch_and_bring_back_the_preferred_leader() 
         host: "h".into(),
         port: 9092,
         rack: Some("a".into()),
+        listeners: Default::default(),
     });
     let p = image.topics["t"].partitions[0].clone();
     assert_eq!((p.leader, p.leader_epoch), (b, 1));

@@ -265,6 +265,12 @@ pub async fn join(
         host: broker.config.advertised.0.clone(),
         port: broker.config.advertised.1,
         rack: membership.rack.clone(),
+        listeners: broker
+            .config
+            .listeners
+            .iter()
+            .map(|l| (l.name.clone(), l.advertised_address()))
+            .collect(),
     };
     tokio::spawn(async move {
         loop {

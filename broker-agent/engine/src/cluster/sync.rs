@@ -59,6 +59,7 @@ fn apply(broker: &Broker, before: Option<&ClusterImage>, image: &ClusterImage) {
             let _ = broker.delete_topic(&t.name);
         }
     }
+    broker.security.adopt(&image.security);
     for (group, topics) in &image.offsets {
         if before.and_then(|b| b.offsets.get(group)) == Some(topics) {
             continue;

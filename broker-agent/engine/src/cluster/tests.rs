@@ -105,6 +105,7 @@ fn register(id: i32) -> Command {
         host: "127.0.0.1".into(),
         port: 9000 + id as u16,
         rack: Some(format!("r{id}")),
+        listeners: Default::default(),
     }
 }
 

@@ -21,7 +21,7 @@ use kafka_protocol::{
     ResponseError,
 };
 
-use super::client::PeerConnection;
+use crate::client::{ClientSecurity, KafkaConnection};
 use crate::{api::blocking, broker::Broker, cluster::MetadataQuorum};
 
 const FETCH_VERSION: i16 = 12;
@@ -85,7 +85,7 @@ fn followed(broker: &Broker, quorum: &MetadataQuorum, leader: i32) -> Vec<(Strin
 }
 
 async fn follow_leader(broker: Arc<Broker>, quorum: Arc<MetadataQuorum>, leader: i32) {
-    let mut conn: Option<PeerConnection> = None;
+    let mut conn: Option<KafkaConnection> = None;
     let mut reconciled = Reconciled::new();
     let mut images = quorum.watch();
     loop {
@@ -106,7 +106,13 @@ async fn follow_leader(broker: Arc<Broker>, quorum: Arc<MetadataQuorum>, leader:
                 tokio::time::sleep(BACKOFF).await;
                 continue;
             };
-            match PeerConnection::connect(&addr, broker.config.node_id).await {
+            match KafkaConnection::connect(
+                &addr,
+                &format!("tideway-replica-{}", broker.config.node_id),
+                &ClientSecurity::default(),
+            )
+            .await
+            {
                 Ok(c) => conn = Some(c),
                 Err(e) => {
                     tracing::debug!(leader, error = %e, "cannot reach the leader");
@@ -133,7 +139,7 @@ async fn follow_leader(broker: Arc<Broker>, quorum: Arc<MetadataQuorum>, leader:
 /// epoch ended (KIP-101 and KIP-279).
 async fn reconcile(
     broker: &Arc<Broker>,
-    conn: &mut PeerConnection,
+    conn: &mut KafkaConnection,
     parts: &[(String, i32, i32)],
     reconciled: &mut Reconciled,
 ) -> anyhow::Result<()> {
@@ -229,7 +235,7 @@ async fn reconcile(
 async fn fetch_once(
     broker: &Arc<Broker>,
     quorum: &MetadataQuorum,
-    conn: &mut PeerConnection,
+    conn: &mut KafkaConnection,
     parts: &[(String, i32, i32)],
     reconciled: &mut Reconciled,
 ) -> anyhow::Result<()> {

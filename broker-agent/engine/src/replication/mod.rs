@@ -5,7 +5,6 @@
 //! see and what acks=all waits for. Leader epochs let a follower cut what a former
 //! leader wrote that the cluster never committed.
 
-pub mod client;
 pub mod fetcher;
 pub mod leader;
 

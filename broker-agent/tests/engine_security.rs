@@ -1,0 +1,388 @@
+//! Security on the wire with real clients: rdkafka over SASL_SSL (SCRAM-SHA-512, PLAIN),
+//! SASL_PLAINTEXT (SCRAM-SHA-256) and SSL with client certificates; refused logins
+//! (wrong password, truncated exchange, skipped authentication, expired or foreign
+//! certificates); ACLs, credentials surviving a restart.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{
+    secure::{Pki, ADMIN, ADMIN_PASSWORD},
+    BrokerProcess,
+};
+use kafka_protocol::{
+    messages::{
+        DescribeAclsRequest, DescribeUserScramCredentialsRequest, MetadataRequest,
+        SaslAuthenticateRequest, SaslHandshakeRequest,
+    },
+    protocol::StrBytes,
+};
+use rdkafka::{
+    admin::{AdminClient, AdminOptions, NewTopic, TopicReplication},
+    client::DefaultClientContext,
+    consumer::{BaseConsumer, Consumer},
+    producer::{FutureProducer, FutureRecord},
+    ClientConfig, Message,
+};
+use tideway_engine::security::{
+    acl::{op, pattern, permission, resource, AclBinding},
+    scram::Mechanism,
+};
+
+fn allow(
+    resource_type: i8,
+    name: &str,
+    pattern_type: i8,
+    principal: &str,
+    operation: i8,
+) -> AclBinding {
+    AclBinding {
+        resource_type,
+        resource_name: name.into(),
+        pattern_type,
+        principal: principal.into(),
+        host: "*".into(),
+        operation,
+        permission: permission::ALLOW,
+    }
+}
+
+/// A secured broker with user alice (SCRAM-SHA-256 and -512) owning `alice.*` topics and
+/// groups, and carol's certificate allowed to write `alice.orders`.
+async fn secured(dir: &std::path::Path) -> (BrokerProcess, Pki) {
+    let pki = Pki::new(dir);
+    pki.issue("carol", "carol", false, false);
+    pki.issue("expired", "carol", false, true);
+    let config = pki.broker_config("");
+    let broker = BrokerProcess::start(
+        &dir.join("data"),
+        &["--config", config.to_str().expect("utf8")],
+    );
+    let mut admin = pki
+        .connect(&broker, ADMIN, ADMIN_PASSWORD)
+        .await
+        .expect("admin login");
+    for m in [Mechanism::Sha256, Mechanism::Sha512] {
+        admin
+            .upsert_scram_user("alice", m, "alice-pw")
+            .await
+            .expect("alice");
+    }
+    admin
+        .create_acls(&[
+            allow(
+                resource::TOPIC,
+                "alice.",
+                pattern::PREFIXED,
+                "User:alice",
+                op::ALL,
+            ),
+            allow(
+                resource::GROUP,
+                "alice.",
+                pattern::PREFIXED,
+                "User:alice",
+                op::ALL,
+            ),
+            allow(
+                resource::TOPIC,
+                "alice.orders",
+                pattern::LITERAL,
+                "User:CN=carol,O=Tideway Tests",
+                op::WRITE,
+            ),
+        ])
+        .await
+        .expect("acls");
+    (broker, pki)
+}
+
+async fn produce(config: &ClientConfig, topic: &str, values: &[&str]) -> Result<(), String> {
+    let producer: FutureProducer = config
+        .clone()
+        .set("message.timeout.ms", "10000")
+        .create()
+        .map_err(|e| e.to_string())?;
+    for v in values {
+        producer
+            .send(
+                FutureRecord::<(), _>::to(topic).payload(*v),
+                Duration::from_secs(10),
+            )
+            .await
+            .map_err(|(e, _)| e.to_string())?;
+    }
+    Ok(())
+}
+
+fn consume_all(
+    config: &ClientConfig,
+    topic: &str,
+    group: &str,
+    expected: usize,
+    patience: Duration,
+) -> Vec<String> {
+    let consumer: BaseConsumer = config
+        .clone()
+        .set("group.id", group)
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .expect("consumer");
+    consumer.subscribe(&[topic]).expect("subscribe");
+    let deadline = std::time::Instant::now() + patience;
+    let mut seen = Vec::new();
+    while seen.len() < expected && std::time::Instant::now() < deadline {
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
+            seen.push(String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned());
+        }
+    }
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn scram_plain_and_certificate_clients_produce_and_consume() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (broker, pki) = secured(dir.path()).await;
+    let alice512 = pki.sasl_ssl(&broker, "SCRAM-SHA-512", "alice", "alice-pw");
+    let admin: AdminClient<DefaultClientContext> = alice512.create().expect("admin");
+    let topic = NewTopic::new("alice.orders", 1, TopicReplication::Fixed(1));
+    let created = admin
+        .create_topics([&topic], &AdminOptions::new())
+        .await
+        .expect("create");
+    assert!(
+        created[0].is_ok(),
+        "alice may create her own topics: {created:?}"
+    );
+
+    produce(&alice512, "alice.orders", &["one", "two"])
+        .await
+        .expect("SCRAM-SHA-512 over TLS");
+    let mut sasl_plaintext = broker.config();
+    sasl_plaintext
+        .set("bootstrap.servers", broker.listener("SASLPLAIN"))
+        .set("security.protocol", "SASL_PLAINTEXT")
+        .set("sasl.mechanisms", "SCRAM-SHA-256")
+        .set("sasl.username", "alice")
+        .set("sasl.password", "alice-pw");
+    produce(&sasl_plaintext, "alice.orders", &["three"])
+        .await
+        .expect("SCRAM-SHA-256 without TLS");
+    produce(&pki.mtls(&broker, "carol"), "alice.orders", &["four"])
+        .await
+        .expect("carol's certificate is her principal");
+
+    let plain = pki.sasl_ssl(&broker, "PLAIN", "alice", "alice-pw");
+    let seen = consume_all(
+        &plain,
+        "alice.orders",
+        "alice.readers",
+        4,
+        Duration::from_secs(30),
+    );
+    assert_eq!(
+        seen,
+        ["one", "two", "three", "four"],
+        "PLAIN over TLS reads everything in order"
+    );
+
+    let carol_reads = consume_all(
+        &pki.mtls(&broker, "carol"),
+        "alice.orders",
+        "alice.carol",
+        1,
+        Duration::from_secs(5),
+    );
+    assert!(
+        carol_reads.is_empty(),
+        "carol may write but not read: {carol_reads:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn wrong_secrets_bad_certificates_and_skipped_logins_are_refused() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (broker, pki) = secured(dir.path()).await;
+    let short = |mut c: ClientConfig| {
+        c.set("message.timeout.ms", "3000");
+        c
+    };
+    for (what, config) in [
+        (
+            "wrong SCRAM password",
+            pki.sasl_ssl(&broker, "SCRAM-SHA-512", "alice", "guess"),
+        ),
+        (
+            "wrong PLAIN password",
+            pki.sasl_ssl(&broker, "PLAIN", "alice", "guess"),
+        ),
+        (
+            "unknown user",
+            pki.sasl_ssl(&broker, "SCRAM-SHA-256", "mallory", "x"),
+        ),
+        ("expired certificate", pki.mtls(&broker, "expired")),
+    ] {
+        let refused = produce(&short(config), "alice.orders", &["x"]).await;
+        assert!(refused.is_err(), "{what} must not get in");
+    }
+    assert!(
+        pki.connect(&broker, ADMIN, "not-the-password")
+            .await
+            .is_err(),
+        "the admin connection checks the password too"
+    );
+
+    // A client that skips SASL: its first real request closes the connection.
+    let security = tideway_engine::client::ClientSecurity::default();
+    let mut raw = tideway_engine::client::KafkaConnection::connect(
+        &broker.listener("SASLPLAIN"),
+        "skipper",
+        &security,
+    )
+    .await
+    .expect("tcp");
+    let skipped = raw
+        .send(&MetadataRequest::default(), 9, Duration::from_secs(5))
+        .await;
+    assert!(
+        skipped.is_err(),
+        "Metadata before authentication must not be answered"
+    );
+
+    // A truncated SCRAM exchange: a client-first message without a nonce.
+    let mut raw = tideway_engine::client::KafkaConnection::connect(
+        &broker.listener("SASLPLAIN"),
+        "truncated",
+        &security,
+    )
+    .await
+    .expect("tcp");
+    let handshake =
+        SaslHandshakeRequest::default().with_mechanism(StrBytes::from_static_str("SCRAM-SHA-256"));
+    let r = raw
+        .send(&handshake, 1, Duration::from_secs(5))
+        .await
+        .expect("handshake");
+    assert_eq!(r.error_code, 0);
+    let truncated = SaslAuthenticateRequest::default()
+        .with_auth_bytes(bytes::Bytes::from_static(b"n,,n=alice"));
+    let r = raw
+        .send(&truncated, 2, Duration::from_secs(5))
+        .await
+        .expect("an answer");
+    assert_eq!(r.error_code, 58, "SASL_AUTHENTICATION_FAILED");
+    assert!(r.error_message.expect("a reason").contains("nonce"));
+    let after = raw
+        .send(&MetadataRequest::default(), 9, Duration::from_secs(5))
+        .await;
+    assert!(
+        after.is_err(),
+        "the connection is closed after a failed login"
+    );
+
+    // An unknown mechanism is refused with the list of offered ones.
+    let mut raw = tideway_engine::client::KafkaConnection::connect(
+        &broker.listener("SASLPLAIN"),
+        "oauth",
+        &security,
+    )
+    .await
+    .expect("tcp");
+    let handshake =
+        SaslHandshakeRequest::default().with_mechanism(StrBytes::from_static_str("OAUTHBEARER"));
+    let r = raw
+        .send(&handshake, 1, Duration::from_secs(5))
+        .await
+        .expect("handshake");
+    assert_eq!(r.error_code, 33, "UNSUPPORTED_SASL_MECHANISM");
+    assert!(r.mechanisms.iter().any(|m| m.as_str() == "SCRAM-SHA-512"));
+
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let stats = tideway_engine::stats::read_published(&broker.data_dir).expect("stats file");
+    assert!(
+        stats.failed_authentications >= 7,
+        "failed logins are counted: {}",
+        stats.failed_authentications
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn acls_and_credentials_survive_a_restart_and_describe_without_secrets() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (broker, pki) = secured(dir.path()).await;
+    let data = broker.data_dir.clone();
+    broker.stop();
+    let config = dir.path().join("broker.toml");
+    let broker = BrokerProcess::start(&data, &["--config", config.to_str().expect("utf8")]);
+    let mut admin = pki
+        .connect(&broker, ADMIN, ADMIN_PASSWORD)
+        .await
+        .expect("admin");
+    let acls = admin
+        .send(
+            &DescribeAclsRequest::default()
+                .with_resource_type_filter(resource::ANY)
+                .with_resource_name_filter(None)
+                .with_principal_filter(None)
+                .with_host_filter(None)
+                .with_pattern_type_filter(pattern::ANY)
+                .with_operation(op::ANY)
+                .with_permission_type(permission::ANY),
+            3,
+            Duration::from_secs(5),
+        )
+        .await
+        .expect("describe acls");
+    assert_eq!(acls.error_code, 0);
+    let described: Vec<(String, usize)> = acls
+        .resources
+        .iter()
+        .map(|r| (r.resource_name.to_string(), r.acls.len()))
+        .collect();
+    assert_eq!(described.len(), 3, "{described:?}");
+    let creds = admin
+        .send(
+            &DescribeUserScramCredentialsRequest::default(),
+            0,
+            Duration::from_secs(5),
+        )
+        .await
+        .expect("describe credentials");
+    let alice = creds
+        .results
+        .iter()
+        .find(|r| r.user.as_str() == "alice")
+        .expect("alice survived the restart");
+    let mechanisms: Vec<(i8, i32)> = alice
+        .credential_infos
+        .iter()
+        .map(|c| (c.mechanism, c.iterations))
+        .collect();
+    assert_eq!(mechanisms, [(1, 4096), (2, 4096)]);
+    let stored = std::fs::read_to_string(data.join("meta/security.json")).expect("state file");
+    assert!(!stored.contains("alice-pw"), "no password is stored");
+    // Without the admin's rights, ACL and credential management is refused.
+    let mut alice = pki
+        .connect(&broker, "alice", "alice-pw")
+        .await
+        .expect("alice");
+    let denied = alice
+        .create_acls(&[allow(
+            resource::TOPIC,
+            "*",
+            pattern::LITERAL,
+            "User:alice",
+            op::ALL,
+        )])
+        .await;
+    assert!(denied
+        .expect_err("refused")
+        .to_string()
+        .contains("error 31"));
+    let denied = alice.upsert_scram_user("bob", Mechanism::Sha256, "x").await;
+    assert!(denied
+        .expect_err("refused")
+        .to_string()
+        .contains("error 31"));
+}
