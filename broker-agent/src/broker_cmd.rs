@@ -110,6 +110,7 @@ impl BrokerArgs {
                 .clone()
                 .unwrap_or_else(default_sasl_mechanisms),
             bootstrap_credentials: file.bootstrap_credentials.clone(),
+            kerberos: file.kerberos.clone(),
         };
         config.validate()?;
         Ok(config)
@@ -143,6 +144,13 @@ fn group_config(delay: Option<Duration>, file: &FileConfig) -> GroupConfig {
 }
 
 pub fn run(args: BrokerArgs) -> anyhow::Result<()> {
+    // The GSSAPI library finds the service key through KRB5_KTNAME; set it while this
+    // process still has one thread.
+    if let Some(path) = &args.config {
+        if let Some(kerberos) = FileConfig::load(path).map_err(anyhow::Error::msg)?.kerberos {
+            std::env::set_var("KRB5_KTNAME", format!("FILE:{}", kerberos.keytab.display()));
+        }
+    }
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
         let listen = args.listen_addr().map_err(anyhow::Error::msg)?;

@@ -7,7 +7,12 @@ use serde::Deserialize;
 use crate::{
     groups::GroupConfig,
     log::config::LogConfig,
-    security::{acl::AuthorizerConfig, sasl::DEFAULT_MECHANISMS, tls::TlsConfig},
+    security::{
+        acl::AuthorizerConfig,
+        kerberos::KerberosConfig,
+        sasl::{DEFAULT_MECHANISMS, GSSAPI, KNOWN_MECHANISMS},
+        tls::TlsConfig,
+    },
 };
 
 /// Largest request frame accepted (`socket.request.max.bytes`).
@@ -46,6 +51,8 @@ pub struct BrokerConfig {
     pub sasl_mechanisms: Vec<String>,
     /// SCRAM credentials created at start when missing (the first admin user).
     pub bootstrap_credentials: Vec<BootstrapCredential>,
+    /// Kerberos for SASL/GSSAPI.
+    pub kerberos: Option<KerberosConfig>,
 }
 
 /// `[[bootstrap-credentials]]`: a SCRAM credential in its stored form (salt, stored key
@@ -306,6 +313,8 @@ pub struct FileConfig {
     pub sasl_mechanisms: Option<Vec<String>>,
     #[serde(default)]
     pub bootstrap_credentials: Vec<BootstrapCredential>,
+    #[serde(default)]
+    pub kerberos: Option<KerberosConfig>,
 }
 
 mod humantime_serde_opt {
@@ -426,12 +435,20 @@ impl BrokerConfig {
             c.decode()?;
         }
         for m in &self.sasl_mechanisms {
-            if !DEFAULT_MECHANISMS.contains(&m.as_str()) {
+            if !KNOWN_MECHANISMS.contains(&m.as_str()) {
                 return Err(format!(
                     "unknown SASL mechanism {m}; known: {}",
-                    DEFAULT_MECHANISMS.join(", ")
+                    KNOWN_MECHANISMS.join(", ")
                 ));
             }
+            if m == GSSAPI && self.kerberos.is_none() {
+                return Err(
+                    "SASL mechanism GSSAPI needs a [kerberos] section with the keytab".into(),
+                );
+            }
+        }
+        if let Some(k) = &self.kerberos {
+            k.validate()?;
         }
         if self.cluster.is_some() && self.protocol != SecurityProtocol::Plaintext {
             return Err("in cluster mode the main listener carries replication and must be PLAINTEXT; add SSL or SASL listeners under [[listeners]]".into());

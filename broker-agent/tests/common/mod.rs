@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod cluster;
+pub mod kdc;
 pub mod raw;
 pub mod secure;
 
@@ -34,11 +35,22 @@ impl BrokerProcess {
     /// Starts a broker on `data_dir` with extra flags; `listen` picks the address
     /// (127.0.0.1:0 for a fresh port).
     pub fn start_on(data_dir: &Path, listen: &str, extra: &[&str]) -> BrokerProcess {
+        Self::start_with_env(data_dir, listen, extra, &[])
+    }
+
+    /// Like `start_on`, with extra environment variables for the broker process.
+    pub fn start_with_env(
+        data_dir: &Path,
+        listen: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> BrokerProcess {
         let mut child = Command::new(env!("CARGO_BIN_EXE_broker-agent"))
             .args(["broker", "--data-dir"])
             .arg(data_dir)
             .args(["--listen", listen])
             .args(extra)
+            .envs(env.iter().copied())
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

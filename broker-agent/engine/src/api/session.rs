@@ -113,7 +113,7 @@ impl Session {
                 response.with_error_code(ResponseError::IllegalSaslState.code()),
             );
         }
-        match Exchange::start(&req.mechanism, offered) {
+        match Exchange::start(&req.mechanism, offered, broker.config.kerberos.as_ref()) {
             Ok(exchange) => {
                 self.phase = Phase::Authenticating(exchange);
                 SaslOutcome::Answer(response)

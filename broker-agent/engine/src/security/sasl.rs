@@ -1,6 +1,6 @@
 //! SASL on a connection: the mechanisms a listener offers and one exchange in progress.
 //! PLAIN checks the password against the user's stored SCRAM credential (so no password
-//! is ever stored); SCRAM-SHA-256/512 run the RFC 5802 exchange.
+//! is ever stored); SCRAM-SHA-256/512 run the RFC 5802 exchange; GSSAPI is Kerberos.
 
 use super::{
     scram::{Mechanism, ScramError, ServerExchange},
@@ -8,6 +8,9 @@ use super::{
 };
 
 pub const PLAIN: &str = "PLAIN";
+pub const GSSAPI: &str = "GSSAPI";
+/// Every mechanism this broker implements.
+pub const KNOWN_MECHANISMS: &[&str] = &[PLAIN, "SCRAM-SHA-256", "SCRAM-SHA-512", GSSAPI];
 /// The mechanisms a SASL listener offers unless its config names some.
 pub const DEFAULT_MECHANISMS: &[&str] = &[PLAIN, "SCRAM-SHA-256", "SCRAM-SHA-512"];
 
@@ -26,11 +29,16 @@ pub enum Step {
 pub enum Exchange {
     Plain,
     Scram(Mechanism, Option<ServerExchange>),
+    Gssapi(Box<super::kerberos::GssExchange>),
 }
 
 impl Exchange {
     /// Starts `mechanism` if `offered` lists it.
-    pub fn start(mechanism: &str, offered: &[String]) -> Result<Exchange, String> {
+    pub fn start(
+        mechanism: &str,
+        offered: &[String],
+        kerberos: Option<&super::kerberos::KerberosConfig>,
+    ) -> Result<Exchange, String> {
         if !offered.iter().any(|m| m == mechanism) {
             return Err(format!(
                 "mechanism {mechanism} is not enabled on this listener"
@@ -40,6 +48,9 @@ impl Exchange {
             PLAIN => Ok(Exchange::Plain),
             "SCRAM-SHA-256" => Ok(Exchange::Scram(Mechanism::Sha256, None)),
             "SCRAM-SHA-512" => Ok(Exchange::Scram(Mechanism::Sha512, None)),
+            GSSAPI => kerberos
+                .map(|k| Exchange::Gssapi(Box::new(super::kerberos::GssExchange::new(k))))
+                .ok_or_else(|| "GSSAPI is not configured on this broker".to_owned()),
             other => Err(format!("unknown mechanism {other}")),
         }
     }
@@ -71,6 +82,7 @@ impl Exchange {
                     Err(e) => Step::Failed(e.to_string()),
                 },
             },
+            Exchange::Gssapi(exchange) => exchange.step(token),
         }
     }
 }
