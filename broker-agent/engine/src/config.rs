@@ -11,7 +11,7 @@ use crate::{
         acl::AuthorizerConfig,
         kerberos::KerberosConfig,
         sasl::{DEFAULT_MECHANISMS, GSSAPI, KNOWN_MECHANISMS},
-        tls::TlsConfig,
+        tls::{ClientAuth, TlsConfig},
     },
 };
 
@@ -160,6 +160,9 @@ pub struct ListenerConfig {
     /// `host:port` clients are told; default: the bound address.
     #[serde(default)]
     pub advertised: Option<String>,
+    /// Overrides `[tls] client-auth` on this listener.
+    #[serde(default)]
+    pub client_auth: Option<ClientAuth>,
 }
 
 impl ListenerConfig {
@@ -450,8 +453,13 @@ impl BrokerConfig {
         if let Some(k) = &self.kerberos {
             k.validate()?;
         }
-        if self.cluster.is_some() && self.protocol != SecurityProtocol::Plaintext {
-            return Err("in cluster mode the main listener carries replication and must be PLAINTEXT; add SSL or SASL listeners under [[listeners]]".into());
+        let mutual_tls = self.protocol == SecurityProtocol::Ssl
+            && self
+                .tls
+                .as_ref()
+                .is_some_and(|t| t.client_auth == ClientAuth::Required);
+        if self.cluster.is_some() && self.protocol != SecurityProtocol::Plaintext && !mutual_tls {
+            return Err("in cluster mode the main listener carries replication: it must be PLAINTEXT, or SSL with client-auth = \"required\" (brokers present their own certificates); add SASL listeners under [[listeners]]".into());
         }
         Ok(())
     }

@@ -19,8 +19,8 @@ use crate::{
         session::{Listener, Session},
     },
     broker::Broker,
-    config::ListenerConfig,
-    security::tls::principal_of,
+    config::{ListenerConfig, SecurityProtocol},
+    security::tls::{principal_of, ClientAuth},
 };
 
 /// How long a client has to finish its TLS handshake.
@@ -75,23 +75,27 @@ pub async fn serve(
     extra: Vec<TcpListener>,
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
-    let tls = match &broker.config.tls {
-        Some(t) => Some(TlsAcceptor::from(
-            t.server_config().map_err(anyhow::Error::msg)?,
-        )),
-        None => None,
+    let tls_for = |protocol: SecurityProtocol, client_auth: Option<ClientAuth>| match (
+        &broker.config.tls,
+        protocol.tls(),
+    ) {
+        (Some(t), true) => t
+            .server_config_with(client_auth.unwrap_or(t.client_auth))
+            .map(|c| Some(TlsAcceptor::from(c)))
+            .map_err(anyhow::Error::msg),
+        _ => Ok(None),
     };
     let main_listener = Listener {
         name: broker.config.protocol.name().to_owned(),
         protocol: broker.config.protocol,
     };
-    let mut listeners = vec![(main, main_listener)];
+    let mut listeners = vec![(main, main_listener, tls_for(broker.config.protocol, None)?)];
     for (socket, l) in extra.into_iter().zip(&broker.config.listeners) {
         let listener = Listener {
             name: l.name.clone(),
             protocol: l.protocol,
         };
-        listeners.push((socket, listener));
+        listeners.push((socket, listener, tls_for(l.protocol, l.client_auth)?));
     }
     if let Some(membership) = broker.config.cluster.clone() {
         crate::cluster::join(&broker, &membership).await?;
@@ -101,10 +105,10 @@ pub async fn serve(
     let (stop_tx, stop) = watch::channel(false);
     let background = tokio::spawn(background(broker.clone(), stop.clone()));
     let mut acceptors = tokio::task::JoinSet::new();
-    for (socket, listener) in listeners {
+    for (socket, listener, tls) in listeners {
         let accepting = Accepting {
             socket,
-            tls: listener.protocol.tls().then(|| tls.clone()).flatten(),
+            tls,
             listener: Arc::new(listener),
         };
         acceptors.spawn(accept(broker.clone(), accepting, stop.clone()));

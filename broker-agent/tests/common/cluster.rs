@@ -31,6 +31,11 @@ pub struct Cluster {
 impl Cluster {
     /// Starts brokers 1-3; `extra` is added to each `[cluster]` section.
     pub fn start(extra: &str) -> Cluster {
+        Self::start_with("", extra)
+    }
+
+    /// Like `start`, with `top` (settings and tables) before the `[cluster]` section.
+    pub fn start_with(top: &str, extra: &str) -> Cluster {
         let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
         let controllers: Vec<u16> = (0..3).map(|_| free_port()).collect();
         let voters: Vec<String> = controllers
@@ -44,7 +49,7 @@ impl Cluster {
             std::fs::write(
                 dir.path().join("broker.toml"),
                 format!(
-                    "node-id = {}\ncluster-id = \"e2ecluster\"\n[cluster]\nvoters = [{}]\n\
+                    "node-id = {}\ncluster-id = \"e2ecluster\"\n{top}\n[cluster]\nvoters = [{}]\n\
                      controller-listen = \"127.0.0.1:{}\"\nrack = \"rack-{}\"\n{extra}\n",
                     i + 1,
                     voters.join(", "),

@@ -62,7 +62,11 @@ impl Pki {
                 SanType::IpAddress([127, 0, 0, 1].into()),
                 SanType::DnsName("localhost".try_into().expect("name")),
             ];
-            params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+            // Brokers also present their certificate to each other as clients.
+            params.extended_key_usages = vec![
+                ExtendedKeyUsagePurpose::ServerAuth,
+                ExtendedKeyUsagePurpose::ClientAuth,
+            ];
         } else {
             params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
         }
@@ -89,20 +93,7 @@ impl Pki {
     /// certificates (MTLS), a SASL_PLAINTEXT listener (SASLPLAIN), the authorizer on
     /// with `admin` as super user, plus `extra` TOML.
     pub fn broker_config(&self, extra: &str) -> PathBuf {
-        let cred = Credential::new(Mechanism::Sha512, ADMIN_PASSWORD, 4096);
-        let text = format!(
-            r#"security-protocol = "SASL_SSL"
-{extra}
-[tls]
-cert = "{cert}"
-key = "{key}"
-client-ca = "{ca}"
-client-auth = "requested"
-
-[authorizer]
-enabled = true
-super-users = ["User:{ADMIN}"]
-
+        let listeners = r#"
 [[listeners]]
 name = "MTLS"
 protocol = "SSL"
@@ -112,7 +103,42 @@ listen = "127.0.0.1:0"
 name = "SASLPLAIN"
 protocol = "SASL_PLAINTEXT"
 listen = "127.0.0.1:0"
+"#;
+        let text = self.security_toml("SASL_SSL", "requested", &[], extra, listeners);
+        let path = self.dir.join("broker.toml");
+        std::fs::write(&path, text).expect("write config");
+        path
+    }
 
+    /// Security settings: the main listener's protocol, TLS with `client_auth`, the
+    /// authorizer with `admin` and `super_users`, the bootstrap admin credential;
+    /// `top` goes before the tables, `tables` after them.
+    pub fn security_toml(
+        &self,
+        protocol: &str,
+        client_auth: &str,
+        super_users: &[&str],
+        top: &str,
+        tables: &str,
+    ) -> String {
+        let cred = Credential::new(Mechanism::Sha512, ADMIN_PASSWORD, 4096);
+        let supers: Vec<String> = std::iter::once(ADMIN)
+            .chain(super_users.iter().copied())
+            .map(|u| format!("\"User:{u}\""))
+            .collect();
+        format!(
+            r#"security-protocol = "{protocol}"
+{top}
+[tls]
+cert = "{cert}"
+key = "{key}"
+client-ca = "{ca}"
+client-auth = "{client_auth}"
+
+[authorizer]
+enabled = true
+super-users = [{supers}]
+{tables}
 [[bootstrap-credentials]]
 user = "{ADMIN}"
 mechanism = "SCRAM-SHA-512"
@@ -128,10 +154,8 @@ server-key = "{server}"
             salt = B64.encode(&cred.salt),
             stored = B64.encode(&cred.stored_key),
             server = B64.encode(&cred.server_key),
-        );
-        let path = self.dir.join("broker.toml");
-        std::fs::write(&path, text).expect("write config");
-        path
+            supers = supers.join(", "),
+        )
     }
 
     /// rdkafka settings for SASL_SSL as `user` with `mechanism`.
@@ -172,6 +196,16 @@ server-key = "{server}"
         user: &str,
         password: &str,
     ) -> anyhow::Result<KafkaConnection> {
+        self.connect_to(&broker.bootstrap, user, password).await
+    }
+
+    /// Tideway's admin connection over SASL_SSL to `addr`.
+    pub async fn connect_to(
+        &self,
+        addr: &str,
+        user: &str,
+        password: &str,
+    ) -> anyhow::Result<KafkaConnection> {
         let security = ClientSecurity {
             tls: Some(ClientTls {
                 ca_pem: std::fs::read(self.dir.join("ca.pem"))?,
@@ -184,6 +218,6 @@ server-key = "{server}"
                 password: password.into(),
             }),
         };
-        KafkaConnection::connect(&broker.bootstrap, "tideway-test-admin", &security).await
+        KafkaConnection::connect(addr, "tideway-test-admin", &security).await
     }
 }

@@ -21,7 +21,7 @@ use kafka_protocol::{
     ResponseError,
 };
 
-use crate::client::{ClientSecurity, KafkaConnection};
+use crate::client::{ClientSecurity, ClientTls, KafkaConnection};
 use crate::{api::blocking, broker::Broker, cluster::MetadataQuorum};
 
 const FETCH_VERSION: i16 = 12;
@@ -84,6 +84,33 @@ fn followed(broker: &Broker, quorum: &MetadataQuorum, leader: i32) -> Vec<(Strin
     out
 }
 
+/// How a follower reaches a leader's main listener: plaintext, or (SSL) TLS with this
+/// broker's own certificate as its identity.
+fn peer_security(
+    config: &crate::config::BrokerConfig,
+    host: &str,
+) -> anyhow::Result<ClientSecurity> {
+    if config.protocol != crate::config::SecurityProtocol::Ssl {
+        return Ok(ClientSecurity::default());
+    }
+    let tls = config
+        .tls
+        .as_ref()
+        .ok_or_else(|| anyhow::anyhow!("no [tls] section"))?;
+    let ca = tls
+        .client_ca
+        .as_ref()
+        .ok_or_else(|| anyhow::anyhow!("no client-ca"))?;
+    Ok(ClientSecurity {
+        tls: Some(ClientTls {
+            ca_pem: std::fs::read(ca)?,
+            server_name: host.to_owned(),
+            identity: Some((std::fs::read(&tls.cert)?, std::fs::read(&tls.key)?)),
+        }),
+        sasl: None,
+    })
+}
+
 async fn follow_leader(broker: Arc<Broker>, quorum: Arc<MetadataQuorum>, leader: i32) {
     let mut conn: Option<KafkaConnection> = None;
     let mut reconciled = Reconciled::new();
@@ -97,19 +124,27 @@ async fn follow_leader(broker: Arc<Broker>, quorum: Arc<MetadataQuorum>, leader:
             continue;
         }
         if conn.is_none() {
-            let Some(addr) = quorum
+            let Some((host, port)) = quorum
                 .image()
                 .brokers
                 .get(&leader)
-                .map(|b| format!("{}:{}", b.host, b.port))
+                .map(|b| (b.host.clone(), b.port))
             else {
                 tokio::time::sleep(BACKOFF).await;
                 continue;
             };
+            let security = match peer_security(&broker.config, &host) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(leader, error = %e, "cannot set up TLS towards the leader");
+                    tokio::time::sleep(BACKOFF).await;
+                    continue;
+                }
+            };
             match KafkaConnection::connect(
-                &addr,
+                &format!("{host}:{port}"),
                 &format!("tideway-replica-{}", broker.config.node_id),
-                &ClientSecurity::default(),
+                &security,
             )
             .await
             {

@@ -42,6 +42,11 @@ fn read(path: &std::path::Path) -> Result<Vec<u8>, String> {
 impl TlsConfig {
     /// The rustls server config; the message names the file or setting that is wrong.
     pub fn server_config(&self) -> Result<Arc<ServerConfig>, String> {
+        self.server_config_with(self.client_auth)
+    }
+
+    /// The rustls server config with a listener's own client-certificate policy.
+    pub fn server_config_with(&self, client_auth: ClientAuth) -> Result<Arc<ServerConfig>, String> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let certs: Vec<CertificateDer<'static>> =
             CertificateDer::pem_slice_iter(&read(&self.cert)?)
@@ -57,7 +62,7 @@ impl TlsConfig {
         let builder = ServerConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
             .map_err(|e| e.to_string())?;
-        let builder = match (self.client_auth, &self.client_ca) {
+        let builder = match (client_auth, &self.client_ca) {
             (ClientAuth::None, _) => builder.with_no_client_auth(),
             (_, None) => return Err("[tls] client-auth needs client-ca".into()),
             (mode, Some(ca)) => {
