@@ -4,7 +4,11 @@
 
 use std::{net::TcpListener, path::Path};
 
-use super::{create_replicated_topic, latency, produce_throughput, start_broker_with, Broker};
+use rdkafka::ClientConfig;
+
+use super::{
+    create_replicated_topic, latency, plaintext, produce_throughput, start_broker_with, Broker,
+};
 
 /// A free loopback port below the ephemeral range.
 fn port() -> anyhow::Result<u16> {
@@ -54,10 +58,10 @@ fn start_cluster(dir: &Path) -> anyhow::Result<Vec<Broker>> {
 }
 
 /// Retries topic creation while the quorum elects its controller and brokers register.
-fn create_when_ready(bootstrap: &str, name: &str, replicas: i32) -> anyhow::Result<()> {
+fn create_when_ready(base: &ClientConfig, name: &str, replicas: i32) -> anyhow::Result<()> {
     let mut last = None;
     for _ in 0..100 {
-        match create_replicated_topic(bootstrap, name, replicas) {
+        match create_replicated_topic(base, name, replicas) {
             Ok(()) => return Ok(()),
             Err(e) => last = Some(e),
         }
@@ -69,8 +73,9 @@ fn create_when_ready(bootstrap: &str, name: &str, replicas: i32) -> anyhow::Resu
 pub fn run(dir: &Path, count: u64) -> anyhow::Result<()> {
     let brokers = start_cluster(dir)?;
     let bootstrap: Vec<String> = brokers.iter().map(|b| b.bootstrap.clone()).collect();
-    let b = bootstrap.join(",");
-    println!("\nthree-broker cluster at {b} ({count} records of 1 KiB per run)");
+    let joined = bootstrap.join(",");
+    let b = plaintext(&joined);
+    println!("\nthree-broker cluster at {joined} ({count} records of 1 KiB per run)");
     println!(
         "{:>14} {:>12} {:>12} {:>10} {:>10}",
         "setup", "produce MB/s", "records/s", "p50 ms", "p99 ms"

@@ -29,12 +29,15 @@ use rdkafka::{
 };
 
 mod cluster;
+mod secure;
 
 const PARTITIONS: i32 = 4;
 
 struct Broker {
     child: Child,
     bootstrap: String,
+    /// Extra listeners: (name, HOST:PORT).
+    listeners: Vec<(String, String)>,
 }
 
 impl Drop for Broker {
@@ -65,12 +68,26 @@ fn start_broker_with(data: &Path, listen: &str, extra: &[&str]) -> anyhow::Resul
         .env("RUST_LOG", "warn,openraft=off")
         .stdout(Stdio::piped())
         .spawn()?;
-    let line = BufReader::new(child.stdout.take().context("stdout")?)
-        .lines()
-        .next()
-        .context("no address")??;
+    let mut lines = BufReader::new(child.stdout.take().context("stdout")?).lines();
+    let mut listeners = Vec::new();
+    let line = loop {
+        let line = lines.next().context("no address")??;
+        // "tideway broker listener NAME PROTOCOL on ADDR advertised as HOST:PORT"
+        match line.strip_prefix("tideway broker listener ") {
+            Some(rest) => {
+                let name = rest.split(' ').next().context("listener name")?;
+                let addr = rest.rsplit(' ').next().context("listener address")?;
+                listeners.push((name.to_owned(), addr.to_owned()));
+            }
+            None => break line,
+        }
+    };
     let bootstrap = line.split(' ').nth(4).context("address")?.to_owned();
-    Ok(Broker { child, bootstrap })
+    Ok(Broker {
+        child,
+        bootstrap,
+        listeners,
+    })
 }
 
 /// Sequential writes of `total` bytes in 1 MiB chunks, fsync at most once a second.
@@ -119,7 +136,7 @@ impl ProducerContext for Ctx {
 }
 
 fn producer(
-    bootstrap: &str,
+    base: &ClientConfig,
     acks: &str,
     linger: &str,
 ) -> anyhow::Result<(BaseProducer<Ctx>, Arc<Deliveries>)> {
@@ -128,8 +145,8 @@ fn producer(
         failed: AtomicU64::new(0),
         latencies: Mutex::default(),
     });
-    let p = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
+    let p = base
+        .clone()
         .set("acks", acks)
         .set("linger.ms", linger)
         .set("batch.size", "1000000")
@@ -157,13 +174,13 @@ fn send(p: &BaseProducer<Ctx>, topic: &str, i: u64, payload: &[u8], opaque: Box<
 
 /// Produces `count` records of `size` bytes as fast as possible: (MB/s, records/s).
 fn produce_throughput(
-    bootstrap: &str,
+    base: &ClientConfig,
     topic: &str,
     count: u64,
     size: usize,
     acks: &str,
 ) -> anyhow::Result<(f64, f64)> {
-    let (p, d) = producer(bootstrap, acks, "5")?;
+    let (p, d) = producer(base, acks, "5")?;
     let payload = vec![b'x'; size];
     let start = Instant::now();
     for i in 0..count {
@@ -187,11 +204,8 @@ fn produce_throughput(
 }
 
 /// Reads `count` records from the start: MB/s of record values.
-fn consume_throughput(bootstrap: &str, topic: &str, count: u64) -> anyhow::Result<f64> {
-    let c: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("group.id", "bench")
-        .create()?;
+fn consume_throughput(base: &ClientConfig, topic: &str, count: u64) -> anyhow::Result<f64> {
+    let c: BaseConsumer = base.clone().set("group.id", "bench").create()?;
     let mut tpl = TopicPartitionList::new();
     for p in 0..PARTITIONS {
         tpl.add_partition_offset(topic, p, Offset::Beginning)?;
@@ -214,14 +228,14 @@ fn consume_throughput(bootstrap: &str, topic: &str, count: u64) -> anyhow::Resul
 
 /// Sends `rate` records per second for `secs` seconds (no linger): p50, p99.
 fn latency(
-    bootstrap: &str,
+    base: &ClientConfig,
     topic: &str,
     size: usize,
     rate: u64,
     secs: u64,
     acks: &str,
 ) -> anyhow::Result<(Duration, Duration)> {
-    let (p, d) = producer(bootstrap, acks, "0")?;
+    let (p, d) = producer(base, acks, "0")?;
     let payload = vec![b'x'; size];
     let interval = Duration::from_secs_f64(1.0 / rate as f64);
     let start = Instant::now();
@@ -240,14 +254,12 @@ fn latency(
     Ok((l[l.len() / 2], l[l.len() * 99 / 100]))
 }
 
-fn create_topic(bootstrap: &str, name: &str) -> anyhow::Result<()> {
-    create_replicated_topic(bootstrap, name, 1)
+fn create_topic(base: &ClientConfig, name: &str) -> anyhow::Result<()> {
+    create_replicated_topic(base, name, 1)
 }
 
-fn create_replicated_topic(bootstrap: &str, name: &str, replicas: i32) -> anyhow::Result<()> {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .create()?;
+fn create_replicated_topic(base: &ClientConfig, name: &str, replicas: i32) -> anyhow::Result<()> {
+    let admin: AdminClient<DefaultClientContext> = base.create()?;
     let rt = std::thread::spawn({
         let name = name.to_owned();
         move || {
@@ -283,6 +295,13 @@ fn futures_lite_block_on<F: std::future::Future>(f: F) -> F::Output {
     }
 }
 
+/// Client settings for a plaintext listener.
+fn plaintext(bootstrap: &str) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", bootstrap);
+    c
+}
+
 fn arg(name: &str) -> Option<String> {
     let args: Vec<String> = std::env::args().collect();
     args.iter()
@@ -300,9 +319,10 @@ fn main() -> anyhow::Result<()> {
     std::fs::create_dir_all(&base)?;
     let dir = tempfile::tempdir_in(&base)?;
     let broker = start_broker(&dir.path().join("broker"))?;
-    let b = broker.bootstrap.clone();
+    let b = plaintext(&broker.bootstrap);
     println!(
-        "bench/engine: broker at {b}, data under {}",
+        "bench/engine: broker at {}, data under {}",
+        broker.bootstrap,
         dir.path().display()
     );
     println!(
@@ -360,5 +380,6 @@ fn main() -> anyhow::Result<()> {
         raw_total / raw_runs
     );
     drop(broker);
+    secure::run(dir.path(), n(200_000.0))?;
     cluster::run(dir.path(), n(200_000.0))
 }

@@ -27,6 +27,7 @@ async fn request(
     brokers: i32,
 ) -> anyhow::Result<ClusterId> {
     let spec = tideway_api::clusters::ClusterSpec {
+        security: Default::default(),
         broker_count: Some(brokers),
         ..e2e::one_broker_spec()
     };

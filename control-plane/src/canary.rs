@@ -16,11 +16,10 @@ use rdkafka::{
 /// The topic the canary writes to on every cluster.
 pub const CANARY_TOPIC: &str = "__tideway_canary";
 
-fn config(bootstrap: &str, timeout: Duration) -> ClientConfig {
+fn config(base: &ClientConfig, timeout: Duration) -> ClientConfig {
     let ms = timeout.as_millis().to_string();
-    let mut c = ClientConfig::new();
-    c.set("bootstrap.servers", bootstrap)
-        .set("socket.timeout.ms", &ms)
+    let mut c = base.clone();
+    c.set("socket.timeout.ms", &ms)
         .set("message.timeout.ms", &ms)
         .set("request.timeout.ms", &ms)
         .set("log_level", "3");
@@ -28,8 +27,8 @@ fn config(bootstrap: &str, timeout: Duration) -> ClientConfig {
 }
 
 /// Produces and consumes one record; the error says which step failed.
-pub async fn probe(bootstrap: &str, timeout: Duration) -> Result<(), String> {
-    let cfg = config(bootstrap, timeout);
+pub async fn probe(base: &ClientConfig, timeout: Duration) -> Result<(), String> {
+    let cfg = config(base, timeout);
     let admin: AdminClient<DefaultClientContext> =
         cfg.create().map_err(|e| format!("client: {e}"))?;
     let topic = NewTopic::new(CANARY_TOPIC, 1, TopicReplication::Fixed(1));

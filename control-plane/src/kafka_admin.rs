@@ -16,9 +16,8 @@ use crate::error::ApiError;
 
 const TIMEOUT: Duration = Duration::from_secs(15);
 
-fn admin(bootstrap: &str) -> Result<AdminClient<DefaultClientContext>, ApiError> {
-    ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
+fn admin(base: &ClientConfig) -> Result<AdminClient<DefaultClientContext>, ApiError> {
+    base.clone()
         .set("socket.timeout.ms", "10000")
         .set("log_level", "3")
         .create()
@@ -54,7 +53,7 @@ fn unreachable_cluster(step: &str, e: rdkafka::error::KafkaError) -> ApiError {
 }
 
 pub async fn create_topic(
-    bootstrap: &str,
+    base: &ClientConfig,
     name: &str,
     partitions: i32,
     rf: i32,
@@ -64,7 +63,7 @@ pub async fn create_topic(
     for (k, v) in configs {
         topic = topic.set(k, v);
     }
-    let r = admin(bootstrap)?
+    let r = admin(base)?
         .create_topics([&topic], &options())
         .await
         .map_err(|e| unreachable_cluster("create topic", e))?;
@@ -73,8 +72,8 @@ pub async fn create_topic(
         .map_err(|(_, code)| refused("create topic", *code))
 }
 
-pub async fn delete_topic(bootstrap: &str, name: &str) -> Result<(), ApiError> {
-    let r = admin(bootstrap)?
+pub async fn delete_topic(base: &ClientConfig, name: &str) -> Result<(), ApiError> {
+    let r = admin(base)?
         .delete_topics(&[name], &options())
         .await
         .map_err(|e| unreachable_cluster("delete topic", e))?;
@@ -87,11 +86,11 @@ pub async fn delete_topic(bootstrap: &str, name: &str) -> Result<(), ApiError> {
 /// Replaces the topic's config overrides (Kafka's AlterConfigs), then reads them back:
 /// rdkafka does not report per-topic errors of AlterConfigs, the read-back does.
 pub async fn set_topic_configs(
-    bootstrap: &str,
+    base: &ClientConfig,
     name: &str,
     configs: &BTreeMap<String, String>,
 ) -> Result<(), ApiError> {
-    let client = admin(bootstrap)?;
+    let client = admin(base)?;
     let mut change = AlterConfig::new(ResourceSpecifier::Topic(name));
     for (k, v) in configs {
         change = change.set(k, v);

@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod canary;
+pub mod cluster_pki;
 pub mod config;
 pub mod db;
 pub mod error;
@@ -9,6 +10,7 @@ pub mod http;
 pub mod kafka_admin;
 pub mod openapi;
 pub mod reconciler;
+pub mod secrets;
 pub mod service;
 pub mod state;
 

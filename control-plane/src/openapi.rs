@@ -19,6 +19,7 @@ use utoipa::{
         (name = "clusters", description = "Cluster requests, clusters and approvals"),
         (name = "tokens", description = "API tokens for automation"),
         (name = "topics", description = "Topics on a tenant's cluster"),
+        (name = "kafka-users", description = "SCRAM users of a secured cluster, with ACLs on what the tenant owns"),
         (name = "admin", description = "Hosts and the audit log"),
         (name = "agents", description = "Agent tokens"),
         (name = "agent protocol", description = "What broker agents call (with an agent token)"),

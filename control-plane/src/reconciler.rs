@@ -167,6 +167,7 @@ async fn place(state: &AppState, c: &Cluster) -> Result<(), ApiError> {
                     .unwrap_or_default();
                 where_.push(format!("{name}:{port}"));
             }
+            crate::service::security::secure_brokers(&mut tx, &state.sealer, c).await?;
             tx.commit().await?;
             let m = format!(
                 "Placed on {}; waiting for the brokers to start.",
@@ -304,8 +305,11 @@ async fn assess(state: &AppState, c: &Cluster, memory: &mut Memory) -> Result<()
     {
         return Ok(());
     }
-    let bootstrap = c.bootstrap_servers.clone().unwrap_or_default();
-    match canary::probe(&bootstrap, state.config.canary_timeout).await {
+    let probed = match crate::service::security::access(state, c).await {
+        Ok(access) => canary::probe(&access.client_config(), state.config.canary_timeout).await,
+        Err(e) => Err(e.to_string()),
+    };
+    match probed {
         Ok(()) => {
             memory.canary_passed.insert(c.id, Instant::now());
             let m = format!(

@@ -18,6 +18,8 @@ pub struct AppState {
     pub ldap: Option<Arc<LdapSettings>>,
     pub config: Arc<ServeConfig>,
     pub metrics: PrometheusHandle,
+    /// Seals cluster keys and passwords at rest.
+    pub sealer: crate::secrets::Sealer,
 }
 
 impl AppState {
@@ -32,6 +34,7 @@ impl AppState {
         let ldap = config.ldap.settings()?.map(Arc::new);
         Ok(Self {
             jwt: JwtKeys::new(config.jwt_secret.as_bytes()),
+            sealer: crate::secrets::Sealer::new(config.jwt_secret.as_bytes()),
             ldap,
             db,
             config: Arc::new(config),

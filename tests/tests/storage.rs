@@ -22,6 +22,7 @@ use tideway_api::{
 
 fn spec(backend: StorageBackend) -> ClusterSpec {
     ClusterSpec {
+        security: Default::default(),
         storage_backend: backend,
         ..e2e::one_broker_spec()
     }

@@ -1,67 +1,46 @@
-//! Is a broker answering? One ApiVersions request over the Kafka protocol (codec from
-//! `kafka-protocol`), with a short timeout.
+//! Is a broker answering? One ApiVersions request over the Kafka protocol, with a short
+//! timeout; over TLS (checking the broker's certificate) for a secured broker.
 
 use std::time::Duration;
 
-use bytes::{BufMut, BytesMut};
-use kafka_protocol::{
-    messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse, RequestHeader, ResponseHeader},
-    protocol::{Decodable, Encodable, StrBytes},
-};
-use tokio::{
-    io::{AsyncReadExt, AsyncWriteExt},
-    net::TcpStream,
-};
+use kafka_protocol::{messages::ApiVersionsRequest, protocol::StrBytes};
+use tideway_engine::client::{ClientSecurity, ClientTls, KafkaConnection};
 
 const TIMEOUT: Duration = Duration::from_secs(2);
 
-/// `Ok(())` when the broker at `addr` answers ApiVersions without an error code.
-pub async fn api_versions(addr: &str) -> Result<(), String> {
-    tokio::time::timeout(TIMEOUT, ask(addr))
+/// How to reach a broker's client listener.
+pub struct ProbeTarget<'a> {
+    pub addr: String,
+    /// For a secured broker: the CA and the name its certificate carries.
+    pub tls: Option<(&'a str, &'a str)>,
+}
+
+/// `Ok(())` when the broker answers ApiVersions without an error code.
+pub async fn api_versions(target: ProbeTarget<'_>) -> Result<(), String> {
+    tokio::time::timeout(TIMEOUT, ask(target))
         .await
         .map_err(|_| "no answer to ApiVersions in time".to_owned())?
 }
 
-async fn ask(addr: &str) -> Result<(), String> {
-    let mut s = TcpStream::connect(addr)
+async fn ask(target: ProbeTarget<'_>) -> Result<(), String> {
+    let security = ClientSecurity {
+        tls: target.tls.map(|(ca, name)| ClientTls {
+            ca_pem: ca.as_bytes().to_vec(),
+            server_name: name.to_owned(),
+            identity: None,
+        }),
+        sasl: None,
+    };
+    let mut conn = KafkaConnection::connect(&target.addr, "tideway-agent", &security)
         .await
         .map_err(|e| format!("cannot connect: {e}"))?;
-    let version = 3;
-    let header = RequestHeader::default()
-        .with_request_api_key(ApiKey::ApiVersions as i16)
-        .with_request_api_version(version)
-        .with_correlation_id(1)
-        .with_client_id(Some(StrBytes::from_static_str("tideway-agent")));
-    let mut body = BytesMut::new();
-    header
-        .encode(
-            &mut body,
-            ApiKey::ApiVersions.request_header_version(version),
-        )
-        .map_err(|e| e.to_string())?;
-    ApiVersionsRequest::default()
+    let request = ApiVersionsRequest::default()
         .with_client_software_name(StrBytes::from_static_str("tideway-agent"))
-        .with_client_software_version(StrBytes::from_static_str(env!("CARGO_PKG_VERSION")))
-        .encode(&mut body, version)
-        .map_err(|e| e.to_string())?;
-    let mut frame = BytesMut::with_capacity(body.len() + 4);
-    frame.put_i32(body.len() as i32);
-    frame.extend_from_slice(&body);
-    s.write_all(&frame)
+        .with_client_software_version(StrBytes::from_static_str(env!("CARGO_PKG_VERSION")));
+    let r = conn
+        .send(&request, 3, TIMEOUT)
         .await
-        .map_err(|e| format!("cannot send: {e}"))?;
-    let len = s.read_i32().await.map_err(|e| format!("no answer: {e}"))?;
-    let mut resp = vec![0u8; len.max(0) as usize];
-    s.read_exact(&mut resp)
-        .await
-        .map_err(|e| format!("short answer: {e}"))?;
-    let mut buf = bytes::Bytes::from(resp);
-    ResponseHeader::decode(
-        &mut buf,
-        ApiKey::ApiVersions.response_header_version(version),
-    )
-    .map_err(|e| e.to_string())?;
-    let r = ApiVersionsResponse::decode(&mut buf, version).map_err(|e| e.to_string())?;
+        .map_err(|e| format!("no answer: {e}"))?;
     if r.error_code == 0 {
         Ok(())
     } else {

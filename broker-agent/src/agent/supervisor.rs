@@ -114,7 +114,13 @@ impl Supervisor {
     }
 
     fn config(&self, a: &BrokerAssignment, volume: &Path) -> String {
-        let mut text = format!(
+        let dir = self.dir(a.broker_id);
+        let mut text = a
+            .security
+            .as_ref()
+            .map(|_| super::broker_security::PROTOCOL_LINE.to_owned())
+            .unwrap_or_default();
+        text += &format!(
             "data-dir = {:?}\nlisten = \"0.0.0.0:{port}\"\nadvertised = \"{}:{port}\"\nnode-id = {}\ncluster-id = \"{}\"\nauto-create-topics = {}\n",
             volume.display().to_string(),
             self.address,
@@ -135,6 +141,9 @@ impl Supervisor {
                 peers.controller_port,
                 peers.rack,
             ));
+        }
+        if let Some(security) = &a.security {
+            text.push_str(&super::broker_security::tables(&dir, security));
         }
         text
     }
@@ -189,6 +198,9 @@ impl Supervisor {
         let dir = self.dir(a.broker_id);
         std::fs::create_dir_all(&dir)
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        if let Some(security) = &a.security {
+            super::broker_security::write_files(&dir, security)?;
+        }
         let config_path = dir.join("broker.toml");
         let config = self.config(a, &volume);
         let changed =
@@ -336,7 +348,15 @@ impl Supervisor {
         for (id, m) in &self.brokers {
             let running = m.pid.is_some_and(alive);
             let answer = if running {
-                probe::api_versions(&format!("127.0.0.1:{}", m.assignment.port)).await
+                let target = probe::ProbeTarget {
+                    addr: format!("127.0.0.1:{}", m.assignment.port),
+                    tls: m
+                        .assignment
+                        .security
+                        .as_ref()
+                        .map(|s| (s.ca_pem.as_str(), self.address.as_str())),
+                };
+                probe::api_versions(target).await
             } else {
                 Err(m.last_error.clone())
             };

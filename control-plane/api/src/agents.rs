@@ -122,6 +122,41 @@ pub struct BrokerAssignment {
     /// For a broker of a multi-broker cluster: its peers in the metadata quorum.
     #[serde(default)]
     pub cluster: Option<ClusterPeers>,
+    /// For a secured cluster: TLS material and the control plane's credential.
+    #[serde(default)]
+    pub security: Option<BrokerSecurity>,
+}
+
+/// What a broker of a secured (SASL_SSL) cluster needs.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct BrokerSecurity {
+    /// PEM: the cluster's CA.
+    pub ca_pem: String,
+    /// PEM: this broker's certificate, signed by the CA.
+    pub cert_pem: String,
+    /// PEM: its private key.
+    pub key_pem: String,
+    /// The control plane's own user, a super user never shown to tenants, in SCRAM
+    /// stored form (no password).
+    pub admin: ScramStoredCredential,
+}
+
+impl std::fmt::Debug for BrokerSecurity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "BrokerSecurity(admin {}, key redacted)", self.admin.user)
+    }
+}
+
+/// A SCRAM credential as brokers store it: base64 salt, stored key and server key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ScramStoredCredential {
+    pub user: String,
+    /// SCRAM-SHA-256 or SCRAM-SHA-512.
+    pub mechanism: String,
+    pub iterations: i32,
+    pub salt: String,
+    pub stored_key: String,
+    pub server_key: String,
 }
 
 /// A broker's place in a multi-broker cluster.

@@ -143,6 +143,34 @@ impl Client {
         .await
     }
 
+    pub async fn create_kafka_user(
+        &self,
+        cluster: ClusterId,
+        body: &crate::kafka_users::CreateKafkaUser,
+    ) -> Result<crate::kafka_users::CreatedKafkaUser, ClientError> {
+        self.post(&format!("/clusters/{cluster}/kafka-users"), body)
+            .await
+    }
+
+    pub async fn list_kafka_users(
+        &self,
+        cluster: ClusterId,
+    ) -> Result<Vec<crate::kafka_users::KafkaUser>, ClientError> {
+        self.get(&format!("/clusters/{cluster}/kafka-users")).await
+    }
+
+    pub async fn delete_kafka_user(
+        &self,
+        cluster: ClusterId,
+        name: &str,
+    ) -> Result<(), ClientError> {
+        self.send_empty(
+            reqwest::Method::DELETE,
+            &format!("/clusters/{cluster}/kafka-users/{name}"),
+        )
+        .await
+    }
+
     /// The same client sending `token` as its bearer.
     pub fn with_token(&self, token: impl Into<String>) -> Self {
         Self {

@@ -23,6 +23,18 @@ pub enum StorageBackend {
     CephRbd,
 }
 
+/// How clients reach a cluster: plaintext, or SASL_SSL with per-tenant SCRAM users,
+/// TLS from the cluster's own CA and the authorizer on.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum ClusterSecurity {
+    #[default]
+    Plaintext,
+    SaslSsl,
+}
+
 /// The kind of host brokers run on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
@@ -60,6 +72,7 @@ macro_rules! text_enum {
 text_enum!(ClusterKind { Dedicated = "dedicated", Shared = "shared" });
 text_enum!(StorageBackend { LocalSsd = "local-ssd", Nfs = "nfs", CephRbd = "ceph-rbd" });
 text_enum!(HardwareProfile { Physical = "physical", Virtual = "virtual" });
+text_enum!(ClusterSecurity { Plaintext = "plaintext", SaslSsl = "sasl-ssl" });
 text_enum!(ApprovalState { Pending = "pending", Approved = "approved", Rejected = "rejected" });
 
 /// Defaults applied to topics created on the cluster.
@@ -88,6 +101,9 @@ pub struct ClusterSpec {
     /// Brokers create a topic the first time a client uses it (off by default).
     #[serde(default)]
     pub auto_create_topics: bool,
+    /// Set when the cluster is requested; a shared allocation follows its shared cluster.
+    #[serde(default)]
+    pub security: ClusterSecurity,
 }
 
 /// Body of `POST /api/v1/clusters`.

@@ -11,6 +11,7 @@ pub mod client;
 pub mod clusters;
 pub mod hosts;
 pub mod ids;
+pub mod kafka_users;
 pub mod page;
 pub mod problem;
 pub mod roles;

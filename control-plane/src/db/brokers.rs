@@ -181,6 +181,7 @@ pub async fn for_host(db: &PgPool, host: HostId) -> sqlx::Result<Vec<BrokerAssig
                     storage_bytes: bytes as u64,
                     auto_create_topics,
                     cluster,
+                    security: None,
                 }
             },
         )

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod brokers;
 pub mod clusters;
 pub mod hosts;
+pub mod security;
 pub mod sessions;
 pub mod tenants;
 pub mod tokens;

@@ -186,7 +186,8 @@ pub async fn desired(
     let generation = db::agents::host_generation(&state.db, host)
         .await?
         .ok_or_else(|| ApiError::NotFound("host not found; register again".into()))?;
-    let brokers = db::brokers::for_host(&state.db, host).await?;
+    let mut brokers = db::brokers::for_host(&state.db, host).await?;
+    super::security::attach(state, &mut brokers).await?;
     Ok(DesiredState {
         host_id: host,
         generation,

@@ -3,6 +3,7 @@
 
 use chrono::Utc;
 use tideway_api::{
+    clusters::ClusterSecurity,
     clusters::{
         ClusterKind, ClusterSpec, ClusterSpecPatch, Condition, ConditionStatus, CreateCluster,
         TopicDefaults,
@@ -86,6 +87,13 @@ pub fn validate_spec(kind: ClusterKind, spec: &ClusterSpec) -> Vec<FieldError> {
     if let Some(td) = &spec.topic_defaults {
         check_topic_defaults(td, spec.broker_count, &mut errors);
     }
+    if spec.security == ClusterSecurity::SaslSsl && spec.broker_count.is_some_and(|n| n > 1) {
+        err(
+            &mut errors,
+            "spec.security",
+            "sasl-ssl is available for single-broker clusters so far; ask for 1 broker or plaintext".into(),
+        );
+    }
     errors
 }
 
@@ -126,6 +134,7 @@ fn check_topic_defaults(td: &TopicDefaults, brokers: Option<i32>, errors: &mut V
 /// The spec after a patch.
 pub fn apply_patch(spec: &ClusterSpec, patch: &ClusterSpecPatch) -> ClusterSpec {
     ClusterSpec {
+        security: spec.security,
         broker_count: patch.broker_count.or(spec.broker_count),
         storage_backend: spec.storage_backend,
         storage_gib: patch.storage_gib.unwrap_or(spec.storage_gib),
@@ -289,6 +298,7 @@ mod tests {
 
     fn spec(brokers: Option<i32>, gib: i64) -> ClusterSpec {
         ClusterSpec {
+            security: Default::default(),
             broker_count: brokers,
             storage_backend: StorageBackend::LocalSsd,
             storage_gib: gib,

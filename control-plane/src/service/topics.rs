@@ -76,19 +76,17 @@ fn check_name(name: &str, errors: &mut Vec<FieldError>) {
     }
 }
 
-/// The cluster, if the caller holds `min` in its tenant, with its bootstrap servers.
+/// The cluster, if the caller holds `min` in its tenant, with how to reach its brokers.
 async fn cluster_for(
     state: &AppState,
     caller: &Caller,
     id: ClusterId,
     min: Role,
-) -> Result<(Cluster, String), ApiError> {
+) -> Result<(Cluster, rdkafka::ClientConfig), ApiError> {
     let cluster = clusters::get(state, caller, id).await?;
     caller.require(cluster.tenant_id, min, "cluster")?;
-    let bootstrap = cluster.bootstrap_servers.clone().ok_or_else(|| {
-        ApiError::Conflict("the cluster has no running brokers yet; wait until it is Ready".into())
-    })?;
-    Ok((cluster, bootstrap))
+    let access = super::security::access(state, &cluster).await?;
+    Ok((cluster, access.client_config()))
 }
 
 fn audit<'a>(action: &'a str, c: &Cluster, name: &str) -> Audit<'a> {
@@ -115,7 +113,7 @@ pub async fn create(
     id: ClusterId,
     req: CreateTopic,
 ) -> Result<Topic, ApiError> {
-    let (cluster, bootstrap) = cluster_for(state, caller, id, Role::Member).await?;
+    let (cluster, kafka) = cluster_for(state, caller, id, Role::Member).await?;
     let defaults = cluster.spec.topic_defaults;
     let brokers = cluster.brokers.len().max(1) as i32;
     let partitions = req
@@ -181,7 +179,7 @@ pub async fn create(
             )),
             other => other,
         })?;
-    kafka_admin::create_topic(&bootstrap, &topic.name, partitions, rf, &topic.configs).await?;
+    kafka_admin::create_topic(&kafka, &topic.name, partitions, rf, &topic.configs).await?;
     audit("topic.create", &cluster, &topic.name)
         .record(&mut tx, caller, None::<&()>, Some(&topic))
         .await?;
@@ -196,7 +194,7 @@ pub async fn update(
     name: &str,
     req: UpdateTopic,
 ) -> Result<Topic, ApiError> {
-    let (cluster, bootstrap) = cluster_for(state, caller, id, Role::Member).await?;
+    let (cluster, kafka) = cluster_for(state, caller, id, Role::Member).await?;
     let mut errors = Vec::new();
     check_configs(&req.configs, &mut errors);
     ensure_valid(errors)?;
@@ -204,7 +202,7 @@ pub async fn update(
     let before = db::topics::lock(&mut tx, cluster.id, name)
         .await?
         .ok_or_else(|| ApiError::NotFound("topic not found".into()))?;
-    kafka_admin::set_topic_configs(&bootstrap, name, &req.configs).await?;
+    kafka_admin::set_topic_configs(&kafka, name, &req.configs).await?;
     db::topics::set_configs(&mut tx, cluster.id, name, &req.configs).await?;
     let after = Topic {
         configs: req.configs,
@@ -223,12 +221,12 @@ pub async fn delete(
     id: ClusterId,
     name: &str,
 ) -> Result<(), ApiError> {
-    let (cluster, bootstrap) = cluster_for(state, caller, id, Role::Member).await?;
+    let (cluster, kafka) = cluster_for(state, caller, id, Role::Member).await?;
     let mut tx = state.db.begin().await?;
     let before = db::topics::lock(&mut tx, cluster.id, name)
         .await?
         .ok_or_else(|| ApiError::NotFound("topic not found".into()))?;
-    kafka_admin::delete_topic(&bootstrap, name).await?;
+    kafka_admin::delete_topic(&kafka, name).await?;
     db::topics::delete(&mut tx, cluster.id, name).await?;
     audit("topic.delete", &cluster, name)
         .record(&mut tx, caller, Some(&before), None::<&()>)

@@ -68,7 +68,9 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DeleteRecords, 0, 2),
     (ApiKey::InitProducerId, 0, 4),
     (ApiKey::OffsetForLeaderEpoch, 0, 4),
-    (ApiKey::SaslHandshake, 1, 1),
+    // v0 is listed because librdkafka before 2.1 looks for it; tokens must then come in
+    // SaslAuthenticate (v1 framing), as every client that knows SaslAuthenticate sends them.
+    (ApiKey::SaslHandshake, 0, 1),
     (ApiKey::SaslAuthenticate, 0, 2),
     (ApiKey::CreateAcls, 1, 3),
     (ApiKey::DescribeAcls, 1, 3),

@@ -7,9 +7,11 @@ use bytes::Bytes;
 use kafka_protocol::{
     messages::{
         alter_client_quotas_request::{EntityData, EntryData, OpData},
-        alter_user_scram_credentials_request::ScramCredentialUpsertion,
+        alter_user_scram_credentials_request::{ScramCredentialDeletion, ScramCredentialUpsertion},
         create_acls_request::AclCreation,
+        delete_acls_request::DeleteAclsFilter,
         AlterClientQuotasRequest, AlterUserScramCredentialsRequest, CreateAclsRequest,
+        DeleteAclsRequest,
     },
     protocol::StrBytes,
 };
@@ -17,11 +19,13 @@ use rand::RngCore;
 
 use super::KafkaConnection;
 use crate::security::{
-    acl::AclBinding,
+    acl::{self, AclBinding},
     scram::{Mechanism, MIN_ITERATIONS},
 };
 
 const ADMIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// RESOURCE_NOT_FOUND: deleting what is already gone.
+const RESOURCE_NOT_FOUND: i16 = 91;
 
 fn s(text: &str) -> StrBytes {
     StrBytes::from_string(text.to_owned())
@@ -64,6 +68,49 @@ impl KafkaConnection {
             )?;
         }
         Ok(())
+    }
+
+    /// Removes `user`'s credential for `mechanism`; a user without one is not an error.
+    pub async fn delete_scram_user(
+        &mut self,
+        user: &str,
+        mechanism: Mechanism,
+    ) -> anyhow::Result<()> {
+        let deletion = ScramCredentialDeletion::default()
+            .with_name(s(user))
+            .with_mechanism(mechanism.code());
+        let request = AlterUserScramCredentialsRequest::default().with_deletions(vec![deletion]);
+        let response = self.send(&request, 0, ADMIN_TIMEOUT).await?;
+        for r in &response.results {
+            if r.error_code != RESOURCE_NOT_FOUND {
+                check(
+                    r.error_code,
+                    r.error_message.as_ref(),
+                    "deleting a SCRAM credential",
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes every ACL of `principal`; how many there were.
+    pub async fn delete_acls_of(&mut self, principal: &str) -> anyhow::Result<usize> {
+        let filter = DeleteAclsFilter::default()
+            .with_resource_type_filter(acl::resource::ANY)
+            .with_resource_name_filter(None)
+            .with_pattern_type_filter(acl::pattern::ANY)
+            .with_principal_filter(Some(s(principal)))
+            .with_host_filter(None)
+            .with_operation(acl::op::ANY)
+            .with_permission_type(acl::permission::ANY);
+        let request = DeleteAclsRequest::default().with_filters(vec![filter]);
+        let response = self.send(&request, 3, ADMIN_TIMEOUT).await?;
+        let mut deleted = 0;
+        for r in &response.filter_results {
+            check(r.error_code, r.error_message.as_ref(), "deleting ACLs")?;
+            deleted += r.matching_acls.len();
+        }
+        Ok(deleted)
     }
 
     /// Creates ACLs.

@@ -231,7 +231,9 @@ impl ServerExchange {
                 nonce = Some(r);
             }
         }
-        if nonce != Some(self.nonce.as_str()) {
+        // librdkafka before 2.6.1 repeats its own nonce in front of ours; Kafka accepts a
+        // nonce that ends with the server's (KAFKA-17209), and so does this broker.
+        if !nonce.is_some_and(|n| n.ends_with(self.nonce.as_str())) {
             return Err(ScramError::Malformed("the nonce does not match"));
         }
         let proof = B64
@@ -384,6 +386,25 @@ mod tests {
             server_final,
             b"v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4="
         );
+    }
+
+    /// librdkafka before 2.6.1 sends client nonce + server nonce in its final message.
+    #[test]
+    fn a_final_nonce_with_the_client_nonce_repeated_is_accepted() {
+        let m = Mechanism::Sha512;
+        let cred = Credential::new(m, "pw", 4096);
+        let (server, server_first) =
+            ServerExchange::start(m, b"n,,n=u,r=abc", |_| Some(cred.clone())).expect("first");
+        let server_first = String::from_utf8(server_first).expect("utf8");
+        let nonce = &server_first.split(',').next().expect("r")[2..];
+        let salted = m.salted_password(b"pw", &cred.salt, 4096);
+        let client_key = m.hmac(&salted, b"Client Key");
+        let without_proof = format!("c=biws,r=abc{nonce}");
+        let auth = format!("n=u,r=abc,{server_first},{without_proof}");
+        let sig = m.hmac(&m.hash(&client_key), auth.as_bytes());
+        let proof: Vec<u8> = client_key.iter().zip(sig).map(|(a, b)| a ^ b).collect();
+        let last = format!("{without_proof},p={}", B64.encode(proof));
+        assert!(server.finish(last.as_bytes()).is_ok());
     }
 
     #[test]

@@ -4,6 +4,7 @@
 mod admin;
 mod agents;
 mod clusters;
+mod kafka_users;
 mod tenants;
 mod tokens;
 mod topics;
@@ -22,6 +23,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(clusters::router())
         .merge(tokens::router())
         .merge(topics::router())
+        .merge(kafka_users::router())
         .merge(admin::router())
         .merge(agents::router());
     OpenApiRouter::with_openapi(ApiDoc::openapi())

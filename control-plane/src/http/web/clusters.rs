@@ -215,6 +215,7 @@ impl ClusterForm {
             name: self.name.trim().to_owned(),
             kind,
             spec: ClusterSpec {
+                security: Default::default(),
                 broker_count,
                 storage_backend: backend,
                 storage_gib: gib,

@@ -1,0 +1,207 @@
+//! Kafka users of secured clusters: a SCRAM credential per application, created on the
+//! brokers over the Kafka protocol with ACLs limited to what the tenant owns (on a shared
+//! cluster: topics and groups starting with its prefix; on a dedicated one: all of them).
+//! Topic creation and deletion stay with the control plane, which counts the quota.
+//! The password is returned once and kept nowhere.
+
+use tideway_api::{
+    clusters::{Cluster, ClusterKind},
+    kafka_users::{CreateKafkaUser, CreatedKafkaUser, KafkaUser},
+    ClusterId, FieldError, Role,
+};
+use tideway_engine::security::{
+    acl::{op, pattern, permission, resource, AclBinding},
+    scram::Mechanism,
+};
+
+use super::{clusters, ensure_valid, security, Audit};
+use crate::{auth::Caller, cluster_pki, db, error::ApiError, state::AppState};
+
+/// What a tenant's users may do with the topics and groups they own.
+const TOPIC_OPERATIONS: &[i8] = &[op::READ, op::WRITE, op::DESCRIBE, op::DESCRIBE_CONFIGS];
+const GROUP_OPERATIONS: &[i8] = &[op::READ, op::DESCRIBE, op::DELETE];
+
+fn audit<'a>(action: &'a str, c: &Cluster, name: &str) -> Audit<'a> {
+    Audit {
+        action,
+        tenant_id: Some(c.tenant_id),
+        target_type: "kafka_user",
+        target_id: format!("{}/{name}", c.id),
+    }
+}
+
+fn check_name(name: &str) -> Result<(), ApiError> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
+    if ok {
+        return Ok(());
+    }
+    ensure_valid(vec![FieldError {
+        field: "name".into(),
+        message: "use 1 to 64 lowercase letters, digits, '.', '_' or '-'".into(),
+    }])
+}
+
+/// The prefix the cluster's users are limited to ("" for a dedicated cluster).
+fn prefix_of(cluster: &Cluster) -> String {
+    match cluster.kind {
+        ClusterKind::Shared => cluster.topic_prefix.clone().unwrap_or_default(),
+        ClusterKind::Dedicated => String::new(),
+    }
+}
+
+/// The ACLs of a tenant's user: its prefix (or everything) for topics and groups.
+fn acls_for(principal: &str, prefix: &str) -> Vec<AclBinding> {
+    let (name, pattern_type) = if prefix.is_empty() {
+        ("*".to_owned(), pattern::LITERAL)
+    } else {
+        (prefix.to_owned(), pattern::PREFIXED)
+    };
+    let grant = |resource_type, operation| AclBinding {
+        resource_type,
+        resource_name: name.clone(),
+        pattern_type,
+        principal: principal.to_owned(),
+        host: "*".into(),
+        operation,
+        permission: permission::ALLOW,
+    };
+    TOPIC_OPERATIONS
+        .iter()
+        .map(|o| grant(resource::TOPIC, *o))
+        .chain(GROUP_OPERATIONS.iter().map(|o| grant(resource::GROUP, *o)))
+        .collect()
+}
+
+fn refused(what: &str) -> impl Fn(anyhow::Error) -> ApiError + '_ {
+    move |e| ApiError::Unavailable(format!("{what}: the cluster refused it: {e}"))
+}
+
+pub async fn list(
+    state: &AppState,
+    caller: &Caller,
+    id: ClusterId,
+) -> Result<Vec<KafkaUser>, ApiError> {
+    let cluster = clusters::get(state, caller, id).await?;
+    Ok(db::security::kafka_users(&state.db, cluster.id).await?)
+}
+
+pub async fn create(
+    state: &AppState,
+    caller: &Caller,
+    id: ClusterId,
+    req: CreateKafkaUser,
+) -> Result<CreatedKafkaUser, ApiError> {
+    let cluster = clusters::get(state, caller, id).await?;
+    caller.require(cluster.tenant_id, Role::Member, "cluster")?;
+    check_name(&req.name)?;
+    let access = security::access(state, &cluster).await?;
+    let Some(secured) = &access.secured else {
+        return Err(ApiError::Conflict(
+            "the cluster is plaintext; Kafka users need a sasl-ssl cluster".into(),
+        ));
+    };
+    let prefix = prefix_of(&cluster);
+    let username = format!("{prefix}{}", req.name);
+    let mut tx = state.db.begin().await?;
+    let user = db::security::insert_kafka_user(
+        &mut tx,
+        cluster.id,
+        &req.name,
+        &username,
+        &caller.actor.to_string(),
+    )
+    .await?
+    .ok_or_else(|| {
+        ApiError::Conflict(format!(
+            "the cluster already has a Kafka user named {:?}",
+            req.name
+        ))
+    })?;
+    let password = cluster_pki::new_password();
+    let mut kafka = access.connect().await?;
+    for m in [Mechanism::Sha512, Mechanism::Sha256] {
+        kafka
+            .upsert_scram_user(&username, m, &password)
+            .await
+            .map_err(refused("creating the credential"))?;
+    }
+    kafka
+        .create_acls(&acls_for(&format!("User:{username}"), &prefix))
+        .await
+        .map_err(refused("granting the ACLs"))?;
+    audit("kafka_user.create", &cluster, &req.name)
+        .record(&mut tx, caller, None::<&()>, Some(&user))
+        .await?;
+    tx.commit().await?;
+    Ok(CreatedKafkaUser {
+        user,
+        password,
+        sasl_mechanism: Mechanism::Sha512.sasl_name().into(),
+        security_protocol: "SASL_SSL".into(),
+        bootstrap_servers: cluster.bootstrap_servers.clone(),
+        ca_pem: secured.ca_pem.clone(),
+        prefix,
+    })
+}
+
+pub async fn delete(
+    state: &AppState,
+    caller: &Caller,
+    id: ClusterId,
+    name: &str,
+) -> Result<(), ApiError> {
+    let cluster = clusters::get(state, caller, id).await?;
+    caller.require(cluster.tenant_id, Role::Member, "cluster")?;
+    let mut tx = state.db.begin().await?;
+    let username = db::security::delete_kafka_user(&mut tx, cluster.id, name)
+        .await?
+        .ok_or_else(|| {
+            ApiError::NotFound(format!("the cluster has no Kafka user named {name:?}"))
+        })?;
+    let mut kafka = security::access(state, &cluster).await?.connect().await?;
+    for m in [Mechanism::Sha512, Mechanism::Sha256] {
+        kafka
+            .delete_scram_user(&username, m)
+            .await
+            .map_err(refused("deleting the credential"))?;
+    }
+    kafka
+        .delete_acls_of(&format!("User:{username}"))
+        .await
+        .map_err(refused("removing the ACLs"))?;
+    audit("kafka_user.delete", &cluster, name)
+        .record(&mut tx, caller, Some(&username), None::<&()>)
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shared_users_get_prefixed_acls_and_no_topic_lifecycle() {
+        let acls = acls_for("User:team-a.app", "team-a.");
+        assert!(acls
+            .iter()
+            .all(|a| a.pattern_type == pattern::PREFIXED && a.resource_name == "team-a."));
+        assert!(acls.iter().all(|a| a.validate().is_ok()));
+        let ops: Vec<i8> = acls
+            .iter()
+            .filter(|a| a.resource_type == resource::TOPIC)
+            .map(|a| a.operation)
+            .collect();
+        assert!(
+            !ops.contains(&op::CREATE) && !ops.contains(&op::DELETE) && !ops.contains(&op::ALL)
+        );
+        let dedicated = acls_for("User:app", "");
+        assert!(dedicated
+            .iter()
+            .all(|a| a.pattern_type == pattern::LITERAL && a.resource_name == "*"));
+    }
+}

@@ -1,0 +1,190 @@
+//! Secured clusters: their CA, certificates and control-plane credential are made when
+//! the brokers are placed; agents get each broker's material with its assignment; and
+//! every Kafka connection the control plane opens (topics, canary, users) logs in as its
+//! super user over SASL_SSL. Plaintext clusters are reached as before.
+
+use rdkafka::ClientConfig;
+use sqlx::{types::Json, PgConnection};
+use tideway_api::{
+    agents::{BrokerAssignment, BrokerSecurity},
+    clusters::{Cluster, ClusterSecurity},
+    ClusterId,
+};
+use tideway_engine::client::{ClientSecurity, ClientTls, KafkaConnection, SaslLogin};
+
+use crate::{
+    cluster_pki,
+    db::{self, security::ClusterSecretsRow},
+    error::ApiError,
+    secrets::Sealer,
+    state::AppState,
+};
+
+fn internal(what: &str) -> impl Fn(String) -> ApiError + '_ {
+    move |e| ApiError::Internal(format!("{what}: {e}"))
+}
+
+/// Makes the cluster's CA and credential (once) and certificates for its brokers that
+/// have none, inside the placement's transaction.
+pub async fn secure_brokers(
+    conn: &mut PgConnection,
+    sealer: &Sealer,
+    cluster: &Cluster,
+) -> Result<(), ApiError> {
+    if cluster.spec.security != ClusterSecurity::SaslSsl {
+        return Ok(());
+    }
+    let secrets = match db::security::cluster_secrets(conn, cluster.id).await? {
+        Some(s) => s,
+        None => {
+            let (ca_cert_pem, ca_key) = cluster_pki::new_ca(&cluster.name)
+                .map_err(|e| internal("cluster CA")(e.to_string()))?;
+            let password = cluster_pki::new_password();
+            let row = ClusterSecretsRow {
+                ca_cert_pem,
+                ca_key_sealed: sealer.seal(ca_key.as_bytes()),
+                admin_user: cluster_pki::ADMIN_USER.to_owned(),
+                admin_password_sealed: sealer.seal(password.as_bytes()),
+                admin_credential: Json(cluster_pki::stored_credential(
+                    cluster_pki::ADMIN_USER,
+                    &password,
+                )),
+            };
+            db::security::insert_cluster_secrets(conn, cluster.id, &row).await?;
+            row
+        }
+    };
+    let ca_key = sealer
+        .open_text(&secrets.ca_key_sealed)
+        .map_err(internal("cluster CA key"))?;
+    for (broker, address, has_cert) in db::security::brokers_of(conn, cluster.id).await? {
+        if has_cert {
+            continue;
+        }
+        let (cert, key) = cluster_pki::issue_broker(&secrets.ca_cert_pem, &ca_key, &address)
+            .map_err(|e| internal("broker certificate")(e.to_string()))?;
+        db::security::set_broker_certificate(conn, broker, &cert, &sealer.seal(key.as_bytes()))
+            .await?;
+    }
+    Ok(())
+}
+
+/// Adds each secured broker's TLS material and the admin credential to its assignment.
+pub async fn attach(
+    state: &AppState,
+    assignments: &mut [BrokerAssignment],
+) -> Result<(), ApiError> {
+    let ids: Vec<uuid::Uuid> = assignments.iter().map(|a| a.broker_id.0).collect();
+    let certs = db::security::broker_certificates(&state.db, &ids).await?;
+    let mut conn = state.db.acquire().await?;
+    for (broker, cluster, cert_pem, key_sealed) in certs {
+        let Some(secrets) = db::security::cluster_secrets(&mut conn, cluster).await? else {
+            continue;
+        };
+        let key_pem = state
+            .sealer
+            .open_text(&key_sealed)
+            .map_err(internal("broker key"))?;
+        if let Some(a) = assignments.iter_mut().find(|a| a.broker_id == broker) {
+            a.security = Some(BrokerSecurity {
+                ca_pem: secrets.ca_cert_pem,
+                cert_pem,
+                key_pem,
+                admin: secrets.admin_credential.0,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// How the control plane reaches a cluster's brokers.
+pub struct KafkaAccess {
+    pub bootstrap: String,
+    pub secured: Option<SecuredAccess>,
+}
+
+/// The CA to trust and the super user to log in as.
+pub struct SecuredAccess {
+    pub ca_pem: String,
+    pub user: String,
+    pub password: String,
+}
+
+impl KafkaAccess {
+    /// rdkafka settings: bootstrap servers, and for a secured cluster SASL_SSL as the
+    /// control plane's super user.
+    pub fn client_config(&self) -> ClientConfig {
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", &self.bootstrap);
+        if let Some(s) = &self.secured {
+            c.set("security.protocol", "SASL_SSL")
+                .set("ssl.ca.pem", &s.ca_pem)
+                .set("sasl.mechanisms", "SCRAM-SHA-512")
+                .set("sasl.username", &s.user)
+                .set("sasl.password", &s.password);
+        }
+        c
+    }
+
+    /// A logged-in Kafka-protocol connection to the first broker (for ACLs, SCRAM users
+    /// and quotas, which rdkafka has no API for).
+    pub async fn connect(&self) -> Result<KafkaConnection, ApiError> {
+        let s = self
+            .secured
+            .as_ref()
+            .ok_or_else(|| ApiError::Conflict("the cluster is not secured (sasl-ssl)".into()))?;
+        let first = self.bootstrap.split(',').next().unwrap_or_default();
+        let host = first.rsplit_once(':').map(|(h, _)| h).unwrap_or(first);
+        let security = ClientSecurity {
+            tls: Some(ClientTls {
+                ca_pem: s.ca_pem.clone().into_bytes(),
+                server_name: host.to_owned(),
+                identity: None,
+            }),
+            sasl: Some(SaslLogin {
+                mechanism: "SCRAM-SHA-512".into(),
+                user: s.user.clone(),
+                password: s.password.clone(),
+            }),
+        };
+        KafkaConnection::connect(first, "tideway-control-plane", &security)
+            .await
+            .map_err(|e| ApiError::Unavailable(format!("the cluster cannot be reached: {e}")))
+    }
+}
+
+/// The cluster whose brokers serve `cluster` (itself, or the shared cluster it is a
+/// slice of).
+pub fn serving_cluster(cluster: &Cluster) -> ClusterId {
+    cluster.shared_cluster_id.unwrap_or(cluster.id)
+}
+
+/// How to reach `cluster` (whose bootstrap servers are known).
+pub async fn access(state: &AppState, cluster: &Cluster) -> Result<KafkaAccess, ApiError> {
+    let bootstrap = cluster.bootstrap_servers.clone().ok_or_else(|| {
+        ApiError::Conflict("the cluster has no running brokers yet; wait until it is Ready".into())
+    })?;
+    let mut conn = state.db.acquire().await?;
+    let secured = match db::security::cluster_secrets(&mut conn, serving_cluster(cluster)).await? {
+        Some(s) => Some(SecuredAccess {
+            password: state
+                .sealer
+                .open_text(&s.admin_password_sealed)
+                .map_err(internal("cluster credential"))?,
+            ca_pem: s.ca_cert_pem,
+            user: s.admin_user,
+        }),
+        None => None,
+    };
+    Ok(KafkaAccess { bootstrap, secured })
+}
+
+/// The CA certificate of the cluster serving `cluster`, if it is secured.
+pub async fn ca_of(state: &AppState, cluster: &Cluster) -> Result<Option<String>, ApiError> {
+    let mut conn = state.db.acquire().await?;
+    Ok(
+        db::security::cluster_secrets(&mut conn, serving_cluster(cluster))
+            .await?
+            .map(|s| s.ca_cert_pem),
+    )
+}

@@ -1,0 +1,232 @@
+//! Secured (SASL_SSL) clusters end to end: the control plane makes the cluster's CA and
+//! certificates, the agent configures the broker, the canary and topic changes log in as
+//! the control plane's super user, and tenants' Kafka users (rdkafka and kcat clients)
+//! reach only their own prefix of a shared cluster.
+
+use std::{process::Command, time::Duration};
+
+use e2e::platform::{wait_for, Platform};
+use rdkafka::{
+    consumer::{BaseConsumer, Consumer},
+    producer::{FutureProducer, FutureRecord},
+    ClientConfig, Message,
+};
+use tideway_api::{
+    clusters::{ClusterKind, ClusterSecurity, ClusterSpec, CreateCluster},
+    kafka_users::{CreateKafkaUser, CreatedKafkaUser},
+    topics::CreateTopic,
+};
+
+fn client(user: &CreatedKafkaUser, password: &str, ca: &std::path::Path) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set(
+        "bootstrap.servers",
+        user.bootstrap_servers.as_deref().expect("bootstrap"),
+    )
+    .set("security.protocol", &user.security_protocol)
+    .set("ssl.ca.location", ca.to_str().expect("utf8"))
+    .set("sasl.mechanisms", &user.sasl_mechanism)
+    .set("sasl.username", &user.user.username)
+    .set("sasl.password", password)
+    .set("message.timeout.ms", "10000");
+    c
+}
+
+async fn produce(config: &ClientConfig, topic: &str) -> Result<(), String> {
+    let producer: FutureProducer = config.create().map_err(|e| e.to_string())?;
+    producer
+        .send(
+            FutureRecord::<(), _>::to(topic).payload("hello"),
+            Duration::from_secs(10),
+        )
+        .await
+        .map(drop)
+        .map_err(|(e, _)| e.to_string())
+}
+
+/// Topic names a client's metadata request returns.
+fn visible_topics(config: &ClientConfig) -> Vec<String> {
+    let consumer: BaseConsumer = config.create().expect("client");
+    let m = consumer
+        .fetch_metadata(None, Duration::from_secs(10))
+        .expect("metadata");
+    m.topics().iter().map(|t| t.name().to_owned()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tenants_on_a_secured_shared_cluster_reach_only_their_own_prefix() {
+    let p = Platform::start(1).await;
+    let admin = &p.admin;
+    let platform = p.tenant("platform").await;
+    let team_a = p.tenant("team-a").await;
+    let team_b = p.tenant("team-b").await;
+    let host = admin
+        .create_cluster(&CreateCluster {
+            tenant_id: platform.id,
+            name: "secure-shared".into(),
+            kind: ClusterKind::Shared,
+            spec: ClusterSpec {
+                security: ClusterSecurity::SaslSsl,
+                ..e2e::one_broker_spec()
+            },
+        })
+        .await
+        .expect("shared cluster");
+    // Ready means the canary produced and consumed over SASL_SSL as the control plane.
+    let host = wait_for(admin, host.id, "Ready", |c| c.status.phase == "Ready").await;
+    let bootstrap = host.bootstrap_servers.clone().expect("bootstrap");
+
+    let mut slices = Vec::new();
+    for tenant in [&team_a, &team_b] {
+        let slice = admin
+            .create_cluster(&CreateCluster {
+                tenant_id: tenant.id,
+                name: "slice".into(),
+                kind: ClusterKind::Shared,
+                spec: ClusterSpec {
+                    broker_count: None,
+                    ..e2e::one_broker_spec()
+                },
+            })
+            .await
+            .expect("slice");
+        let slice = wait_for(admin, slice.id, "Ready", |c| c.status.phase == "Ready").await;
+        let prefix = slice.topic_prefix.clone().expect("prefix");
+        admin
+            .create_topic(
+                slice.id,
+                &CreateTopic {
+                    name: format!("{prefix}orders"),
+                    partitions: Some(1),
+                    replication_factor: None,
+                    configs: Default::default(),
+                },
+            )
+            .await
+            .expect("topic over SASL_SSL");
+        slices.push(slice);
+    }
+
+    let mut users = Vec::new();
+    for slice in &slices {
+        let created = admin
+            .create_kafka_user(slice.id, &CreateKafkaUser { name: "app".into() })
+            .await
+            .expect("kafka user");
+        assert_eq!(
+            created.bootstrap_servers.as_deref(),
+            Some(bootstrap.as_str())
+        );
+        assert_eq!(created.prefix, slice.topic_prefix.clone().expect("prefix"));
+        users.push(created);
+    }
+    let (a, b) = (&users[0], &users[1]);
+    assert_eq!(a.user.username, "team-a.app");
+    let listed = serde_json::to_string(&admin.list_kafka_users(slices[0].id).await.expect("list"))
+        .expect("json");
+    assert!(
+        listed.contains("team-a.app") && !listed.contains(&a.password),
+        "the password is shown once"
+    );
+    let ca = p.root.path().join("ca.pem");
+    std::fs::write(&ca, &a.ca_pem).expect("ca");
+    let a_client = client(a, &a.password, &ca);
+
+    produce(&a_client, "team-a.orders")
+        .await
+        .expect("team-a writes its topic");
+    let consumer: BaseConsumer = a_client
+        .clone()
+        .set("group.id", "team-a.readers")
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .expect("consumer");
+    consumer.subscribe(&["team-a.orders"]).expect("subscribe");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let got = loop {
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
+            break m.payload().map(<[u8]>::to_vec);
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "team-a could not read its topic"
+        );
+    };
+    assert_eq!(got.as_deref(), Some(b"hello".as_slice()));
+
+    assert_eq!(
+        visible_topics(&a_client),
+        ["team-a.orders"],
+        "no canary, no team-b"
+    );
+    let refused = produce(&a_client, "team-b.orders")
+        .await
+        .expect_err("not team-a's");
+    assert!(refused.contains("authorization"), "{refused}");
+    assert_eq!(
+        visible_topics(&client(b, &b.password, &ca)),
+        ["team-b.orders"]
+    );
+
+    // kcat with team-a's credentials lists team-a's topic only.
+    let out = Command::new("kcat")
+        .args(["-b", &bootstrap, "-L", "-m", "10"])
+        .args([
+            "-X",
+            "security.protocol=SASL_SSL",
+            "-X",
+            "sasl.mechanisms=SCRAM-SHA-512",
+        ])
+        .arg("-X")
+        .arg(format!("sasl.username={}", a.user.username))
+        .arg("-X")
+        .arg(format!("sasl.password={}", a.password))
+        .arg("-X")
+        .arg(format!("ssl.ca.location={}", ca.display()))
+        .output()
+        .expect("kcat (installed by ./tideway test)");
+    let listing = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "kcat: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        listing.contains("\"team-a.orders\"") && !listing.contains("team-b"),
+        "{listing}"
+    );
+
+    // Wrong passwords and plaintext clients get nothing; a deleted user is locked out.
+    let mut wrong = client(a, "not-the-password", &ca);
+    wrong.set("message.timeout.ms", "3000");
+    assert!(produce(&wrong, "team-a.orders").await.is_err());
+    let mut plaintext = ClientConfig::new();
+    plaintext
+        .set("bootstrap.servers", &bootstrap)
+        .set("message.timeout.ms", "3000");
+    assert!(produce(&plaintext, "team-a.orders").await.is_err());
+    admin
+        .delete_kafka_user(slices[0].id, "app")
+        .await
+        .expect("delete user");
+    let mut gone = a_client.clone();
+    gone.set("message.timeout.ms", "3000");
+    assert!(
+        produce(&gone, "team-a.orders").await.is_err(),
+        "deleted users cannot log in"
+    );
+    assert_eq!(
+        admin
+            .delete_kafka_user(slices[0].id, "app")
+            .await
+            .expect_err("already gone")
+            .status(),
+        Some(404)
+    );
+
+    for slice in &slices {
+        admin.delete_cluster(slice.id).await.expect("delete slice");
+    }
+    admin.delete_cluster(host.id).await.expect("delete shared");
+    p.until_volumes_released().await;
+}
