@@ -107,6 +107,14 @@ async fn tenants_on_a_secured_shared_cluster_reach_only_their_own_prefix() {
         slices.push(slice);
     }
 
+    // team-a's applications may produce 64 KiB/s each (the tenant's quota).
+    let mut quota = admin.get_quota(team_a.id).await.expect("quota").quota;
+    quota.max_produce_bytes_per_sec = 64 << 10;
+    admin.put_quota(team_a.id, &quota).await.expect("put quota");
+    // team-a's applications may produce 64 KiB/s each (the tenant's quota).
+    let mut quota = admin.get_quota(team_a.id).await.expect("quota").quota;
+    quota.max_produce_bytes_per_sec = 64 << 10;
+    admin.put_quota(team_a.id, &quota).await.expect("put quota");
     let mut users = Vec::new();
     for slice in &slices {
         let created = admin
@@ -158,6 +166,37 @@ async fn tenants_on_a_secured_shared_cluster_reach_only_their_own_prefix() {
         visible_topics(&a_client),
         ["team-a.orders"],
         "no canary, no team-b"
+    );
+    // A fresh user of team-a (no earlier traffic to average over) loads its topic.
+    let loader = admin
+        .create_kafka_user(
+            slices[0].id,
+            &CreateKafkaUser {
+                name: "loader".into(),
+            },
+        )
+        .await
+        .expect("second user");
+    let producer: FutureProducer = client(&loader, &loader.password, &ca)
+        .set("batch.size", "16384")
+        .create()
+        .expect("producer");
+    let started = std::time::Instant::now();
+    let payload = [b'q'; 8192];
+    let sends: Vec<_> = (0..64)
+        .map(|_| {
+            let record = FutureRecord::<(), _>::to("team-a.orders").payload(&payload[..]);
+            producer.send(record, Duration::from_secs(60))
+        })
+        .collect();
+    for sent in futures::future::join_all(sends).await {
+        sent.map_err(|(e, _)| e).expect("throttled, not refused");
+    }
+    let secs = started.elapsed().as_secs_f64();
+    println!("512 KiB under a 64 KiB/s quota took {secs:.1} s");
+    assert!(
+        secs > 4.0,
+        "the tenant's byte rate applies to its user: {secs:.1} s"
     );
     let refused = produce(&a_client, "team-b.orders")
         .await

@@ -1,8 +1,9 @@
 //! Kafka users of secured clusters: a SCRAM credential per application, created on the
 //! brokers over the Kafka protocol with ACLs limited to what the tenant owns (on a shared
 //! cluster: topics and groups starting with its prefix; on a dedicated one: all of them).
-//! Topic creation and deletion stay with the control plane, which counts the quota.
-//! The password is returned once and kept nowhere.
+//! Topic creation and deletion stay with the control plane, which counts the quota. Each
+//! user gets the tenant's produce and consume byte rates as its client quota (enforced
+//! per broker, as Kafka quotas are). The password is returned once and kept nowhere.
 
 use tideway_api::{
     clusters::{Cluster, ClusterKind},
@@ -133,6 +134,23 @@ pub async fn create(
         .create_acls(&acls_for(&format!("User:{username}"), &prefix))
         .await
         .map_err(refused("granting the ACLs"))?;
+    let quota = db::tenants::quota(&state.db, cluster.tenant_id).await?;
+    kafka
+        .alter_quota(
+            &[("user", Some(&username))],
+            &[
+                (
+                    "producer_byte_rate",
+                    Some(quota.max_produce_bytes_per_sec as f64),
+                ),
+                (
+                    "consumer_byte_rate",
+                    Some(quota.max_consume_bytes_per_sec as f64),
+                ),
+            ],
+        )
+        .await
+        .map_err(refused("setting the client quota"))?;
     audit("kafka_user.create", &cluster, &req.name)
         .record(&mut tx, caller, None::<&()>, Some(&user))
         .await?;
@@ -173,6 +191,13 @@ pub async fn delete(
         .delete_acls_of(&format!("User:{username}"))
         .await
         .map_err(refused("removing the ACLs"))?;
+    kafka
+        .alter_quota(
+            &[("user", Some(&username))],
+            &[("producer_byte_rate", None), ("consumer_byte_rate", None)],
+        )
+        .await
+        .map_err(refused("removing the client quota"))?;
     audit("kafka_user.delete", &cluster, name)
         .record(&mut tx, caller, Some(&username), None::<&()>)
         .await?;

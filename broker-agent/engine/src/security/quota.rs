@@ -104,7 +104,9 @@ pub fn resolve(
     })
 }
 
-/// How many one-second samples the rate is measured over.
+/// How many one-second samples the rate is measured over. As in Kafka, the rate is the
+/// total over the time since the oldest kept sample, so a client that was quiet for part
+/// of that window may send a burst before it is throttled.
 const SAMPLES: usize = 11;
 const SAMPLE_LENGTH: Duration = Duration::from_secs(1);
 /// The longest a single response throttles a client.
