@@ -269,3 +269,101 @@ async fn tenants_on_a_secured_shared_cluster_reach_only_their_own_prefix() {
     admin.delete_cluster(host.id).await.expect("delete shared");
     p.until_volumes_released().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kafka_user_made_in_the_portal_connects_with_the_settings_it_shows_once() {
+    let p = Platform::start(1).await;
+    let admin = &p.admin;
+    let team = p.tenant("web").await;
+    let cluster = admin
+        .create_cluster(&CreateCluster {
+            tenant_id: team.id,
+            name: "web-events".into(),
+            kind: ClusterKind::Dedicated,
+            spec: ClusterSpec {
+                security: ClusterSecurity::SaslSsl,
+                ..e2e::one_broker_spec()
+            },
+        })
+        .await
+        .expect("cluster");
+    let cluster = wait_for(admin, cluster.id, "Ready", |c| c.status.phase == "Ready").await;
+    admin
+        .create_topic(
+            cluster.id,
+            &CreateTopic {
+                name: "events".into(),
+                partitions: Some(1),
+                replication_factor: None,
+                configs: Default::default(),
+            },
+        )
+        .await
+        .expect("topic");
+
+    let browser = e2e::browser::Browser::start().await.expect("browser");
+    browser
+        .login(&p.cp.url, "admin", e2e::ADMIN_PASSWORD)
+        .await
+        .expect("login");
+    let page = format!("{}/clusters/{}", p.cp.url, cluster.id);
+    browser.goto(&page).await.expect("cluster page");
+    browser
+        .wait_text("#kafka-users", "No Kafka users yet", 10)
+        .await
+        .expect("users panel");
+    assert!(browser
+        .text("#connect")
+        .await
+        .expect("connect")
+        .contains("security.protocol=SASL_SSL"));
+    browser
+        .fill("kafka-user-name", "web-app")
+        .await
+        .expect("type");
+    browser.click("#create-kafka-user").await.expect("create");
+    browser
+        .wait_text("#kafka-user-created", "not shown again", 15)
+        .await
+        .expect("created");
+    let properties = browser
+        .text("#kafka-user-properties")
+        .await
+        .expect("properties");
+    let setting = |key: &str| {
+        properties
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{key}=")))
+            .unwrap_or_else(|| panic!("{key} in {properties}"))
+            .trim()
+            .to_owned()
+    };
+    let password = setting("sasl.password");
+    assert_eq!(setting("sasl.username"), "web-app");
+
+    let ca = p.root.path().join("web-ca.pem");
+    let ca_pem = browser.text("#kafka-user-ca").await.expect("the CA");
+    std::fs::write(&ca, format!("{}\n", ca_pem.trim())).expect("ca");
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", setting("bootstrap.servers"))
+        .set("security.protocol", setting("security.protocol"))
+        .set("sasl.mechanisms", setting("sasl.mechanism"))
+        .set("sasl.username", "web-app")
+        .set("sasl.password", &password)
+        .set("ssl.ca.location", ca.to_str().expect("utf8"))
+        .set("message.timeout.ms", "10000");
+    produce(&config, "events")
+        .await
+        .expect("the portal's settings work");
+
+    browser.goto(&page).await.expect("reload");
+    let panel = browser
+        .wait_text("#kafka-users", "web-app", 10)
+        .await
+        .expect("listed");
+    assert!(
+        !panel.contains(&password),
+        "the password is not shown again"
+    );
+}

@@ -14,8 +14,8 @@ use axum::{
 use serde::Deserialize;
 use tideway_api::{
     clusters::{
-        ApprovalState, Cluster, ClusterFilter, ClusterKind, ClusterSpec, CreateCluster, Decision,
-        HardwareProfile, StorageBackend, TopicDefaults,
+        ApprovalState, Cluster, ClusterFilter, ClusterKind, ClusterSecurity, ClusterSpec,
+        CreateCluster, Decision, HardwareProfile, StorageBackend, TopicDefaults,
     },
     tenants::Tenant,
     ClusterId, FieldError, Role, TenantId,
@@ -103,6 +103,8 @@ pub struct ClusterForm {
     pub storage_backend: String,
     pub storage_gib: String,
     pub hardware_profile: String,
+    /// `plaintext` or `sasl-ssl`; empty means plaintext.
+    pub security: String,
     pub partitions: String,
     pub replication_factor: String,
     pub retention_hours: String,
@@ -174,6 +176,11 @@ impl ClusterForm {
         let gib = number::<i64>("spec.storage_gib", &self.storage_gib, &mut errors);
         let profile =
             choice::<HardwareProfile>("spec.hardware_profile", &self.hardware_profile, &mut errors);
+        let security = if self.security.is_empty() {
+            Some(ClusterSecurity::Plaintext)
+        } else {
+            choice::<ClusterSecurity>("spec.security", &self.security, &mut errors)
+        };
         let partitions = number::<i32>(
             "spec.topic_defaults.partitions",
             &self.partitions,
@@ -198,8 +205,9 @@ impl ClusterForm {
             Some(partitions),
             Some(rf),
             Some(hours),
+            Some(security),
         ) = (
-            tenant_id, kind, backend, gib, profile, partitions, rf, hours,
+            tenant_id, kind, backend, gib, profile, partitions, rf, hours, security,
         )
         else {
             service::cluster_rules::check_name("name", self.name.trim(), &mut errors);
@@ -215,7 +223,7 @@ impl ClusterForm {
             name: self.name.trim().to_owned(),
             kind,
             spec: ClusterSpec {
-                security: Default::default(),
+                security,
                 broker_count,
                 storage_backend: backend,
                 storage_gib: gib,
@@ -247,6 +255,7 @@ fn label(field: &str) -> &'static str {
         "spec.storage_backend" => "Storage backend",
         "spec.storage_gib" => "Storage per broker (GiB)",
         "spec.hardware_profile" => "Hardware profile",
+        "spec.security" => "Security",
         "spec.topic_defaults.partitions" => "Default partitions",
         "spec.topic_defaults.replication_factor" => "Default replication factor",
         "spec.topic_defaults.retention_ms" => "Default retention",
@@ -357,6 +366,8 @@ struct DetailPage {
     c: Cluster,
     tenant: String,
     can_change: bool,
+    /// Clients connect with SASL_SSL and a Kafka user.
+    secured: bool,
 }
 
 #[derive(Template)]
@@ -390,11 +401,13 @@ async fn detail(
         .caller
         .role_in(c.tenant_id)
         .is_some_and(|r| r >= Role::Member);
+    let secured = service::security::ca_of(&state, &c).await?.is_some();
     render(&DetailPage {
         page: session.chrome(),
         c,
         tenant,
         can_change,
+        secured,
     })
 }
 

@@ -5,6 +5,7 @@
 mod admin;
 mod clusters;
 mod hosts;
+mod kafka_users;
 mod login;
 mod tenant;
 mod topics;
@@ -39,6 +40,7 @@ pub fn router() -> Router<AppState> {
         .merge(hosts::router())
         .merge(tenant::router())
         .merge(topics::router())
+        .merge(kafka_users::router())
 }
 
 async fn style() -> impl IntoResponse {
