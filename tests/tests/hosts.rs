@@ -281,3 +281,101 @@ async fn a_three_broker_cluster_spans_three_hosts() {
     h.admin.delete_cluster(cluster.id).await.expect("delete");
     h.until_volumes_released().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secured_three_broker_cluster_replicates_over_mutual_tls() {
+    let h = Hosts::start().await;
+    let tenant = tenant(&h.admin, "team-s").await;
+    let cluster = h
+        .admin
+        .create_cluster(&CreateCluster {
+            tenant_id: tenant.id,
+            name: "secure-events".into(),
+            kind: ClusterKind::Dedicated,
+            spec: tideway_api::clusters::ClusterSpec {
+                security: tideway_api::clusters::ClusterSecurity::SaslSsl,
+                broker_count: Some(3),
+                ..e2e::one_broker_spec()
+            },
+        })
+        .await
+        .expect("request");
+    let ready = wait_for(&h.admin, cluster.id, "Ready", |c| c.status.phase == "Ready").await;
+    let bootstrap = ready.bootstrap_servers.clone().expect("bootstrap");
+    h.admin
+        .create_topic(
+            cluster.id,
+            &CreateTopic {
+                name: "payments".into(),
+                partitions: Some(3),
+                replication_factor: Some(3),
+                configs: Default::default(),
+            },
+        )
+        .await
+        .expect("an RF 3 topic, created as the control plane over SASL_SSL");
+    let user = h
+        .admin
+        .create_kafka_user(
+            cluster.id,
+            &tideway_api::kafka_users::CreateKafkaUser {
+                name: "payments-app".into(),
+            },
+        )
+        .await
+        .expect("user");
+    let ca = h.hosts[0].root.path().join("ca.pem");
+    std::fs::write(&ca, &user.ca_pem).expect("ca");
+    let mut config = rdkafka::ClientConfig::new();
+    config
+        .set("bootstrap.servers", &bootstrap)
+        .set("security.protocol", "SASL_SSL")
+        .set("ssl.ca.location", ca.to_str().expect("utf8"))
+        .set("sasl.mechanisms", "SCRAM-SHA-512")
+        .set("sasl.username", &user.user.username)
+        .set("sasl.password", &user.password)
+        .set("acks", "all")
+        .set("message.timeout.ms", "30000");
+    let probe: rdkafka::consumer::BaseConsumer = config.create().expect("client");
+    let m = rdkafka::consumer::Consumer::fetch_metadata(
+        &probe,
+        Some("payments"),
+        Duration::from_secs(10),
+    )
+    .expect("metadata over SASL_SSL");
+    let mut advertised: Vec<String> = m
+        .brokers()
+        .iter()
+        .map(|b| format!("{}:{}", b.host(), b.port()))
+        .collect();
+    let mut expected: Vec<String> = bootstrap.split(',').map(str::to_owned).collect();
+    advertised.sort();
+    expected.sort();
+    assert_eq!(
+        advertised, expected,
+        "clients are told the SASL_SSL addresses, not the replication ones"
+    );
+    let producer: rdkafka::producer::FutureProducer = config.create().expect("producer");
+    for i in 0..30 {
+        producer
+            .send(
+                rdkafka::producer::FutureRecord::<(), _>::to("payments").payload(&format!("p{i}")),
+                Duration::from_secs(30),
+            )
+            .await
+            .map_err(|(e, _)| e)
+            .expect("acks=all: the followers replicate over mutual TLS");
+    }
+    let m = rdkafka::consumer::Consumer::fetch_metadata(
+        &probe,
+        Some("payments"),
+        Duration::from_secs(10),
+    )
+    .expect("metadata");
+    for p in m.topics()[0].partitions() {
+        assert_eq!(p.isr().len(), 3, "every replica in sync: {:?}", p.isr());
+    }
+
+    h.admin.delete_cluster(cluster.id).await.expect("delete");
+    h.until_volumes_released().await;
+}

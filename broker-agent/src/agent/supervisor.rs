@@ -18,7 +18,7 @@ use tideway_api::{
 use tideway_engine::fsutil::write_atomic;
 
 use super::{
-    probe,
+    broker_security, probe,
     volumes::{self, Storage},
 };
 
@@ -118,7 +118,7 @@ impl Supervisor {
         let mut text = a
             .security
             .as_ref()
-            .map(|_| super::broker_security::PROTOCOL_LINE.to_owned())
+            .map(|_| broker_security::protocol_line(a).to_owned())
             .unwrap_or_default();
         text += &format!(
             "data-dir = {:?}\nlisten = \"0.0.0.0:{port}\"\nadvertised = \"{}:{port}\"\nnode-id = {}\ncluster-id = \"{}\"\nauto-create-topics = {}\n",
@@ -127,7 +127,7 @@ impl Supervisor {
             a.node_id,
             a.cluster_id.0.simple(),
             a.auto_create_topics,
-            port = a.port,
+            port = broker_security::main_port(a),
         );
         if let Some(peers) = &a.cluster {
             let voters: Vec<String> = peers
@@ -143,7 +143,7 @@ impl Supervisor {
             ));
         }
         if let Some(security) = &a.security {
-            text.push_str(&super::broker_security::tables(&dir, security));
+            text.push_str(&broker_security::tables(&dir, a, security, &self.address));
         }
         text
     }
@@ -199,7 +199,7 @@ impl Supervisor {
         std::fs::create_dir_all(&dir)
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         if let Some(security) = &a.security {
-            super::broker_security::write_files(&dir, security)?;
+            broker_security::write_files(&dir, security)?;
         }
         let config_path = dir.join("broker.toml");
         let config = self.config(a, &volume);
@@ -321,7 +321,8 @@ impl Supervisor {
     fn ports_busy(&self, a: &BrokerAssignment) -> bool {
         let ports = |x: &BrokerAssignment| {
             let controller = x.cluster.as_ref().map(|c| c.controller_port);
-            [Some(x.port), controller]
+            let replication = x.cluster.as_ref().and_then(|c| c.replication_port);
+            [Some(x.port), controller, replication]
         };
         let wanted = ports(a);
         self.stopping.iter().any(|s| {

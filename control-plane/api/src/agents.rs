@@ -164,6 +164,10 @@ pub struct ScramStoredCredential {
 pub struct ClusterPeers {
     /// Where this broker listens for the metadata quorum.
     pub controller_port: u16,
+    /// Secured clusters: where this broker replicates (mutual TLS between brokers); its
+    /// clients' SASL_SSL listener is then on `port`.
+    #[serde(default)]
+    pub replication_port: Option<u16>,
     /// The failure domain replicas are spread over (the host's rack label, else its name).
     pub rack: String,
     /// Every voter of the quorum, this broker included.

@@ -35,8 +35,9 @@ pub async fn candidates(
     .bind(offline_after_secs as f64)
     .fetch_all(&mut *conn)
     .await?;
-    let taken: Vec<(HostId, i32, StorageBackend, i64, Option<i32>)> = sqlx::query_as(
-        "SELECT host_id, port, storage_backend, storage_bytes, controller_port FROM brokers",
+    let taken: Vec<(HostId, i32, StorageBackend, i64, Option<i32>, Option<i32>)> = sqlx::query_as(
+        "SELECT host_id, port, storage_backend, storage_bytes, controller_port, replication_port
+         FROM brokers",
     )
     .fetch_all(&mut *conn)
     .await?;
@@ -59,7 +60,7 @@ pub async fn candidates(
                 },
                 used_ports: mine
                     .clone()
-                    .flat_map(|t| std::iter::once(t.1).chain(t.4))
+                    .flat_map(|t| std::iter::once(t.1).chain(t.4).chain(t.5))
                     .map(|p| p as u16)
                     .collect::<BTreeSet<u16>>(),
                 claimed: mine.map(|t| (t.2, t.3 as u64)).collect(),
@@ -80,8 +81,8 @@ pub async fn insert(
     let host = spot.host;
     sqlx::query(
         "INSERT INTO brokers (id, cluster_id, host_id, node_id, port, storage_backend, storage_bytes,
-                              controller_port)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                              controller_port, replication_port)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(BrokerId::new())
     .bind(cluster)
@@ -91,6 +92,7 @@ pub async fn insert(
     .bind(backend)
     .bind(bytes)
     .bind(spot.controller_port.map(i32::from))
+    .bind(spot.replication_port.map(i32::from))
     .execute(&mut *conn)
     .await?;
     sqlx::query("UPDATE hosts SET generation = generation + 1 WHERE id = $1")
@@ -121,11 +123,12 @@ pub async fn for_host(db: &PgPool, host: HostId) -> sqlx::Result<Vec<BrokerAssig
         bool,
         Option<i32>,
         String,
+        Option<i32>,
     );
     let rows: Vec<Row> = sqlx::query_as(
         "SELECT b.id, b.cluster_id, b.node_id, b.port, b.storage_backend, b.storage_bytes,
                 coalesce((c.spec->>'auto_create_topics')::boolean, false), b.controller_port,
-                coalesce(h.labels->>'rack', h.name)
+                coalesce(h.labels->>'rack', h.name), b.replication_port
          FROM brokers b JOIN clusters c ON c.id = b.cluster_id JOIN hosts h ON h.id = b.host_id
          WHERE b.host_id = $1 ORDER BY b.port",
     )
@@ -158,9 +161,11 @@ pub async fn for_host(db: &PgPool, host: HostId) -> sqlx::Result<Vec<BrokerAssig
                 auto_create_topics,
                 controller_port,
                 rack,
+                replication_port,
             )| {
                 let cluster = controller_port.map(|cp| ClusterPeers {
                     controller_port: cp as u16,
+                    replication_port: replication_port.map(|p| p as u16),
                     rack,
                     voters: voters
                         .iter()

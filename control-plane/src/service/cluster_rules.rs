@@ -3,7 +3,6 @@
 
 use chrono::Utc;
 use tideway_api::{
-    clusters::ClusterSecurity,
     clusters::{
         ClusterKind, ClusterSpec, ClusterSpecPatch, Condition, ConditionStatus, CreateCluster,
         TopicDefaults,
@@ -86,13 +85,6 @@ pub fn validate_spec(kind: ClusterKind, spec: &ClusterSpec) -> Vec<FieldError> {
     }
     if let Some(td) = &spec.topic_defaults {
         check_topic_defaults(td, spec.broker_count, &mut errors);
-    }
-    if spec.security == ClusterSecurity::SaslSsl && spec.broker_count.is_some_and(|n| n > 1) {
-        err(
-            &mut errors,
-            "spec.security",
-            "sasl-ssl is available for single-broker clusters so far; ask for 1 broker or plaintext".into(),
-        );
     }
     errors
 }

@@ -33,26 +33,30 @@ pub struct Demand {
     pub profile: HardwareProfile,
     pub backend: StorageBackend,
     pub bytes_per_broker: u64,
+    /// A secured cluster: brokers of several replicate on a port of their own (mutual TLS).
+    pub secured: bool,
 }
 
 impl Demand {
     /// Brokers of a multi-broker cluster run the engine's cluster mode and need a
-    /// controller port besides their Kafka port.
+    /// controller port besides their Kafka port, and a replication port when secured.
     fn ports_per_broker(&self) -> usize {
-        if self.brokers > 1 {
-            2
-        } else {
-            1
+        match (self.brokers > 1, self.secured) {
+            (false, _) => 1,
+            (true, false) => 2,
+            (true, true) => 3,
         }
     }
 }
 
-/// Where one broker goes: its host, Kafka port and (cluster mode) controller port.
+/// Where one broker goes: its host, Kafka port and (cluster mode) controller port and
+/// (secured cluster mode) replication port.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Spot {
     pub host: HostId,
     pub port: u16,
     pub controller_port: Option<u16>,
+    pub replication_port: Option<u16>,
 }
 
 impl Candidate {
@@ -128,6 +132,7 @@ pub fn place(d: Demand, hosts: &[Candidate]) -> Result<Vec<Spot>, String> {
                 host: h.id,
                 port: ports.first().copied().unwrap_or_default(),
                 controller_port: ports.get(1).copied(),
+                replication_port: ports.get(2).copied(),
             }
         })
         .collect())
@@ -171,6 +176,7 @@ mod tests {
             profile: HardwareProfile::Virtual,
             backend: StorageBackend::LocalSsd,
             bytes_per_broker: gib * GIB,
+            secured: false,
         }
     }
 
@@ -190,6 +196,7 @@ mod tests {
             host: h.id,
             port,
             controller_port,
+            replication_port: None,
         };
         assert_eq!(placed, vec![spot(&hosts[1], 9001, None)]);
         // Cluster mode needs two free ports per broker: host b has one left.
@@ -213,6 +220,47 @@ mod tests {
             err.contains("600 GiB free") && err.contains("5 of 6 hosts online"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn secured_cluster_brokers_get_a_replication_port() {
+        let mut h = host("a", true, HardwareProfile::Virtual, 100, &[]);
+        h.port_range = Some(PortRange {
+            first: 9000,
+            last: 9002,
+        });
+        let secured = Demand {
+            secured: true,
+            ..demand(1, 10)
+        };
+        assert_eq!(
+            place(secured, &[h.clone()]).expect("one broker")[0].replication_port,
+            None
+        );
+        let mut other = h.clone();
+        other.id = HostId::new();
+        other.name = "b".into();
+        let spots = place(
+            Demand {
+                brokers: 2,
+                ..secured
+            },
+            &[h.clone(), other],
+        )
+        .expect("two");
+        assert!(spots
+            .iter()
+            .all(|s| (s.port, s.controller_port, s.replication_port)
+                == (9000, Some(9001), Some(9002))));
+        h.used_ports.insert(9002);
+        assert!(place(
+            Demand {
+                brokers: 1,
+                ..secured
+            },
+            &[h]
+        )
+        .is_ok());
     }
 
     #[test]
