@@ -35,7 +35,9 @@ pub async fn candidates(
     .bind(offline_after_secs as f64)
     .fetch_all(&mut *conn)
     .await?;
-    let taken: Vec<(HostId, i32, StorageBackend, i64, Option<i32>, Option<i32>)> = sqlx::query_as(
+    /// Host, port, backend, bytes, controller port, replication port of every broker.
+    type Taken = (HostId, i32, StorageBackend, i64, Option<i32>, Option<i32>);
+    let taken: Vec<Taken> = sqlx::query_as(
         "SELECT host_id, port, storage_backend, storage_bytes, controller_port, replication_port
          FROM brokers",
     )
