@@ -386,3 +386,67 @@ async fn acls_and_credentials_survive_a_restart_and_describe_without_secrets() {
         .to_string()
         .contains("error 31"));
 }
+
+/// The certificate the broker's main listener presents to a new TLS connection.
+async fn served_certificate(pki: &Pki, broker: &BrokerProcess) -> Vec<u8> {
+    use rustls_pki_types::{pem::PemObject, CertificateDer, ServerName};
+    let mut roots = rustls::RootCertStore::empty();
+    for ca in CertificateDer::pem_file_iter(pki.path("ca.pem")).expect("ca") {
+        roots.add(ca.expect("pem")).expect("root");
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let tcp = tokio::net::TcpStream::connect(&broker.bootstrap)
+        .await
+        .expect("tcp");
+    let name = ServerName::try_from("127.0.0.1").expect("name");
+    let tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+        .connect(name, tcp)
+        .await
+        .expect("TLS handshake with a CA-signed certificate");
+    tls.get_ref().1.peer_certificates().expect("a certificate")[0].to_vec()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_renewed_certificate_is_served_without_a_restart() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (broker, pki) = secured(dir.path()).await;
+    let before = served_certificate(&pki, &broker).await;
+    let mut admin = pki
+        .connect(&broker, ADMIN, ADMIN_PASSWORD)
+        .await
+        .expect("admin");
+    pki.issue("broker", "127.0.0.1", true, false);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if served_certificate(&pki, &broker).await != before {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the renewed certificate was never served"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let still = admin
+        .send(&MetadataRequest::default(), 9, Duration::from_secs(5))
+        .await;
+    assert!(
+        still.is_ok(),
+        "a connection opened before the renewal keeps working"
+    );
+    std::fs::write(dir.path().join("broker.pem"), "not a certificate").expect("break it");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let after_bad = served_certificate(&pki, &broker).await;
+    assert_ne!(
+        after_bad, before,
+        "an unreadable renewal keeps the last good certificate"
+    );
+    pki.connect(&broker, ADMIN, ADMIN_PASSWORD)
+        .await
+        .expect("new logins still work over TLS");
+}

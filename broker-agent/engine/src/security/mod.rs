@@ -4,6 +4,7 @@
 //! enforces the same rules and they survive restarts either way.
 
 pub mod acl;
+pub mod cert_reload;
 pub mod kerberos;
 pub mod quota;
 pub mod sasl;

@@ -158,6 +158,9 @@ impl QuotaUsage {
         key: &'static str,
         amount: f64,
     ) -> Duration {
+        if configs.is_empty() {
+            return Duration::ZERO;
+        }
         let Some((quota, entity)) = resolve(configs, user, client_id, key) else {
             return Duration::ZERO;
         };

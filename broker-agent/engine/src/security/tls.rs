@@ -1,5 +1,5 @@
 //! TLS for SSL and SASL_SSL listeners (rustls on ring): the server certificate and key
-//! from PEM files, optional client-certificate authentication against a CA, and the
+//! from PEM files (reread when they change), optional client-certificate authentication against a CA, and the
 //! principal a client certificate stands for (`User:` + its subject in RFC 2253 form, as
 //! Kafka names it).
 
@@ -8,7 +8,9 @@ use std::{path::PathBuf, sync::Arc};
 use rustls::{
     pki_types::CertificateDer, server::WebPkiClientVerifier, RootCertStore, ServerConfig,
 };
-use rustls_pki_types::{pem::PemObject, PrivateKeyDer};
+use rustls_pki_types::pem::PemObject;
+
+use super::cert_reload::ReloadingCert;
 
 /// Whether clients must present a certificate (`ssl.client.auth`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
@@ -48,17 +50,7 @@ impl TlsConfig {
     /// The rustls server config with a listener's own client-certificate policy.
     pub fn server_config_with(&self, client_auth: ClientAuth) -> Result<Arc<ServerConfig>, String> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let certs: Vec<CertificateDer<'static>> =
-            CertificateDer::pem_slice_iter(&read(&self.cert)?)
-                .collect::<Result<_, _>>()
-                .map_err(|e| {
-                    format!("{}: not a PEM certificate chain: {e}", self.cert.display())
-                })?;
-        if certs.is_empty() {
-            return Err(format!("{}: no certificate found", self.cert.display()));
-        }
-        let key = PrivateKeyDer::from_pem_slice(&read(&self.key)?)
-            .map_err(|e| format!("{}: not a PEM private key: {e}", self.key.display()))?;
+        let resolver = ReloadingCert::new(&self.cert, &self.key, provider.clone())?;
         let builder = ServerConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
             .map_err(|e| e.to_string())?;
@@ -83,13 +75,7 @@ impl TlsConfig {
                 builder.with_client_cert_verifier(verifier.build().map_err(|e| e.to_string())?)
             }
         };
-        let config = builder.with_single_cert(certs, key).map_err(|e| {
-            format!(
-                "{}: the key does not fit the certificate: {e}",
-                self.key.display()
-            )
-        })?;
-        Ok(Arc::new(config))
+        Ok(Arc::new(builder.with_cert_resolver(Arc::new(resolver))))
     }
 }
 
