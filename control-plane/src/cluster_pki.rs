@@ -15,6 +15,10 @@ use tideway_engine::security::scram::{Credential, Mechanism};
 
 /// The control plane's own Kafka user on every secured cluster.
 pub const ADMIN_USER: &str = "tideway-admin";
+/// How long a broker certificate is valid.
+pub const BROKER_CERT_VALIDITY: time::Duration = time::Duration::days(365);
+/// A broker certificate is renewed when it has less than this left.
+pub const RENEW_BEFORE: time::Duration = time::Duration::days(30);
 
 /// A new CA for `cluster`: (certificate PEM, key PEM).
 pub fn new_ca(cluster: &str) -> Result<(String, String), rcgen::Error> {
@@ -44,6 +48,7 @@ pub fn issue_broker(
     ca_cert_pem: &str,
     ca_key_pem: &str,
     address: &str,
+    valid_for: time::Duration,
 ) -> Result<(String, String), rcgen::Error> {
     let ca_key = KeyPair::from_pem(ca_key_pem)?;
     let ca = CertificateParams::from_ca_cert_pem(ca_cert_pem)?.self_signed(&ca_key)?;
@@ -63,9 +68,21 @@ pub fn issue_broker(
         ExtendedKeyUsagePurpose::ClientAuth,
     ];
     params.not_before = time_now();
-    params.not_after = time_now() + time::Duration::days(365);
+    params.not_after = time_now() + valid_for;
     let cert = params.signed_by(&key, &ca, &ca_key)?;
     Ok((cert.pem(), key.serialize_pem()))
+}
+
+/// Whether a certificate (PEM) expires within `RENEW_BEFORE` (or cannot be read).
+pub fn renewal_due(cert_pem: &str) -> bool {
+    let Ok((_, pem)) = x509_parser::pem::parse_x509_pem(cert_pem.as_bytes()) else {
+        return true;
+    };
+    let Ok(cert) = pem.parse_x509() else {
+        return true;
+    };
+    let not_after = cert.validity().not_after.timestamp();
+    not_after - time_now().unix_timestamp() < RENEW_BEFORE.whole_seconds()
 }
 
 /// A random password for a Kafka user.
@@ -97,7 +114,8 @@ mod tests {
     #[test]
     fn broker_certificates_chain_to_the_cluster_ca() {
         let (ca, ca_key) = new_ca("orders").expect("ca");
-        let (cert, key) = issue_broker(&ca, &ca_key, "10.0.0.7").expect("broker");
+        let (cert, key) =
+            issue_broker(&ca, &ca_key, "10.0.0.7", BROKER_CERT_VALIDITY).expect("broker");
         assert!(cert.contains("BEGIN CERTIFICATE") && key.contains("PRIVATE KEY"));
         let (_, pem) = x509_parser::pem::parse_x509_pem(cert.as_bytes()).expect("pem");
         let parsed = pem.parse_x509().expect("x509");
@@ -110,6 +128,20 @@ mod tests {
         parsed
             .verify_signature(Some(ca_parsed.public_key()))
             .expect("signed by the CA");
-        assert!(issue_broker(&ca, &ca_key, "broker-1.example").is_ok());
+        assert!(issue_broker(&ca, &ca_key, "broker-1.example", BROKER_CERT_VALIDITY).is_ok());
+    }
+
+    #[test]
+    fn certificates_near_their_end_are_due_for_renewal() {
+        let (ca, ca_key) = new_ca("orders").expect("ca");
+        let fresh = issue_broker(&ca, &ca_key, "10.0.0.7", BROKER_CERT_VALIDITY)
+            .expect("cert")
+            .0;
+        let ending = issue_broker(&ca, &ca_key, "10.0.0.7", time::Duration::days(10))
+            .expect("cert")
+            .0;
+        assert!(!renewal_due(&fresh));
+        assert!(renewal_due(&ending));
+        assert!(renewal_due("garbage"));
     }
 }

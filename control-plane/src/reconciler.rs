@@ -298,6 +298,7 @@ async fn assess(state: &AppState, c: &Cluster, memory: &mut Memory) -> Result<()
         };
         return set_status(state, c, phase, conditions).await;
     }
+    crate::service::security::renew_due(state, c).await?;
     if memory
         .canary_passed
         .get(&c.id)

@@ -64,6 +64,21 @@ pub async fn brokers_of(
     .await
 }
 
+/// Each broker of `cluster` that has a certificate: id, host address, certificate PEM.
+pub async fn broker_certificates_of(
+    conn: &mut PgConnection,
+    cluster: ClusterId,
+) -> sqlx::Result<Vec<(BrokerId, String, String)>> {
+    sqlx::query_as(
+        "SELECT b.id, h.address, b.tls_cert_pem
+         FROM brokers b JOIN hosts h ON h.id = b.host_id
+         WHERE b.cluster_id = $1 AND b.tls_cert_pem IS NOT NULL",
+    )
+    .bind(cluster)
+    .fetch_all(conn)
+    .await
+}
+
 pub async fn set_broker_certificate(
     conn: &mut PgConnection,
     broker: BrokerId,

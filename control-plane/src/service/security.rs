@@ -61,12 +61,59 @@ pub async fn secure_brokers(
         if has_cert {
             continue;
         }
-        let (cert, key) = cluster_pki::issue_broker(&secrets.ca_cert_pem, &ca_key, &address)
-            .map_err(|e| internal("broker certificate")(e.to_string()))?;
+        let (cert, key) = cluster_pki::issue_broker(
+            &secrets.ca_cert_pem,
+            &ca_key,
+            &address,
+            cluster_pki::BROKER_CERT_VALIDITY,
+        )
+        .map_err(|e| internal("broker certificate")(e.to_string()))?;
         db::security::set_broker_certificate(conn, broker, &cert, &sealer.seal(key.as_bytes()))
             .await?;
     }
     Ok(())
+}
+
+/// Renews the certificates of `cluster`'s brokers that end within a month; their agents
+/// get the new files with the next desired state and the brokers serve them without a
+/// restart. How many were renewed.
+pub async fn renew_due(state: &AppState, cluster: &Cluster) -> Result<usize, ApiError> {
+    let mut tx = state.db.begin().await?;
+    let Some(secrets) = db::security::cluster_secrets(&mut tx, cluster.id).await? else {
+        return Ok(0);
+    };
+    let due: Vec<_> = db::security::broker_certificates_of(&mut tx, cluster.id)
+        .await?
+        .into_iter()
+        .filter(|(_, _, cert)| cluster_pki::renewal_due(cert))
+        .collect();
+    if due.is_empty() {
+        return Ok(0);
+    }
+    let ca_key = state
+        .sealer
+        .open_text(&secrets.ca_key_sealed)
+        .map_err(internal("cluster CA key"))?;
+    for (broker, address, _) in &due {
+        let (cert, key) = cluster_pki::issue_broker(
+            &secrets.ca_cert_pem,
+            &ca_key,
+            address,
+            cluster_pki::BROKER_CERT_VALIDITY,
+        )
+        .map_err(|e| internal("broker certificate")(e.to_string()))?;
+        db::security::set_broker_certificate(
+            &mut tx,
+            *broker,
+            &cert,
+            &state.sealer.seal(key.as_bytes()),
+        )
+        .await?;
+    }
+    db::brokers::bump_hosts_of(&mut tx, cluster.id).await?;
+    tx.commit().await?;
+    tracing::info!(cluster = %cluster.name, renewed = due.len(), "renewed broker certificates");
+    Ok(due.len())
 }
 
 /// Adds each secured broker's TLS material and the admin credential to its assignment.
