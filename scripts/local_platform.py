@@ -48,7 +48,7 @@ def demo_cluster(base, password):
     clusters = call(f"{base}/api/v1/clusters?tenant_id={tenant['id']}", token=token)["items"]
     cluster = next((c for c in clusters if c["name"] == "demo"), None)
     if cluster is None:
-        spec = {"broker_count": 1, "storage_backend": "local-ssd", "storage_gib": 1,
+        spec = {"broker_count": 1, "security": "plaintext", "storage_backend": "local-ssd", "storage_gib": 1,
                 "hardware_profile": "virtual", "auto_create_topics": True}
         cluster = call(f"{base}/api/v1/clusters", "POST",
                        {"tenant_id": tenant["id"], "name": "demo", "kind": "dedicated", "spec": spec}, token)

@@ -27,7 +27,7 @@ async fn request(
     brokers: i32,
 ) -> anyhow::Result<ClusterId> {
     let spec = tideway_api::clusters::ClusterSpec {
-        security: Default::default(),
+        security: tideway_api::clusters::ClusterSecurity::Plaintext,
         broker_count: Some(brokers),
         ..e2e::one_broker_spec()
     };

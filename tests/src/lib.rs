@@ -310,7 +310,7 @@ pub fn start_agent_on(
 pub fn one_broker_spec() -> tideway_api::clusters::ClusterSpec {
     use tideway_api::clusters::{ClusterSpec, HardwareProfile, StorageBackend};
     ClusterSpec {
-        security: Default::default(),
+        security: tideway_api::clusters::ClusterSecurity::Plaintext,
         broker_count: Some(1),
         storage_backend: StorageBackend::LocalSsd,
         storage_gib: 1,

@@ -230,7 +230,7 @@ async fn a_three_broker_cluster_spans_three_hosts() {
             name: "events".into(),
             kind: ClusterKind::Dedicated,
             spec: tideway_api::clusters::ClusterSpec {
-                security: Default::default(),
+                security: tideway_api::clusters::ClusterSecurity::Plaintext,
                 broker_count: Some(3),
                 ..e2e::one_broker_spec()
             },

@@ -427,7 +427,7 @@ async fn tenants_get_slices_of_a_shared_cluster_with_their_own_topic_prefix() {
         .expect("member");
     let ann = cp.client().login("ann", "ann-password").await.expect("ann");
     let slice_spec = || tideway_api::clusters::ClusterSpec {
-        security: Default::default(),
+        security: tideway_api::clusters::ClusterSecurity::Plaintext,
         broker_count: None,
         ..e2e::one_broker_spec()
     };

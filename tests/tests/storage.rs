@@ -22,7 +22,7 @@ use tideway_api::{
 
 fn spec(backend: StorageBackend) -> ClusterSpec {
     ClusterSpec {
-        security: Default::default(),
+        security: tideway_api::clusters::ClusterSecurity::Plaintext,
         storage_backend: backend,
         ..e2e::one_broker_spec()
     }

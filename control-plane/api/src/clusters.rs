@@ -101,7 +101,8 @@ pub struct ClusterSpec {
     /// Brokers create a topic the first time a client uses it (off by default).
     #[serde(default)]
     pub auto_create_topics: bool,
-    /// Set when the cluster is requested; a shared allocation follows its shared cluster.
+    /// Set when the cluster is requested (default sasl-ssl); a shared allocation follows
+    /// its shared cluster.
     #[serde(default)]
     pub security: ClusterSecurity,
 }

@@ -103,7 +103,7 @@ pub struct ClusterForm {
     pub storage_backend: String,
     pub storage_gib: String,
     pub hardware_profile: String,
-    /// `plaintext` or `sasl-ssl`; empty means plaintext.
+    /// `sasl-ssl` or `plaintext`; empty means the default (sasl-ssl).
     pub security: String,
     pub partitions: String,
     pub replication_factor: String,
@@ -150,6 +150,7 @@ impl ClusterForm {
             storage_backend: "local-ssd".into(),
             storage_gib: "100".into(),
             hardware_profile: "virtual".into(),
+            security: "sasl-ssl".into(),
             partitions: "6".into(),
             replication_factor: "3".into(),
             retention_hours: "168".into(),
@@ -177,7 +178,7 @@ impl ClusterForm {
         let profile =
             choice::<HardwareProfile>("spec.hardware_profile", &self.hardware_profile, &mut errors);
         let security = if self.security.is_empty() {
-            Some(ClusterSecurity::Plaintext)
+            Some(ClusterSecurity::default())
         } else {
             choice::<ClusterSecurity>("spec.security", &self.security, &mut errors)
         };
