@@ -20,6 +20,38 @@ pub const BROKER_CERT_VALIDITY: time::Duration = time::Duration::days(365);
 /// A broker certificate is renewed when it has less than this left.
 pub const RENEW_BEFORE: time::Duration = time::Duration::days(30);
 
+/// An organisation's CA that signs every secured cluster's broker certificates.
+#[derive(Clone)]
+pub struct OrganisationCa {
+    pub cert_pem: String,
+    pub key_pem: String,
+}
+
+impl std::fmt::Debug for OrganisationCa {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OrganisationCa(key redacted)")
+    }
+}
+
+impl OrganisationCa {
+    /// Checks that the certificate is a CA's and the key can sign with it.
+    pub fn check(&self) -> Result<(), String> {
+        let params = CertificateParams::from_ca_cert_pem(&self.cert_pem)
+            .map_err(|e| format!("the organisation CA certificate: {e}"))?;
+        if !matches!(params.is_ca, IsCa::Ca(_)) {
+            return Err("the organisation CA certificate is not a CA certificate".into());
+        }
+        issue_broker(
+            &self.cert_pem,
+            &self.key_pem,
+            "127.0.0.1",
+            time::Duration::days(1),
+        )
+        .map(drop)
+        .map_err(|e| format!("the organisation CA key cannot sign with its certificate: {e}"))
+    }
+}
+
 /// A new CA for `cluster`: (certificate PEM, key PEM).
 pub fn new_ca(cluster: &str) -> Result<(String, String), rcgen::Error> {
     let key = KeyPair::generate()?;

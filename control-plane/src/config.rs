@@ -74,6 +74,13 @@ pub struct ServeConfig {
     /// Mark cookies Secure (set when the UI is served over HTTPS).
     #[arg(long, env = "TIDEWAY_COOKIE_SECURE", default_value_t = false)]
     pub cookie_secure: bool,
+    /// PEM: an organisation CA that signs secured clusters' broker certificates instead of
+    /// a CA made per cluster (with `--cluster-ca-key`).
+    #[arg(long, env = "TIDEWAY_CLUSTER_CA_CERT")]
+    pub cluster_ca_cert: Option<std::path::PathBuf>,
+    /// PEM: that CA's private key (PKCS#8).
+    #[arg(long, env = "TIDEWAY_CLUSTER_CA_KEY")]
+    pub cluster_ca_key: Option<std::path::PathBuf>,
     #[command(flatten)]
     pub ldap: LdapArgs,
 }
@@ -141,7 +148,27 @@ impl ServeConfig {
         if self.session_ttl < Duration::from_secs(60) {
             return Err("TIDEWAY_SESSION_TTL must be at least one minute".into());
         }
+        self.organisation_ca()?;
         self.ldap.settings().map(drop)
+    }
+
+    /// The organisation CA (certificate and key PEM), checked to sign, if configured.
+    pub fn organisation_ca(&self) -> Result<Option<crate::cluster_pki::OrganisationCa>, String> {
+        let read = |p: &std::path::Path, what: &str| {
+            std::fs::read_to_string(p).map_err(|e| format!("{what} {}: {e}", p.display()))
+        };
+        match (&self.cluster_ca_cert, &self.cluster_ca_key) {
+            (None, None) => Ok(None),
+            (Some(cert), Some(key)) => {
+                let ca = crate::cluster_pki::OrganisationCa {
+                    cert_pem: read(cert, "TIDEWAY_CLUSTER_CA_CERT")?,
+                    key_pem: read(key, "TIDEWAY_CLUSTER_CA_KEY")?,
+                };
+                ca.check()?;
+                Ok(Some(ca))
+            }
+            _ => Err("TIDEWAY_CLUSTER_CA_CERT and TIDEWAY_CLUSTER_CA_KEY go together".into()),
+        }
     }
 }
 

@@ -168,7 +168,7 @@ async fn place(state: &AppState, c: &Cluster) -> Result<(), ApiError> {
                     .unwrap_or_default();
                 where_.push(format!("{name}:{port}"));
             }
-            crate::service::security::secure_brokers(&mut tx, &state.sealer, c).await?;
+            crate::service::security::secure_brokers(&mut tx, state, c).await?;
             tx.commit().await?;
             let m = format!(
                 "Placed on {}; waiting for the brokers to start.",

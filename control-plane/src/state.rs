@@ -20,6 +20,8 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// Seals cluster keys and passwords at rest.
     pub sealer: crate::secrets::Sealer,
+    /// The organisation CA, when secured clusters are not to get a CA of their own.
+    pub organisation_ca: Option<Arc<crate::cluster_pki::OrganisationCa>>,
 }
 
 impl AppState {
@@ -32,9 +34,11 @@ impl AppState {
     /// Builds the state from a validated config and a migrated pool.
     pub fn new(config: ServeConfig, db: PgPool, metrics: PrometheusHandle) -> Result<Self, String> {
         let ldap = config.ldap.settings()?.map(Arc::new);
+        let organisation_ca = config.organisation_ca()?.map(Arc::new);
         Ok(Self {
             jwt: JwtKeys::new(config.jwt_secret.as_bytes()),
             sealer: crate::secrets::Sealer::new(config.jwt_secret.as_bytes()),
+            organisation_ca,
             ldap,
             db,
             config: Arc::new(config),

@@ -88,7 +88,12 @@ pub struct Platform {
 
 impl Platform {
     pub async fn start(ports: u16) -> Platform {
-        let flags = [
+        Self::start_with(ports, &[]).await
+    }
+
+    /// Like `start`, with more control-plane flags.
+    pub async fn start_with(ports: u16, extra: &[&str]) -> Platform {
+        let mut flags = vec![
             "--host-offline-after",
             "5s",
             "--heartbeat-interval",
@@ -98,6 +103,7 @@ impl Platform {
             "--canary-timeout",
             "5s",
         ];
+        flags.extend_from_slice(extra);
         let cp = ControlPlane::start(&flags).await.expect("control plane");
         let admin = cp.admin().await.expect("admin");
         let secret = agent_token(&admin).await;

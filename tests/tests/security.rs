@@ -366,4 +366,123 @@ async fn a_kafka_user_made_in_the_portal_connects_with_the_settings_it_shows_onc
         !panel.contains(&password),
         "the password is not shown again"
     );
+
+    // A broker certificate due for renewal (here: one the control plane cannot read) is
+    // reissued; the agent writes it and the broker serves it without a restart.
+    let bootstrap = cluster.bootstrap_servers.clone().expect("bootstrap");
+    let before = served_certificate(&bootstrap, &ca);
+    let db = sqlx::PgPool::connect(&p.cp.db.url).await.expect("db");
+    sqlx::query("UPDATE brokers SET tls_cert_pem = 'unreadable' WHERE cluster_id = $1")
+        .bind(cluster.id.0)
+        .execute(&db)
+        .await
+        .expect("age the certificate");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while served_certificate(&bootstrap, &ca) == before {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the certificate was never renewed"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    produce(&config, "events")
+        .await
+        .expect("clients trust the renewed certificate");
+}
+
+/// The certificate a broker presents, as `openssl s_client` verifies it against `ca`.
+fn served_certificate(addr: &str, ca: &std::path::Path) -> String {
+    let out = Command::new("openssl")
+        .args([
+            "s_client",
+            "-connect",
+            addr,
+            "-verify_return_error",
+            "-CAfile",
+        ])
+        .arg(ca)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("openssl");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "TLS handshake: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let start = text
+        .find("-----BEGIN CERTIFICATE-----")
+        .expect("a certificate");
+    let end = text.find("-----END CERTIFICATE-----").expect("its end");
+    text[start..end].to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_organisation_ca_signs_secured_clusters_instead_of_their_own() {
+    let pki = tempfile::tempdir().expect("dir");
+    let (cert, key) = (
+        pki.path().join("org-ca.pem"),
+        pki.path().join("org-ca-key.pem"),
+    );
+    let made = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+        ])
+        .args(["-subj", "/O=Acme/CN=Acme Kafka CA", "-days", "30"])
+        .args(["-addext", "basicConstraints=critical,CA:TRUE", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let flags = [
+        "--cluster-ca-cert",
+        cert.to_str().expect("utf8"),
+        "--cluster-ca-key",
+        key.to_str().expect("utf8"),
+    ];
+    let p = Platform::start_with(1, &flags).await;
+    let team = p.tenant("acme").await;
+    let cluster = p
+        .admin
+        .create_cluster(&CreateCluster {
+            tenant_id: team.id,
+            name: "acme-orders".into(),
+            kind: ClusterKind::Dedicated,
+            spec: ClusterSpec {
+                security: ClusterSecurity::SaslSsl,
+                ..e2e::one_broker_spec()
+            },
+        })
+        .await
+        .expect("cluster");
+    let cluster = wait_for(&p.admin, cluster.id, "Ready", |c| c.status.phase == "Ready").await;
+    let bootstrap = cluster.bootstrap_servers.clone().expect("bootstrap");
+    let served = served_certificate(&bootstrap, &cert);
+    assert!(
+        !served.is_empty(),
+        "the broker's certificate verifies against the organisation CA"
+    );
+    let user = p
+        .admin
+        .create_kafka_user(cluster.id, &CreateKafkaUser { name: "app".into() })
+        .await
+        .expect("user");
+    let org_pem = std::fs::read_to_string(&cert).expect("read");
+    assert_eq!(
+        user.ca_pem.trim(),
+        org_pem.trim(),
+        "clients are told to trust the organisation CA"
+    );
 }

@@ -9,7 +9,8 @@ use tideway_api::{agents::ScramStoredCredential, kafka_users::KafkaUser, BrokerI
 #[derive(FromRow)]
 pub struct ClusterSecretsRow {
     pub ca_cert_pem: String,
-    pub ca_key_sealed: Vec<u8>,
+    /// None: the organisation CA signs this cluster's certificates.
+    pub ca_key_sealed: Option<Vec<u8>>,
     pub admin_user: String,
     pub admin_password_sealed: Vec<u8>,
     pub admin_credential: Json<ScramStoredCredential>,

@@ -16,7 +16,6 @@ use crate::{
     cluster_pki,
     db::{self, security::ClusterSecretsRow},
     error::ApiError,
-    secrets::Sealer,
     state::AppState,
 };
 
@@ -28,21 +27,28 @@ fn internal(what: &str) -> impl Fn(String) -> ApiError + '_ {
 /// have none, inside the placement's transaction.
 pub async fn secure_brokers(
     conn: &mut PgConnection,
-    sealer: &Sealer,
+    state: &AppState,
     cluster: &Cluster,
 ) -> Result<(), ApiError> {
+    let sealer = &state.sealer;
     if cluster.spec.security != ClusterSecurity::SaslSsl {
         return Ok(());
     }
     let secrets = match db::security::cluster_secrets(conn, cluster.id).await? {
         Some(s) => s,
         None => {
-            let (ca_cert_pem, ca_key) = cluster_pki::new_ca(&cluster.name)
-                .map_err(|e| internal("cluster CA")(e.to_string()))?;
+            let (ca_cert_pem, ca_key_sealed) = match &state.organisation_ca {
+                Some(org) => (org.cert_pem.clone(), None),
+                None => {
+                    let (cert, key) = cluster_pki::new_ca(&cluster.name)
+                        .map_err(|e| internal("cluster CA")(e.to_string()))?;
+                    (cert, Some(sealer.seal(key.as_bytes())))
+                }
+            };
             let password = cluster_pki::new_password();
             let row = ClusterSecretsRow {
                 ca_cert_pem,
-                ca_key_sealed: sealer.seal(ca_key.as_bytes()),
+                ca_key_sealed,
                 admin_user: cluster_pki::ADMIN_USER.to_owned(),
                 admin_password_sealed: sealer.seal(password.as_bytes()),
                 admin_credential: Json(cluster_pki::stored_credential(
@@ -54,9 +60,7 @@ pub async fn secure_brokers(
             row
         }
     };
-    let ca_key = sealer
-        .open_text(&secrets.ca_key_sealed)
-        .map_err(internal("cluster CA key"))?;
+    let ca_key = ca_key(state, &secrets)?;
     for (broker, address, has_cert) in db::security::brokers_of(conn, cluster.id).await? {
         if has_cert {
             continue;
@@ -72,6 +76,18 @@ pub async fn secure_brokers(
             .await?;
     }
     Ok(())
+}
+
+/// The key of the CA that signs the cluster's certificates: its own (sealed), or the
+/// organisation CA's from the configuration.
+fn ca_key(state: &AppState, secrets: &ClusterSecretsRow) -> Result<String, ApiError> {
+    match (&secrets.ca_key_sealed, &state.organisation_ca) {
+        (Some(sealed), _) => state.sealer.open_text(sealed).map_err(internal("cluster CA key")),
+        (None, Some(org)) => Ok(org.key_pem.clone()),
+        (None, None) => Err(ApiError::Internal(
+            "the cluster's certificates are signed by the organisation CA, but no TIDEWAY_CLUSTER_CA_KEY is configured".into(),
+        )),
+    }
 }
 
 /// Renews the certificates of `cluster`'s brokers that end within a month; their agents
@@ -90,10 +106,7 @@ pub async fn renew_due(state: &AppState, cluster: &Cluster) -> Result<usize, Api
     if due.is_empty() {
         return Ok(0);
     }
-    let ca_key = state
-        .sealer
-        .open_text(&secrets.ca_key_sealed)
-        .map_err(internal("cluster CA key"))?;
+    let ca_key = ca_key(state, &secrets)?;
     for (broker, address, _) in &due {
         let (cert, key) = cluster_pki::issue_broker(
             &secrets.ca_cert_pem,
