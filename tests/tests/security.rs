@@ -53,6 +53,29 @@ fn visible_topics(config: &ClientConfig) -> Vec<String> {
     m.topics().iter().map(|t| t.name().to_owned()).collect()
 }
 
+/// Requests a 1-broker SASL_SSL cluster and waits until it is Ready (which means the
+/// canary produced and consumed over SASL_SSL as the control plane).
+async fn secured_cluster(
+    admin: &tideway_api::client::Client,
+    tenant: tideway_api::TenantId,
+    name: &str,
+    kind: ClusterKind,
+) -> tideway_api::clusters::Cluster {
+    let cluster = admin
+        .create_cluster(&CreateCluster {
+            tenant_id: tenant,
+            name: name.into(),
+            kind,
+            spec: ClusterSpec {
+                security: ClusterSecurity::SaslSsl,
+                ..e2e::one_broker_spec()
+            },
+        })
+        .await
+        .expect("cluster");
+    wait_for(admin, cluster.id, "Ready", |c| c.status.phase == "Ready").await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tenants_on_a_secured_shared_cluster_reach_only_their_own_prefix() {
     let p = Platform::start(1).await;
@@ -60,20 +83,7 @@ async fn tenants_on_a_secured_shared_cluster_reach_only_their_own_prefix() {
     let platform = p.tenant("platform").await;
     let team_a = p.tenant("team-a").await;
     let team_b = p.tenant("team-b").await;
-    let host = admin
-        .create_cluster(&CreateCluster {
-            tenant_id: platform.id,
-            name: "secure-shared".into(),
-            kind: ClusterKind::Shared,
-            spec: ClusterSpec {
-                security: ClusterSecurity::SaslSsl,
-                ..e2e::one_broker_spec()
-            },
-        })
-        .await
-        .expect("shared cluster");
-    // Ready means the canary produced and consumed over SASL_SSL as the control plane.
-    let host = wait_for(admin, host.id, "Ready", |c| c.status.phase == "Ready").await;
+    let host = secured_cluster(admin, platform.id, "secure-shared", ClusterKind::Shared).await;
     let bootstrap = host.bootstrap_servers.clone().expect("bootstrap");
 
     let mut slices = Vec::new();
@@ -275,19 +285,7 @@ async fn a_kafka_user_made_in_the_portal_connects_with_the_settings_it_shows_onc
     let p = Platform::start(1).await;
     let admin = &p.admin;
     let team = p.tenant("web").await;
-    let cluster = admin
-        .create_cluster(&CreateCluster {
-            tenant_id: team.id,
-            name: "web-events".into(),
-            kind: ClusterKind::Dedicated,
-            spec: ClusterSpec {
-                security: ClusterSecurity::SaslSsl,
-                ..e2e::one_broker_spec()
-            },
-        })
-        .await
-        .expect("cluster");
-    let cluster = wait_for(admin, cluster.id, "Ready", |c| c.status.phase == "Ready").await;
+    let cluster = secured_cluster(admin, team.id, "web-events", ClusterKind::Dedicated).await;
     admin
         .create_topic(
             cluster.id,
@@ -454,20 +452,7 @@ async fn an_organisation_ca_signs_secured_clusters_instead_of_their_own() {
     ];
     let p = Platform::start_with(1, &flags).await;
     let team = p.tenant("acme").await;
-    let cluster = p
-        .admin
-        .create_cluster(&CreateCluster {
-            tenant_id: team.id,
-            name: "acme-orders".into(),
-            kind: ClusterKind::Dedicated,
-            spec: ClusterSpec {
-                security: ClusterSecurity::SaslSsl,
-                ..e2e::one_broker_spec()
-            },
-        })
-        .await
-        .expect("cluster");
-    let cluster = wait_for(&p.admin, cluster.id, "Ready", |c| c.status.phase == "Ready").await;
+    let cluster = secured_cluster(&p.admin, team.id, "acme-orders", ClusterKind::Dedicated).await;
     let bootstrap = cluster.bootstrap_servers.clone().expect("bootstrap");
     let served = served_certificate(&bootstrap, &cert);
     assert!(

@@ -29,6 +29,22 @@ fn s(text: &str) -> StrBytes {
     StrBytes::from_string(text.to_owned())
 }
 
+/// The `AclFilter` of a DescribeAcls request or a DeleteAcls filter (same field names,
+/// different types).
+macro_rules! acl_filter {
+    ($f:expr) => {
+        AclFilter {
+            resource_type: $f.resource_type_filter,
+            resource_name: $f.resource_name_filter.map(|n| n.to_string()),
+            pattern_type: $f.pattern_type_filter,
+            principal: $f.principal_filter.map(|p| p.to_string()),
+            host: $f.host_filter.map(|h| h.to_string()),
+            operation: $f.operation,
+            permission: $f.permission_type,
+        }
+    };
+}
+
 fn denied() -> (i16, Option<StrBytes>) {
     (
         ResponseError::ClusterAuthorizationFailed.code(),
@@ -124,15 +140,7 @@ pub fn describe_acls(
             .with_error_code(ResponseError::ClusterAuthorizationFailed.code())
             .with_error_message(Some(s("describing ACLs needs DESCRIBE on the cluster")));
     }
-    let filter = AclFilter {
-        resource_type: req.resource_type_filter,
-        resource_name: req.resource_name_filter.map(|n| n.to_string()),
-        pattern_type: req.pattern_type_filter,
-        principal: req.principal_filter.map(|p| p.to_string()),
-        host: req.host_filter.map(|h| h.to_string()),
-        operation: req.operation,
-        permission: req.permission_type,
-    };
+    let filter = acl_filter!(req);
     let matching = broker.security.state().matching_acls(&filter);
     DescribeAclsResponse::default().with_resources(describe_resources(matching))
 }
@@ -156,15 +164,7 @@ pub async fn delete_acls(
             );
             continue;
         }
-        let filter = AclFilter {
-            resource_type: f.resource_type_filter,
-            resource_name: f.resource_name_filter.map(|n| n.to_string()),
-            pattern_type: f.pattern_type_filter,
-            principal: f.principal_filter.map(|p| p.to_string()),
-            host: f.host_filter.map(|h| h.to_string()),
-            operation: f.operation,
-            permission: f.permission_type,
-        };
+        let filter = acl_filter!(f);
         let matching = state.matching_acls(&filter);
         let described = matching
             .iter()
