@@ -25,6 +25,8 @@ pub fn free_port() -> u16 {
 pub struct Cluster {
     dirs: Vec<tempfile::TempDir>,
     pub ports: Vec<u16>,
+    /// The brokers' controller (quorum) ports.
+    pub controllers: Vec<u16>,
     pub brokers: Vec<Option<BrokerProcess>>,
 }
 
@@ -62,6 +64,7 @@ impl Cluster {
         let mut c = Cluster {
             dirs,
             ports,
+            controllers,
             brokers: Vec::new(),
         };
         for i in 0..3 {

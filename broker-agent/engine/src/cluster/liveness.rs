@@ -81,7 +81,7 @@ async fn send_heartbeat(
     };
     let link = match link {
         Some(l) if l.addr() == addr => l,
-        _ => link.insert(network::Link::new(&quorum.cluster, &addr)),
+        _ => link.insert(network::Link::new(&quorum.transport, &addr)),
     };
     let request = Request::Heartbeat { id: me, stopping };
     if let Err(e) = link.call(request, TICK * 5).await {

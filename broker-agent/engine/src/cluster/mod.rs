@@ -42,8 +42,8 @@ const PROPOSE_AS_CONTROLLER_TIMEOUT: Duration = Duration::from_secs(2);
 /// This broker's member of the metadata quorum.
 pub struct MetadataQuorum {
     pub node_id: u64,
-    /// The cluster id every quorum message carries.
-    pub cluster: Arc<str>,
+    /// The cluster id every quorum message carries, and the quorum's TLS.
+    pub transport: network::Transport,
     /// Heartbeats heard (on the controller) and this broker's own stopping flag.
     pub liveness: Arc<liveness::Liveness>,
     voters: BTreeMap<u64, String>,
@@ -73,7 +73,7 @@ impl MetadataQuorum {
     /// `listener`, and, on first start, initializes the quorum with `voters` (id →
     /// controller address; every voter is given the same map).
     pub async fn start(
-        cluster: &str,
+        transport: network::Transport,
         node_id: u64,
         listener: TcpListener,
         voters: &BTreeMap<u64, String>,
@@ -81,9 +81,8 @@ impl MetadataQuorum {
     ) -> anyhow::Result<MetadataQuorum> {
         let log = LogStore::open(dir)?;
         let (machine, image) = StateMachine::open(dir)?;
-        let cluster: Arc<str> = Arc::from(cluster);
         let network = Network {
-            cluster: cluster.clone(),
+            transport: transport.clone(),
         };
         let raft = Raft::new(node_id, raft_config()?, network, log, machine).await?;
         let forward = {
@@ -95,7 +94,7 @@ impl MetadataQuorum {
         };
         let liveness = Arc::new(liveness::Liveness::default());
         let server = tokio::spawn(network::serve(
-            cluster.clone(),
+            transport.clone(),
             listener,
             raft.clone(),
             forward,
@@ -106,7 +105,7 @@ impl MetadataQuorum {
         }
         Ok(MetadataQuorum {
             node_id,
-            cluster,
+            transport,
             liveness,
             voters: voters.clone(),
             raft,
@@ -159,7 +158,7 @@ impl MetadataQuorum {
                 Ok(r) => return Ok(r.data),
                 Err(openraft::error::RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
                     match f.leader_node {
-                        Some(node) => forward(&self.cluster, &node.addr, &command).await,
+                        Some(node) => forward(&self.transport, &node.addr, &command).await,
                         None => Err("no controller elected yet".to_owned()),
                     }
                 }
@@ -240,7 +239,7 @@ pub async fn join(
     let node_id = broker.config.node_id as u64;
     let quorum = Arc::new(
         MetadataQuorum::start(
-            &broker.cluster_id,
+            network::Transport::new(&broker.cluster_id, quorum_tls(&broker.config)?),
             node_id,
             listener,
             &membership.voters,
@@ -296,6 +295,28 @@ async fn lead_partitions(broker: Arc<crate::broker::Broker>, max_lag: Duration) 
     }
 }
 
+/// Mutual TLS for the quorum when brokers replicate over mutual TLS (the main listener
+/// is SSL with client certificates required): the broker's certificate both ways.
+fn quorum_tls(
+    config: &crate::config::BrokerConfig,
+) -> anyhow::Result<Option<(tokio_rustls::TlsAcceptor, tokio_rustls::TlsConnector)>> {
+    use crate::{config::SecurityProtocol, security::tls::ClientAuth};
+    let Some(tls) = &config.tls else {
+        return Ok(None);
+    };
+    if config.protocol != SecurityProtocol::Ssl || tls.client_auth != ClientAuth::Required {
+        return Ok(None);
+    }
+    let acceptor = tls
+        .server_config_with(ClientAuth::Required)
+        .map_err(anyhow::Error::msg)?;
+    let connector = tls.client_config().map_err(anyhow::Error::msg)?;
+    Ok(Some((
+        tokio_rustls::TlsAcceptor::from(acceptor),
+        tokio_rustls::TlsConnector::from(connector),
+    )))
+}
+
 /// Commits on this node if it is the controller; errors otherwise (the caller retries).
 async fn propose_locally(raft: &Raft<TypeConfig>, command: Command) -> Result<Outcome, String> {
     raft.client_write(command)
@@ -304,9 +325,13 @@ async fn propose_locally(raft: &Raft<TypeConfig>, command: Command) -> Result<Ou
         .map_err(|e| e.to_string())
 }
 
-async fn forward(cluster: &str, addr: &str, command: &Command) -> Result<Outcome, String> {
+async fn forward(
+    transport: &network::Transport,
+    addr: &str,
+    command: &Command,
+) -> Result<Outcome, String> {
     match network::call(
-        cluster,
+        transport,
         addr,
         Request::Propose(command.clone()),
         Duration::from_secs(5),

@@ -1,6 +1,8 @@
 //! The quorum's own transport between brokers: length-prefixed JSON frames over TCP on
-//! the controller listener. Carries Raft's AppendEntries, Vote and InstallSnapshot, and
-//! commands a broker forwards to the controller (the Raft leader).
+//! the controller listener — over mutual TLS when the brokers replicate over mutual TLS
+//! (each side presents its broker certificate), so only the cluster's brokers can speak
+//! for it. Carries Raft's AppendEntries, Vote and InstallSnapshot, and commands a broker
+//! forwards to the controller (the Raft leader).
 
 // openraft's trait signatures fix these (large) error types.
 #![allow(clippy::result_large_err)]
@@ -18,9 +20,10 @@ use openraft::{
 };
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use tokio::{
-    io::{AsyncReadExt, AsyncWriteExt},
+    io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt},
     net::{TcpListener, TcpStream},
 };
+use tokio_rustls::{TlsAcceptor, TlsConnector};
 
 use super::{
     image::{Command, Outcome},
@@ -28,6 +31,49 @@ use super::{
 };
 
 type NodeId = u64;
+
+/// Who the quorum's connections are for: the cluster, and (mutual TLS) how to prove it.
+#[derive(Clone)]
+pub struct Transport {
+    pub cluster: Arc<str>,
+    tls: Option<(TlsAcceptor, TlsConnector)>,
+}
+
+impl Transport {
+    pub fn new(cluster: &str, tls: Option<(TlsAcceptor, TlsConnector)>) -> Transport {
+        Transport {
+            cluster: Arc::from(cluster),
+            tls,
+        }
+    }
+
+    async fn connect(&self, addr: &str) -> std::io::Result<Box<dyn Stream>> {
+        let tcp = TcpStream::connect(addr).await?;
+        tcp.set_nodelay(true)?;
+        let Some((_, connector)) = &self.tls else {
+            return Ok(Box::new(tcp));
+        };
+        let host = addr
+            .rsplit_once(':')
+            .map_or(addr, |(h, _)| h)
+            .trim_matches(['[', ']']);
+        let name = rustls::pki_types::ServerName::try_from(host.to_owned())
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+        Ok(Box::new(connector.connect(name, tcp).await?))
+    }
+
+    async fn accept(&self, tcp: TcpStream) -> std::io::Result<Box<dyn Stream>> {
+        let _ = tcp.set_nodelay(true);
+        match &self.tls {
+            None => Ok(Box::new(tcp)),
+            Some((acceptor, _)) => Ok(Box::new(acceptor.accept(tcp).await?)),
+        }
+    }
+}
+
+/// A connection to or from a peer: TCP or TLS.
+pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send + Sync {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + Sync> Stream for T {}
 
 /// Largest frame accepted (a snapshot of a big cluster's metadata fits easily).
 const MAX_FRAME: usize = 64 << 20;
@@ -64,7 +110,7 @@ pub enum Reply {
     HeartbeatAck,
 }
 
-async fn write_frame<T: Serialize>(s: &mut TcpStream, value: &T) -> std::io::Result<()> {
+async fn write_frame<T: Serialize>(s: &mut Box<dyn Stream>, value: &T) -> std::io::Result<()> {
     let body = serde_json::to_vec(value)?;
     let mut frame = Vec::with_capacity(body.len() + 4);
     frame.extend_from_slice(&(body.len() as u32).to_be_bytes());
@@ -72,7 +118,7 @@ async fn write_frame<T: Serialize>(s: &mut TcpStream, value: &T) -> std::io::Res
     s.write_all(&frame).await
 }
 
-async fn read_frame<T: DeserializeOwned>(s: &mut TcpStream) -> std::io::Result<T> {
+async fn read_frame<T: DeserializeOwned>(s: &mut Box<dyn Stream>) -> std::io::Result<T> {
     let len = s.read_u32().await? as usize;
     if len > MAX_FRAME {
         return Err(std::io::Error::other(format!(
@@ -86,12 +132,12 @@ async fn read_frame<T: DeserializeOwned>(s: &mut TcpStream) -> std::io::Result<T
 
 /// One request to a member of `cluster`, one reply, over a fresh connection.
 pub async fn call(
-    cluster: &str,
+    transport: &Transport,
     addr: &str,
     request: Request,
     timeout: Duration,
 ) -> std::io::Result<Reply> {
-    Link::new(cluster, addr).call(request, timeout).await
+    Link::new(transport, addr).call(request, timeout).await
 }
 
 /// A connection to one peer kept across requests (one at a time), so the steady
@@ -99,15 +145,15 @@ pub async fn call(
 /// the ephemeral ports brokers on the same host may want to listen on. Any failure drops
 /// the connection; the next request reconnects.
 pub struct Link {
-    cluster: Arc<str>,
+    transport: Transport,
     addr: String,
-    stream: Option<TcpStream>,
+    stream: Option<Box<dyn Stream>>,
 }
 
 impl Link {
-    pub fn new(cluster: &str, addr: &str) -> Link {
+    pub fn new(transport: &Transport, addr: &str) -> Link {
         Link {
-            cluster: Arc::from(cluster),
+            transport: transport.clone(),
             addr: addr.to_owned(),
             stream: None,
         }
@@ -121,18 +167,14 @@ impl Link {
     pub async fn call(&mut self, request: Request, timeout: Duration) -> std::io::Result<Reply> {
         let addr = self.addr.clone();
         let envelope = Envelope {
-            cluster: std::borrow::Cow::Borrowed(&*self.cluster),
+            cluster: std::borrow::Cow::Borrowed(&*self.transport.cluster),
             request,
         };
-        let stream = &mut self.stream;
+        let (stream, transport) = (&mut self.stream, &self.transport);
         let exchange = async {
             let s = match stream {
                 Some(s) => s,
-                None => {
-                    let s = TcpStream::connect(&addr).await?;
-                    s.set_nodelay(true)?;
-                    stream.insert(s)
-                }
+                None => stream.insert(transport.connect(&addr).await?),
             };
             write_frame(s, &envelope).await?;
             read_frame(s).await
@@ -155,7 +197,7 @@ impl Link {
 /// forwarded commands and `liveness` records heartbeats. A connection that speaks for
 /// another cluster is closed.
 pub async fn serve<F, Fut>(
-    cluster: Arc<str>,
+    transport: Transport,
     listener: TcpListener,
     raft: Raft<TypeConfig>,
     propose: F,
@@ -168,15 +210,22 @@ pub async fn serve<F, Fut>(
     // connections its peers hold open.
     let mut connections = tokio::task::JoinSet::new();
     loop {
-        let Ok((mut s, _)) = listener.accept().await else {
+        let Ok((tcp, peer)) = listener.accept().await else {
             tokio::time::sleep(Duration::from_millis(50)).await;
             continue;
         };
         while connections.try_join_next().is_some() {}
         let (raft, propose, liveness) = (raft.clone(), propose.clone(), liveness.clone());
-        let cluster = cluster.clone();
+        let transport = transport.clone();
         connections.spawn(async move {
-            let _ = s.set_nodelay(true);
+            let mut s = match transport.accept(tcp).await {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(%peer, "refusing a quorum connection: {e}");
+                    return;
+                }
+            };
+            let cluster = transport.cluster.clone();
             while let Ok(envelope) = read_frame::<Envelope>(&mut s).await {
                 if *envelope.cluster != *cluster {
                     tracing::warn!(from = %envelope.cluster, "closing a quorum connection of another cluster");
@@ -203,7 +252,7 @@ pub async fn serve<F, Fut>(
 /// Makes a client per peer of `cluster`.
 #[derive(Clone)]
 pub struct Network {
-    pub cluster: Arc<str>,
+    pub transport: Transport,
 }
 
 impl RaftNetworkFactory<TypeConfig> for Network {
@@ -212,7 +261,7 @@ impl RaftNetworkFactory<TypeConfig> for Network {
     async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> Peer {
         Peer {
             target,
-            link: Link::new(&self.cluster, &node.addr),
+            link: Link::new(&self.transport, &node.addr),
         }
     }
 }

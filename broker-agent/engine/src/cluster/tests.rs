@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::{
     image::{Command, Outcome},
-    MetadataQuorum,
+    network, MetadataQuorum,
 };
 
 struct Cluster {
@@ -34,9 +34,15 @@ impl Cluster {
             members: BTreeMap::new(),
         };
         for (id, l) in listeners {
-            let q = MetadataQuorum::start("unit", id, l, &c.voters, &c.dir(id))
-                .await
-                .expect("start");
+            let q = MetadataQuorum::start(
+                network::Transport::new("unit", None),
+                id,
+                l,
+                &c.voters,
+                &c.dir(id),
+            )
+            .await
+            .expect("start");
             c.members.insert(id, q);
         }
         c
@@ -57,9 +63,15 @@ impl Cluster {
             bound = TcpListener::bind(&self.voters[&id]).await;
         }
         let l = bound.expect("rebind");
-        let q = MetadataQuorum::start("unit", id, l, &self.voters, &self.dir(id))
-            .await
-            .expect("restart");
+        let q = MetadataQuorum::start(
+            network::Transport::new("unit", None),
+            id,
+            l,
+            &self.voters,
+            &self.dir(id),
+        )
+        .await
+        .expect("restart");
         self.members.insert(id, q);
     }
 

@@ -79,6 +79,37 @@ impl TlsConfig {
     }
 }
 
+impl TlsConfig {
+    /// A client config that trusts `client-ca` and presents this broker's certificate
+    /// (brokers talking to each other).
+    pub fn client_config(&self) -> Result<Arc<rustls::ClientConfig>, String> {
+        let ca = self
+            .client_ca
+            .as_ref()
+            .ok_or("[tls] client-ca is needed to verify peer brokers")?;
+        let mut roots = RootCertStore::empty();
+        for cert in CertificateDer::pem_slice_iter(&read(ca)?) {
+            let cert = cert.map_err(|e| format!("{}: {e}", ca.display()))?;
+            roots
+                .add(cert)
+                .map_err(|e| format!("{}: unusable CA certificate: {e}", ca.display()))?;
+        }
+        let chain = CertificateDer::pem_slice_iter(&read(&self.cert)?)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("{}: {e}", self.cert.display()))?;
+        let key = rustls_pki_types::PrivateKeyDer::from_pem_slice(&read(&self.key)?)
+            .map_err(|e| format!("{}: {e}", self.key.display()))?;
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| e.to_string())?
+            .with_root_certificates(roots)
+            .with_client_auth_cert(chain, key)
+            .map_err(|e| format!("{}: {e}", self.key.display()))?;
+        Ok(Arc::new(config))
+    }
+}
+
 /// `User:CN=alice,OU=payments,O=Example` for a client certificate; None if unparsable.
 pub fn principal_of(cert: &CertificateDer<'_>) -> Option<String> {
     let (_, parsed) = x509_parser::parse_x509_certificate(cert.as_ref()).ok()?;
