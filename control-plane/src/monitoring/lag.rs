@@ -161,7 +161,9 @@ mod tests {
     #[test]
     fn every_status_from_its_window() {
         use LagStatus::*;
-        let cases: &[(&str, Vec<(i64, i64, i64)>, LagStatus)] = &[
+        /// What the window shows, its points, the verdict.
+        type Case = (&'static str, Vec<(i64, i64, i64)>, LagStatus);
+        let cases: &[Case] = &[
             (
                 "caught up at some point",
                 vec![(10, 0, 10), (15, 1, 20), (25, 2, 30)],
