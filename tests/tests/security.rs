@@ -125,6 +125,11 @@ async fn tenants_on_a_secured_shared_cluster_reach_only_their_own_prefix() {
     let mut quota = admin.get_quota(team_a.id).await.expect("quota").quota;
     quota.max_produce_bytes_per_sec = 64 << 10;
     admin.put_quota(team_a.id, &quota).await.expect("put quota");
+    let on_host = admin
+        .create_kafka_user(host.id, &CreateKafkaUser { name: "all".into() })
+        .await
+        .expect_err("no user on the shared cluster itself");
+    assert_eq!(on_host.status(), Some(409), "{on_host}");
     let mut users = Vec::new();
     for slice in &slices {
         let created = admin

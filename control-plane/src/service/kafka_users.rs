@@ -46,11 +46,17 @@ fn check_name(name: &str) -> Result<(), ApiError> {
     }])
 }
 
-/// The prefix the cluster's users are limited to ("" for a dedicated cluster).
-fn prefix_of(cluster: &Cluster) -> String {
-    match cluster.kind {
-        ClusterKind::Shared => cluster.topic_prefix.clone().unwrap_or_default(),
-        ClusterKind::Dedicated => String::new(),
+/// The prefix the cluster's users are limited to ("" for a dedicated cluster). A shared
+/// cluster itself has no users: only tenants' allocations on it, each with its prefix
+/// (a user there without one would reach every tenant's topics).
+fn prefix_of(cluster: &Cluster) -> Result<String, ApiError> {
+    match (cluster.kind, &cluster.topic_prefix) {
+        (ClusterKind::Dedicated, _) => Ok(String::new()),
+        (ClusterKind::Shared, Some(prefix)) if !prefix.is_empty() => Ok(prefix.clone()),
+        (ClusterKind::Shared, _) => Err(ApiError::Conflict(
+            "Kafka users belong to a tenant's allocation on a shared cluster, not to the shared cluster itself"
+                .into(),
+        )),
     }
 }
 
@@ -105,7 +111,7 @@ pub async fn create(
             "the cluster is plaintext; Kafka users need a sasl-ssl cluster".into(),
         ));
     };
-    let prefix = prefix_of(&cluster);
+    let prefix = prefix_of(&cluster)?;
     let username = format!("{prefix}{}", req.name);
     let mut tx = state.db.begin().await?;
     let user = db::security::insert_kafka_user(
