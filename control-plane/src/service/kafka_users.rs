@@ -96,6 +96,20 @@ pub async fn list(
     Ok(db::security::kafka_users(&state.db, cluster.id).await?)
 }
 
+/// The users with whether the cluster is secured at all (for the cluster page).
+pub async fn overview(
+    state: &AppState,
+    caller: &Caller,
+    id: ClusterId,
+) -> Result<(bool, Vec<KafkaUser>), ApiError> {
+    let cluster = clusters::get(state, caller, id).await?;
+    let secured = security::ca_of(state, &cluster).await?.is_some();
+    Ok((
+        secured,
+        db::security::kafka_users(&state.db, cluster.id).await?,
+    ))
+}
+
 pub async fn create(
     state: &AppState,
     caller: &Caller,

@@ -94,6 +94,9 @@ fn ca_key(state: &AppState, secrets: &ClusterSecretsRow) -> Result<String, ApiEr
 /// get the new files with the next desired state and the brokers serve them without a
 /// restart. How many were renewed.
 pub async fn renew_due(state: &AppState, cluster: &Cluster) -> Result<usize, ApiError> {
+    if cluster.spec.security != ClusterSecurity::SaslSsl {
+        return Ok(0);
+    }
     let mut tx = state.db.begin().await?;
     let Some(secrets) = db::security::cluster_secrets(&mut tx, cluster.id).await? else {
         return Ok(0);

@@ -176,13 +176,11 @@ pub async fn handle(
     frame_bytes: Bytes,
 ) -> Result<Reply, ProtocolError> {
     let started = std::time::Instant::now();
-    let reply = dispatch(broker, session, frame_bytes).await?;
-    let (principal, client_id) = reply.1;
-    let mut reply = reply.0;
+    let (mut reply, client_id) = dispatch(broker, session, frame_bytes).await?;
     let busy = started.elapsed().as_secs_f64() * 100.0;
     let cpu = broker.security.usage.record(
         &broker.security.state().quotas,
-        principal_name(&principal),
+        principal_name(&session.principal),
         &client_id,
         crate::security::quota::REQUEST_PERCENTAGE,
         busy,
@@ -196,13 +194,12 @@ pub(crate) fn principal_name(principal: &str) -> &str {
     principal.strip_prefix("User:").unwrap_or(principal)
 }
 
-type Dispatched = (Reply, (String, String));
-
+/// Answers the request; the reply and the header's client id (for the request quota).
 async fn dispatch(
     broker: &Arc<Broker>,
     session: &mut Session,
     mut frame_bytes: Bytes,
-) -> Result<Dispatched, ProtocolError> {
+) -> Result<(Reply, String), ProtocolError> {
     if frame_bytes.len() < 8 {
         return Err(ProtocolError::Short);
     }
@@ -241,7 +238,6 @@ async fn dispatch(
         principal: session.principal.clone(),
         listener: session.listener.clone(),
     };
-    let who = (client.principal.clone(), client.client_id.clone());
     macro_rules! answer {
         ($req:ty, |$r:ident| $body:expr) => {{
             let $r = <$req>::decode(buf, version).map_err(decode_err)?;
@@ -389,7 +385,7 @@ async fn dispatch(
         }
         other => Err(ProtocolError::UnknownApi(other as i16)),
     }?;
-    Ok((reply, who))
+    Ok((reply, client.client_id))
 }
 
 /// Runs blocking log work off the async threads.

@@ -29,6 +29,9 @@ const MAX_RESPONSE: usize = 256 << 20;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 const LOGIN_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// A certificate chain and its private key, PEM.
+pub type PemIdentity = (Vec<u8>, Vec<u8>);
+
 /// TLS towards the broker.
 #[derive(Clone, Debug)]
 pub struct ClientTls {
@@ -37,7 +40,7 @@ pub struct ClientTls {
     /// The name the broker's certificate must carry (a DNS name or an IP address).
     pub server_name: String,
     /// PEM certificate and key, for client-certificate authentication.
-    pub identity: Option<(Vec<u8>, Vec<u8>)>,
+    pub identity: Option<PemIdentity>,
 }
 
 /// A SASL login: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512.
@@ -71,16 +74,21 @@ pub struct KafkaConnection {
     client_id: StrBytes,
 }
 
-fn tls_config(tls: &ClientTls) -> anyhow::Result<Arc<ClientConfig>> {
+/// A rustls client config trusting `ca_pem`, presenting `identity` (certificate and key
+/// PEM) when given.
+pub fn rustls_client_config(
+    ca_pem: &[u8],
+    identity: Option<&PemIdentity>,
+) -> anyhow::Result<Arc<ClientConfig>> {
     let mut roots = RootCertStore::empty();
-    for cert in CertificateDer::pem_slice_iter(&tls.ca_pem) {
+    for cert in CertificateDer::pem_slice_iter(ca_pem) {
         roots.add(cert?)?;
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
         .with_root_certificates(roots);
-    let config = match &tls.identity {
+    let config = match identity {
         Some((cert, key)) => {
             let chain = CertificateDer::pem_slice_iter(cert).collect::<Result<Vec<_>, _>>()?;
             builder.with_client_auth_cert(chain, PrivateKeyDer::from_pem_slice(key)?)?
@@ -104,7 +112,10 @@ impl KafkaConnection {
         let stream: Box<dyn Stream> = match &security.tls {
             None => Box::new(tcp),
             Some(tls) => {
-                let connector = tokio_rustls::TlsConnector::from(tls_config(tls)?);
+                let connector = tokio_rustls::TlsConnector::from(rustls_client_config(
+                    &tls.ca_pem,
+                    tls.identity.as_ref(),
+                )?);
                 let name = ServerName::try_from(tls.server_name.clone())?;
                 Box::new(connector.connect(name, tcp).await?)
             }

@@ -21,7 +21,7 @@ use kafka_protocol::{
     ResponseError,
 };
 
-use crate::client::{ClientSecurity, ClientTls, KafkaConnection};
+use crate::client::{ClientSecurity, KafkaConnection};
 use crate::{api::blocking, broker::Broker, cluster::MetadataQuorum};
 
 const FETCH_VERSION: i16 = 12;
@@ -97,16 +97,8 @@ fn peer_security(
         .tls
         .as_ref()
         .ok_or_else(|| anyhow::anyhow!("no [tls] section"))?;
-    let ca = tls
-        .client_ca
-        .as_ref()
-        .ok_or_else(|| anyhow::anyhow!("no client-ca"))?;
     Ok(ClientSecurity {
-        tls: Some(ClientTls {
-            ca_pem: std::fs::read(ca)?,
-            server_name: host.to_owned(),
-            identity: Some((std::fs::read(&tls.cert)?, std::fs::read(&tls.key)?)),
-        }),
+        tls: Some(tls.peer_tls(host).map_err(anyhow::Error::msg)?),
         sasl: None,
     })
 }

@@ -11,6 +11,7 @@ use rustls::{
 use rustls_pki_types::pem::PemObject;
 
 use super::cert_reload::ReloadingCert;
+use crate::client::{rustls_client_config, ClientTls, PemIdentity};
 
 /// Whether clients must present a certificate (`ssl.client.auth`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
@@ -80,33 +81,30 @@ impl TlsConfig {
 }
 
 impl TlsConfig {
-    /// A client config that trusts `client-ca` and presents this broker's certificate
-    /// (brokers talking to each other).
-    pub fn client_config(&self) -> Result<Arc<rustls::ClientConfig>, String> {
+    /// The CA that verifies peer brokers and this broker's own certificate and key, PEM.
+    fn peer_pems(&self) -> Result<(Vec<u8>, PemIdentity), String> {
         let ca = self
             .client_ca
             .as_ref()
             .ok_or("[tls] client-ca is needed to verify peer brokers")?;
-        let mut roots = RootCertStore::empty();
-        for cert in CertificateDer::pem_slice_iter(&read(ca)?) {
-            let cert = cert.map_err(|e| format!("{}: {e}", ca.display()))?;
-            roots
-                .add(cert)
-                .map_err(|e| format!("{}: unusable CA certificate: {e}", ca.display()))?;
-        }
-        let chain = CertificateDer::pem_slice_iter(&read(&self.cert)?)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| format!("{}: {e}", self.cert.display()))?;
-        let key = rustls_pki_types::PrivateKeyDer::from_pem_slice(&read(&self.key)?)
-            .map_err(|e| format!("{}: {e}", self.key.display()))?;
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let config = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| e.to_string())?
-            .with_root_certificates(roots)
-            .with_client_auth_cert(chain, key)
-            .map_err(|e| format!("{}: {e}", self.key.display()))?;
-        Ok(Arc::new(config))
+        Ok((read(ca)?, (read(&self.cert)?, read(&self.key)?)))
+    }
+
+    /// How this broker connects to a peer broker at `server_name`: trusting `client-ca`,
+    /// presenting its own certificate.
+    pub fn peer_tls(&self, server_name: &str) -> Result<ClientTls, String> {
+        let (ca_pem, identity) = self.peer_pems()?;
+        Ok(ClientTls {
+            ca_pem,
+            server_name: server_name.to_owned(),
+            identity: Some(identity),
+        })
+    }
+
+    /// The same as a rustls client config (for connections that name the server later).
+    pub fn client_config(&self) -> Result<Arc<rustls::ClientConfig>, String> {
+        let (ca_pem, identity) = self.peer_pems()?;
+        rustls_client_config(&ca_pem, Some(&identity)).map_err(|e| format!("[tls]: {e}"))
     }
 }
 

@@ -46,9 +46,7 @@ async fn fragment(
     created: Option<CreatedKafkaUser>,
     error: Option<String>,
 ) -> WebResult<axum::response::Html<String>> {
-    let cluster = service::clusters::get(state, &session.caller, id).await?;
-    let secured = service::security::ca_of(state, &cluster).await?.is_some();
-    let users = service::kafka_users::list(state, &session.caller, id).await?;
+    let (secured, users) = service::kafka_users::overview(state, &session.caller, id).await?;
     render(&KafkaUsersFragment {
         cluster: id,
         csrf: session.chrome().csrf,
