@@ -107,14 +107,16 @@ pub fn issue_broker(
 
 /// Whether a certificate (PEM) expires within `RENEW_BEFORE` (or cannot be read).
 pub fn renewal_due(cert_pem: &str) -> bool {
-    let Ok((_, pem)) = x509_parser::pem::parse_x509_pem(cert_pem.as_bytes()) else {
-        return true;
-    };
-    let Ok(cert) = pem.parse_x509() else {
-        return true;
-    };
-    let not_after = cert.validity().not_after.timestamp();
-    not_after - time_now().unix_timestamp() < RENEW_BEFORE.whole_seconds()
+    expires_at(cert_pem).is_none_or(|not_after| {
+        not_after - time_now().unix_timestamp() < RENEW_BEFORE.whole_seconds()
+    })
+}
+
+/// When a certificate (PEM) expires, in seconds since the epoch; `None` if unreadable.
+pub fn expires_at(cert_pem: &str) -> Option<i64> {
+    let (_, pem) = x509_parser::pem::parse_x509_pem(cert_pem.as_bytes()).ok()?;
+    let cert = pem.parse_x509().ok()?;
+    Some(cert.validity().not_after.timestamp())
 }
 
 /// A random password for a Kafka user.

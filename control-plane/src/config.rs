@@ -81,6 +81,20 @@ pub struct ServeConfig {
     /// PEM: that CA's private key (PKCS#8).
     #[arg(long, env = "TIDEWAY_CLUSTER_CA_KEY")]
     pub cluster_ca_key: Option<std::path::PathBuf>,
+    /// How often monitoring samples brokers, topics and consumer groups (the resolution
+    /// of the stored series).
+    #[arg(long, env = "TIDEWAY_METRICS_INTERVAL", default_value = "1m", value_parser = humantime::parse_duration)]
+    pub metrics_interval: Duration,
+    /// How long samples are kept.
+    #[arg(long, env = "TIDEWAY_METRICS_RETENTION", default_value = "14d", value_parser = humantime::parse_duration)]
+    pub metrics_retention: Duration,
+    /// The sliding window the consumer-lag verdict looks at; a group silent for longer
+    /// with lag is STOP.
+    #[arg(long, env = "TIDEWAY_LAG_WINDOW", default_value = "10m", value_parser = humantime::parse_duration)]
+    pub lag_window: Duration,
+    /// URL that alert transitions are POSTed to as JSON (retried until delivered).
+    #[arg(long, env = "TIDEWAY_ALERT_WEBHOOK_URL")]
+    pub alert_webhook_url: Option<String>,
     #[command(flatten)]
     pub ldap: LdapArgs,
 }
@@ -147,6 +161,19 @@ impl ServeConfig {
         }
         if self.session_ttl < Duration::from_secs(60) {
             return Err("TIDEWAY_SESSION_TTL must be at least one minute".into());
+        }
+        if self.lag_window < self.metrics_interval * 2 {
+            return Err(
+                "TIDEWAY_LAG_WINDOW must be at least twice TIDEWAY_METRICS_INTERVAL".into(),
+            );
+        }
+        if self.metrics_retention < self.lag_window {
+            return Err("TIDEWAY_METRICS_RETENTION must be longer than TIDEWAY_LAG_WINDOW".into());
+        }
+        if let Some(url) = &self.alert_webhook_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err("TIDEWAY_ALERT_WEBHOOK_URL must be an http:// or https:// URL".into());
+            }
         }
         self.organisation_ca()?;
         self.ldap.settings().map(drop)

@@ -8,6 +8,7 @@ pub mod db;
 pub mod error;
 pub mod http;
 pub mod kafka_admin;
+pub mod leader;
 pub mod monitoring;
 pub mod openapi;
 pub mod reconciler;

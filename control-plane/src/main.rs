@@ -5,7 +5,7 @@ use std::{io::IsTerminal, process::ExitCode};
 use clap::Parser;
 use control_plane::{
     config::{Cli, Command, ServeConfig},
-    db, http, openapi, reconciler, service, AppState,
+    db, http, monitoring, openapi, reconciler, service, AppState,
 };
 
 #[tokio::main]
@@ -48,6 +48,7 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let state = AppState::new(config, pool, metrics).map_err(anyhow::Error::msg)?;
     service::users::bootstrap_admin(&state, &admin_username, admin_password.as_deref()).await?;
     reconciler::spawn(state.clone(), state.config.reconcile_interval);
+    monitoring::collector::spawn(state.clone());
 
     let listener = tokio::net::TcpListener::bind(listen)
         .await

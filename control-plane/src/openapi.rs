@@ -20,6 +20,7 @@ use utoipa::{
         (name = "tokens", description = "API tokens for automation"),
         (name = "topics", description = "Topics on a tenant's cluster"),
         (name = "kafka-users", description = "SCRAM users of a secured cluster, with ACLs on what the tenant owns"),
+        (name = "monitoring", description = "Consumer lag verdicts, metric series, alerts and alert rules"),
         (name = "admin", description = "Hosts and the audit log"),
         (name = "agents", description = "Agent tokens"),
         (name = "agent protocol", description = "What broker agents call (with an agent token)"),

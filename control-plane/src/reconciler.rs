@@ -33,25 +33,16 @@ pub struct Memory {
 /// Runs the reconciler loop for the life of the process (it idles while another replica
 /// holds the lock).
 pub fn spawn(state: AppState, interval: Duration) {
-    tokio::spawn(async move {
-        loop {
-            if let Err(e) = lead(&state, interval).await {
-                tracing::warn!(error = %e, "reconciler lost the database; retrying");
-            }
-            tokio::time::sleep(interval).await;
-        }
+    crate::leader::spawn_forever("the reconciler", interval, move || {
+        let state = state.clone();
+        async move { lead(&state, interval).await }
     });
 }
 
 async fn lead(state: &AppState, interval: Duration) -> anyhow::Result<()> {
-    let mut lock = state.db.acquire().await?;
-    let leader: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
-        .bind(LOCK_KEY)
-        .fetch_one(&mut *lock)
-        .await?;
-    if !leader {
+    let Some(mut lock) = crate::leader::try_lock(&state.db, LOCK_KEY).await? else {
         return Ok(());
-    }
+    };
     tracing::info!("this replica runs the reconciler");
     let mut memory = Memory::default();
     loop {

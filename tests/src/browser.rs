@@ -143,6 +143,14 @@ impl Browser {
         Ok(())
     }
 
+    /// A new browser signed in as the platform admin, at `path` of `base`.
+    pub async fn admin_at(base: &str, path: &str) -> anyhow::Result<Browser> {
+        let browser = Browser::start().await?;
+        browser.login(base, "admin", crate::ADMIN_PASSWORD).await?;
+        browser.goto(&format!("{base}{path}")).await?;
+        Ok(browser)
+    }
+
     /// Saves a PNG screenshot (for people looking at failures).
     pub async fn screenshot(&self, path: &Path) -> anyhow::Result<()> {
         std::fs::write(path, self.client.screenshot().await?)?;

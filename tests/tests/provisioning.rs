@@ -47,15 +47,9 @@ async fn an_approved_request_becomes_a_cluster_clients_produce_to() {
         ready.status
     );
     // The cluster page shows the bootstrap servers, the healthy broker and how to connect.
-    let browser = e2e::browser::Browser::start().await.expect("browser");
-    browser
-        .login(&p.cp.url, "admin", e2e::ADMIN_PASSWORD)
+    let browser = e2e::browser::Browser::admin_at(&p.cp.url, &format!("/clusters/{}", cluster.id))
         .await
-        .expect("login");
-    browser
-        .goto(&format!("{}/clusters/{}", p.cp.url, cluster.id))
-        .await
-        .expect("page");
+        .expect("cluster page");
     assert_eq!(
         browser.text("#bootstrap").await.expect("bootstrap"),
         bootstrap

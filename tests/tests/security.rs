@@ -304,13 +304,10 @@ async fn a_kafka_user_made_in_the_portal_connects_with_the_settings_it_shows_onc
         .await
         .expect("topic");
 
-    let browser = e2e::browser::Browser::start().await.expect("browser");
-    browser
-        .login(&p.cp.url, "admin", e2e::ADMIN_PASSWORD)
-        .await
-        .expect("login");
     let page = format!("{}/clusters/{}", p.cp.url, cluster.id);
-    browser.goto(&page).await.expect("cluster page");
+    let browser = e2e::browser::Browser::admin_at(&p.cp.url, &format!("/clusters/{}", cluster.id))
+        .await
+        .expect("cluster page");
     browser
         .wait_text("#kafka-users", "No Kafka users yet", 10)
         .await

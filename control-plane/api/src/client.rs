@@ -12,6 +12,7 @@ use crate::{
     audit::AuditEntry,
     clusters::{Cluster, ClusterFilter, ClusterSpecPatch, CreateCluster, Decision},
     hosts::Host,
+    monitoring::{Alert, AlertRule, ClusterMetrics, ConsumerGroup, SetAlertRule},
     tenants::{
         CreateTenant, CreateUser, LoginRequest, LoginResponse, Me, Member, PutMember, Quota,
         QuotaReport, Tenant, User,
@@ -296,6 +297,39 @@ impl Client {
             reason: Some(reason.to_owned()),
         };
         self.post(&format!("/clusters/{id}/reject"), &body).await
+    }
+
+    pub async fn consumer_groups(&self, id: ClusterId) -> Result<Vec<ConsumerGroup>, ClientError> {
+        self.get(&format!("/clusters/{id}/consumer-groups")).await
+    }
+
+    /// A cluster's metric series over `range` (`1h`, `6h`, `24h`, `7d`).
+    pub async fn cluster_metrics(
+        &self,
+        id: ClusterId,
+        range: &str,
+    ) -> Result<ClusterMetrics, ClientError> {
+        self.get(&format!("/clusters/{id}/metrics?range={range}"))
+            .await
+    }
+
+    pub async fn alerts(&self) -> Result<Vec<Alert>, ClientError> {
+        self.get("/alerts").await
+    }
+
+    /// Overrides an alert rule for a tenant's clusters.
+    pub async fn set_tenant_alert_rule(
+        &self,
+        tenant: TenantId,
+        rule: &str,
+        body: &SetAlertRule,
+    ) -> Result<AlertRule, ClientError> {
+        self.send(
+            reqwest::Method::PUT,
+            &format!("/tenants/{tenant}/alert-rules/{rule}"),
+            Some(body),
+        )
+        .await
     }
 
     pub async fn create_token(&self, body: &CreateToken) -> Result<CreatedToken, ClientError> {

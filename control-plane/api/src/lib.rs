@@ -12,6 +12,7 @@ pub mod clusters;
 pub mod hosts;
 pub mod ids;
 pub mod kafka_users;
+pub mod monitoring;
 pub mod page;
 pub mod problem;
 pub mod roles;

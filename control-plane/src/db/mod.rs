@@ -2,10 +2,12 @@
 //! take a pool or a connection inside a service's transaction.
 
 pub mod agents;
+pub mod alerts;
 pub mod audit;
 pub mod brokers;
 pub mod clusters;
 pub mod hosts;
+pub mod samples;
 pub mod security;
 pub mod sessions;
 pub mod tenants;

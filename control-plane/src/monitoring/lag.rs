@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use serde::Serialize;
+pub use tideway_api::monitoring::LagStatus;
 
 /// One look at a partition of a group.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,18 +28,6 @@ impl Observation {
     pub fn lag(&self) -> i64 {
         (self.end - self.committed).max(0)
     }
-}
-
-/// A partition's (or group's) verdict, ordered from good to bad.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "UPPERCASE")]
-pub enum LagStatus {
-    Ok,
-    Warning,
-    Rewind,
-    Stall,
-    Stop,
-    Error,
 }
 
 /// The evaluation of one partition.

@@ -2,6 +2,7 @@
 //! The REST handlers and the web UI both call these functions and nothing below them.
 
 pub mod agents;
+pub mod alerting;
 pub mod audit;
 pub mod cluster_rules;
 pub mod clusters;

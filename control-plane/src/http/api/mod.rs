@@ -5,6 +5,7 @@ mod admin;
 mod agents;
 mod clusters;
 mod kafka_users;
+mod monitoring;
 mod tenants;
 mod tokens;
 mod topics;
@@ -24,6 +25,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(tokens::router())
         .merge(topics::router())
         .merge(kafka_users::router())
+        .merge(monitoring::router())
         .merge(admin::router())
         .merge(agents::router());
     OpenApiRouter::with_openapi(ApiDoc::openapi())

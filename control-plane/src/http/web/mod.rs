@@ -3,10 +3,12 @@
 //! every form POST carries the session's CSRF token.
 
 mod admin;
+mod charts;
 mod clusters;
 mod hosts;
 mod kafka_users;
 mod login;
+mod monitoring;
 mod tenant;
 mod topics;
 
@@ -41,6 +43,7 @@ pub fn router() -> Router<AppState> {
         .merge(tenant::router())
         .merge(topics::router())
         .merge(kafka_users::router())
+        .merge(monitoring::router())
 }
 
 async fn style() -> impl IntoResponse {

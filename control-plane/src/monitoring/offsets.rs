@@ -1,0 +1,186 @@
+//! Reading a cluster's positions over the Kafka protocol with rdkafka: every topic's
+//! log-end offsets, every consumer group's committed offsets, and for a lagging group the
+//! timestamp of the next record it will read (the basis of its lag in time). Blocking;
+//! callers run it on the blocking pool.
+
+use std::{
+    collections::HashMap,
+    time::{Duration, Instant},
+};
+
+use rdkafka::{
+    consumer::{BaseConsumer, Consumer},
+    ClientConfig, Message, Offset, TopicPartitionList,
+};
+
+/// Where one group stands in one partition.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GroupPosition {
+    pub group: String,
+    pub topic: String,
+    pub partition: i32,
+    pub committed: i64,
+    /// The group has members (a consumer is alive), so an offset that does not move is
+    /// a stalled consumer rather than a stopped one.
+    pub live: bool,
+    /// Timestamp of the record at `committed`, when there is one and it could be read.
+    pub next_record_ms: Option<i64>,
+}
+
+/// What one pass read from a cluster.
+#[derive(Debug, Default)]
+pub struct ClusterPositions {
+    /// (topic, partition) → log-end offset (high watermark).
+    pub ends: HashMap<(String, i32), i64>,
+    pub groups: Vec<GroupPosition>,
+}
+
+impl ClusterPositions {
+    pub fn end_of(&self, topic: &str, partition: i32) -> Option<i64> {
+        self.ends.get(&(topic.to_owned(), partition)).copied()
+    }
+}
+
+/// Reads the positions of the cluster `base` connects to: every topic, and every group
+/// except the control plane's own (`tideway-*`).
+pub fn read(base: &ClientConfig, timeout: Duration) -> Result<ClusterPositions, String> {
+    let reader: BaseConsumer = client(base, "tideway-monitor", timeout)?;
+    let metadata = reader
+        .fetch_metadata(None, timeout)
+        .map_err(|e| format!("failed to read the cluster's metadata: {e}"))?;
+    let mut all = TopicPartitionList::new();
+    for t in metadata.topics() {
+        if t.error().is_some() {
+            continue;
+        }
+        for p in t.partitions() {
+            all.add_partition_offset(t.name(), p.id(), Offset::End)
+                .map_err(|e| e.to_string())?;
+        }
+    }
+    let mut positions = ClusterPositions::default();
+    if all.count() == 0 {
+        return Ok(positions);
+    }
+    let latest = reader
+        .offsets_for_times(all.clone(), timeout)
+        .map_err(|e| format!("failed to read log-end offsets: {e}"))?;
+    for e in latest.elements() {
+        if let Offset::Offset(end) = e.offset() {
+            positions
+                .ends
+                .insert((e.topic().to_owned(), e.partition()), end);
+        }
+    }
+    let groups = reader
+        .fetch_group_list(None, timeout)
+        .map_err(|e| format!("failed to list consumer groups: {e}"))?;
+    let names: HashMap<String, bool> = groups
+        .groups()
+        .iter()
+        .filter(|g| !g.name().starts_with("tideway-"))
+        .map(|g| (g.name().to_owned(), !g.members().is_empty()))
+        .collect();
+    let mut all_committed = TopicPartitionList::new();
+    for e in all.elements() {
+        all_committed.add_partition(e.topic(), e.partition());
+    }
+    for (group, live) in names {
+        match group_positions(base, &group, live, &all_committed, &positions, timeout) {
+            Ok(found) => positions.groups.extend(found),
+            Err(e) => tracing::debug!(group, error = %e, "skipping a group this pass"),
+        }
+    }
+    Ok(positions)
+}
+
+fn client(base: &ClientConfig, group: &str, timeout: Duration) -> Result<BaseConsumer, String> {
+    let ms = timeout.as_millis().to_string();
+    base.clone()
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("socket.timeout.ms", &ms)
+        .set("fetch.wait.max.ms", "100")
+        .set("log_level", "3")
+        .create()
+        .map_err(|e| format!("client: {e}"))
+}
+
+/// A group's committed offsets, with the next record's timestamp where it lags.
+fn group_positions(
+    base: &ClientConfig,
+    group: &str,
+    live: bool,
+    partitions: &TopicPartitionList,
+    known: &ClusterPositions,
+    timeout: Duration,
+) -> Result<Vec<GroupPosition>, String> {
+    let consumer = client(base, group, timeout)?;
+    let committed = consumer
+        .committed_offsets(partitions.clone(), timeout)
+        .map_err(|e| format!("failed to read committed offsets: {e}"))?;
+    let mut found: Vec<GroupPosition> = committed
+        .elements()
+        .iter()
+        .filter_map(|e| match e.offset() {
+            Offset::Offset(committed) => Some(GroupPosition {
+                group: group.to_owned(),
+                topic: e.topic().to_owned(),
+                partition: e.partition(),
+                committed,
+                live,
+                next_record_ms: None,
+            }),
+            _ => None,
+        })
+        .collect();
+    let mut lagging = TopicPartitionList::new();
+    for p in &found {
+        if known
+            .end_of(&p.topic, p.partition)
+            .is_some_and(|end| end > p.committed)
+        {
+            lagging
+                .add_partition_offset(&p.topic, p.partition, Offset::Offset(p.committed))
+                .map_err(|e| e.to_string())?;
+        }
+    }
+    if lagging.count() > 0 {
+        let stamps = peek_timestamps(&consumer, &lagging, timeout)?;
+        for p in &mut found {
+            p.next_record_ms = stamps.get(&(p.topic.clone(), p.partition)).copied();
+        }
+    }
+    Ok(found)
+}
+
+/// The timestamp of the first record at each assigned offset (without joining the group
+/// or committing anything).
+fn peek_timestamps(
+    consumer: &BaseConsumer,
+    at: &TopicPartitionList,
+    timeout: Duration,
+) -> Result<HashMap<(String, i32), i64>, String> {
+    consumer
+        .assign(at)
+        .map_err(|e| format!("failed to assign partitions: {e}"))?;
+    let wanted = at.count();
+    let mut stamps = HashMap::new();
+    let deadline = Instant::now() + timeout;
+    while stamps.len() < wanted && Instant::now() < deadline {
+        match consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(m)) => {
+                if let Some(ms) = m.timestamp().to_millis() {
+                    stamps
+                        .entry((m.topic().to_owned(), m.partition()))
+                        .or_insert(ms);
+                }
+            }
+            Some(Err(e)) => return Err(format!("failed to read the next record: {e}")),
+            None => {}
+        }
+    }
+    consumer.unassign().map_err(|e| e.to_string())?;
+    Ok(stamps)
+}

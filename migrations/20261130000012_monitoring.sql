@@ -1,0 +1,98 @@
+-- Monitoring: samples taken by the control plane at a fixed interval (1 minute by
+-- default) and pruned after the retention (14 days by default), and alerts.
+
+-- Each broker's cumulative counters and disk use as its agent last reported them.
+CREATE TABLE broker_samples (
+    cluster_id      uuid NOT NULL REFERENCES clusters(id) ON DELETE CASCADE,
+    node_id         integer NOT NULL,
+    at              timestamptz NOT NULL,
+    healthy         boolean NOT NULL,
+    bytes_in        bigint,
+    bytes_out       bigint,
+    disk_used_bytes bigint,
+    PRIMARY KEY (cluster_id, at, node_id)
+);
+CREATE INDEX broker_samples_at ON broker_samples (at);
+
+-- The sum of a topic's log-end offsets (messages ever written) on the cluster serving it.
+CREATE TABLE topic_samples (
+    cluster_id  uuid NOT NULL REFERENCES clusters(id) ON DELETE CASCADE,
+    topic       text NOT NULL,
+    at          timestamptz NOT NULL,
+    end_offsets bigint NOT NULL,
+    PRIMARY KEY (cluster_id, topic, at)
+);
+CREATE INDEX topic_samples_at ON topic_samples (at);
+
+-- A consumer group's position in one partition. committed_at is when the control plane
+-- first saw this committed offset (Kafka does not tell when a group committed).
+CREATE TABLE lag_samples (
+    cluster_id     uuid NOT NULL REFERENCES clusters(id) ON DELETE CASCADE,
+    group_id       text NOT NULL,
+    topic          text NOT NULL,
+    partition      integer NOT NULL,
+    at             timestamptz NOT NULL,
+    committed      bigint NOT NULL,
+    committed_at   timestamptz NOT NULL,
+    end_offset     bigint NOT NULL,
+    next_record_at timestamptz,
+    PRIMARY KEY (cluster_id, group_id, at, topic, partition)
+);
+CREATE INDEX lag_samples_at ON lag_samples (at);
+
+-- Host metrics sent with heartbeats.
+CREATE TABLE host_samples (
+    host_id           uuid NOT NULL REFERENCES hosts(id) ON DELETE CASCADE,
+    at                timestamptz NOT NULL,
+    cpu_percent       real NOT NULL,
+    memory_used_bytes bigint NOT NULL,
+    memory_total_bytes bigint NOT NULL,
+    volumes           jsonb NOT NULL DEFAULT '[]',
+    PRIMARY KEY (host_id, at)
+);
+CREATE INDEX host_samples_at ON host_samples (at);
+
+ALTER TABLE hosts ADD COLUMN metrics jsonb;
+
+-- Alert rules: a platform default per rule (tenant_id NULL) and per-tenant overrides.
+CREATE TABLE alert_rules (
+    id         bigserial PRIMARY KEY,
+    tenant_id  uuid REFERENCES tenants(id) ON DELETE CASCADE,
+    rule       text NOT NULL,
+    enabled    boolean NOT NULL,
+    threshold  double precision NOT NULL,
+    updated_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE UNIQUE INDEX alert_rules_default ON alert_rules (rule) WHERE tenant_id IS NULL;
+CREATE UNIQUE INDEX alert_rules_tenant ON alert_rules (tenant_id, rule) WHERE tenant_id IS NOT NULL;
+
+-- An alert fires for a subject (a host, a broker, a group...) and later resolves.
+CREATE TABLE alerts (
+    id          uuid PRIMARY KEY,
+    rule        text NOT NULL,
+    subject     text NOT NULL,
+    tenant_id   uuid REFERENCES tenants(id) ON DELETE CASCADE,
+    cluster_id  uuid REFERENCES clusters(id) ON DELETE CASCADE,
+    severity    text NOT NULL,
+    message     text NOT NULL,
+    state       text NOT NULL CHECK (state IN ('firing', 'resolved')),
+    fired_at    timestamptz NOT NULL DEFAULT now(),
+    resolved_at timestamptz
+);
+CREATE UNIQUE INDEX alerts_firing ON alerts (rule, subject) WHERE state = 'firing';
+CREATE INDEX alerts_recent ON alerts (fired_at DESC);
+
+-- Webhook deliveries of alert transitions, retried with backoff until delivered or
+-- given up.
+CREATE TABLE alert_notifications (
+    id              bigserial PRIMARY KEY,
+    alert_id        uuid NOT NULL REFERENCES alerts(id) ON DELETE CASCADE,
+    payload         jsonb NOT NULL,
+    attempts        integer NOT NULL DEFAULT 0,
+    next_attempt_at timestamptz NOT NULL DEFAULT now(),
+    delivered_at    timestamptz,
+    failed_at       timestamptz,
+    last_error      text
+);
+CREATE INDEX alert_notifications_due ON alert_notifications (next_attempt_at)
+    WHERE delivered_at IS NULL AND failed_at IS NULL;

@@ -1,0 +1,447 @@
+//! Monitoring end to end: a real cluster under a steady producer and a slow consumer
+//! (rdkafka). The control plane samples it every second: the group's verdict becomes
+//! WARNING while its lag grows, STOP once the consumer is gone, and OK after it catches
+//! up. The STOP fires a `consumer_stalled` alert that reaches a webhook (a test HTTP
+//! server whose first answer is a 503, so the delivery must be retried), and catching up
+//! resolves it. The portal's cluster page (headless Chromium) shows the charts, the
+//! group and its status.
+
+use std::{
+    sync::{
+        atomic::{AtomicBool, AtomicUsize, Ordering},
+        Arc, Mutex,
+    },
+    time::{Duration, Instant},
+};
+
+use axum::{extract::State, http::StatusCode, routing::post, Json, Router};
+use e2e::platform::{wait_for, Platform};
+use fantoccini::Locator;
+use rdkafka::{
+    consumer::{BaseConsumer, CommitMode, Consumer},
+    producer::{FutureProducer, FutureRecord},
+    ClientConfig,
+};
+use tideway_api::{
+    client::{Client, ClientError},
+    clusters::{ClusterKind, CreateCluster},
+    monitoring::{ConsumerGroup, LagStatus, SetAlertRule},
+    topics::CreateTopic,
+    ClusterId,
+};
+
+const GROUP: &str = "slow-readers";
+const TOPIC: &str = "events";
+
+/// A webhook receiver that refuses its first delivery and records the rest.
+#[derive(Clone, Default)]
+struct Webhook {
+    requests: Arc<AtomicUsize>,
+    refused: Arc<Mutex<Option<serde_json::Value>>>,
+    accepted: Arc<Mutex<Vec<serde_json::Value>>>,
+}
+
+async fn receive(State(hook): State<Webhook>, Json(body): Json<serde_json::Value>) -> StatusCode {
+    if hook.requests.fetch_add(1, Ordering::SeqCst) == 0 {
+        *hook.refused.lock().expect("lock") = Some(body);
+        return StatusCode::SERVICE_UNAVAILABLE;
+    }
+    hook.accepted.lock().expect("lock").push(body);
+    StatusCode::NO_CONTENT
+}
+
+impl Webhook {
+    async fn start(&self) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
+        let app = Router::new()
+            .route("/hook", post(receive))
+            .with_state(self.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        url
+    }
+
+    /// Waits for an accepted delivery about `rule` for `GROUP` in `state`.
+    async fn until(&self, rule: &str, state: &str) -> serde_json::Value {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let found = self
+                .accepted
+                .lock()
+                .expect("lock")
+                .iter()
+                .find(|a| {
+                    a["rule"] == rule
+                        && a["state"] == state
+                        && a["subject"]
+                            .as_str()
+                            .is_some_and(|s| s.ends_with(&format!("group:{GROUP}")))
+                })
+                .cloned();
+            if let Some(a) = found {
+                return a;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {state} {rule} alert reached the webhook: {:?}",
+                self.accepted.lock().expect("lock")
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+/// Produces about 40 records a second until `stop`.
+fn steady_producer(bootstrap: String, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<u64> {
+    tokio::spawn(async move {
+        let producer: FutureProducer = ClientConfig::new()
+            .set("bootstrap.servers", &bootstrap)
+            .set("linger.ms", "0")
+            .create()
+            .expect("producer");
+        let mut sent = 0;
+        while !stop.load(Ordering::SeqCst) {
+            producer
+                .send(
+                    FutureRecord::to(TOPIC).key("k").payload("event"),
+                    Duration::from_secs(10),
+                )
+                .await
+                .expect("produce");
+            sent += 1;
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        sent
+    })
+}
+
+/// A consumer of `GROUP` that commits every record it reads, waiting `pause` after each,
+/// until `stop`; then it leaves the group.
+fn consumer(
+    bootstrap: String,
+    pause: Duration,
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<u64> {
+    std::thread::spawn(move || {
+        let c: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &bootstrap)
+            .set("group.id", GROUP)
+            .set("enable.auto.commit", "false")
+            .set("auto.offset.reset", "earliest")
+            .create()
+            .expect("consumer");
+        c.subscribe(&[TOPIC]).expect("subscribe");
+        let mut read = 0;
+        while !stop.load(Ordering::SeqCst) {
+            if let Some(Ok(m)) = c.poll(Duration::from_millis(100)) {
+                c.commit_message(&m, CommitMode::Sync).expect("commit");
+                read += 1;
+                std::thread::sleep(pause);
+            }
+        }
+        c.unsubscribe();
+        read
+    })
+}
+
+async fn until_status(
+    client: &Client,
+    id: ClusterId,
+    want: LagStatus,
+    max_lag: i64,
+) -> ConsumerGroup {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let mut seen = Vec::new();
+    loop {
+        let groups = client.consumer_groups(id).await.expect("consumer groups");
+        if let Some(g) = groups.into_iter().find(|g| g.group_id == GROUP) {
+            if g.status == want && g.total_lag <= max_lag {
+                return g;
+            }
+            if seen.last() != Some(&g.status) {
+                seen.push(g.status);
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{GROUP} never became {want:?}; went through {seen:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_slow_consumer_warns_a_stopped_one_alerts_and_the_portal_charts_it() {
+    let hook = Webhook::default();
+    let url = hook.start().await;
+    let p = Platform::start_with(
+        1,
+        &[
+            "--metrics-interval",
+            "1s",
+            "--lag-window",
+            "5s",
+            "--alert-webhook-url",
+            &url,
+        ],
+    )
+    .await;
+    let admin = p.admin.clone();
+    let tenant = p.tenant("team-mon").await;
+    let cluster = admin
+        .create_cluster(&CreateCluster {
+            tenant_id: tenant.id,
+            name: "monitored".into(),
+            kind: ClusterKind::Dedicated,
+            spec: e2e::one_broker_spec(),
+        })
+        .await
+        .expect("request");
+    let ready = wait_for(&admin, cluster.id, "Ready", |c| c.status.phase == "Ready").await;
+    let bootstrap = ready.bootstrap_servers.expect("bootstrap");
+    admin
+        .create_topic(
+            cluster.id,
+            &CreateTopic {
+                name: TOPIC.into(),
+                partitions: Some(1),
+                replication_factor: None,
+                configs: Default::default(),
+            },
+        )
+        .await
+        .expect("topic");
+
+    // Rules: bad input is refused with a clear problem; the tenant's override applies.
+    let bad = admin
+        .set_tenant_alert_rule(
+            tenant.id,
+            "disk_usage",
+            &SetAlertRule {
+                enabled: true,
+                threshold: 120.0,
+            },
+        )
+        .await;
+    match bad {
+        Err(ClientError::Problem(p)) => {
+            assert_eq!(p.status, 422);
+            assert!(format!("{p:?}").contains("at most 100"), "{p:?}");
+        }
+        other => panic!("a 120 % threshold was not refused: {other:?}"),
+    }
+    match admin
+        .set_tenant_alert_rule(
+            tenant.id,
+            "no_such_rule",
+            &SetAlertRule {
+                enabled: true,
+                threshold: 1.0,
+            },
+        )
+        .await
+    {
+        Err(ClientError::Problem(p)) => assert_eq!(p.status, 404),
+        other => panic!("an unknown rule was not refused: {other:?}"),
+    }
+    let rule = admin
+        .set_tenant_alert_rule(
+            tenant.id,
+            "consumer_time_lag",
+            &SetAlertRule {
+                enabled: false,
+                threshold: 1.0,
+            },
+        )
+        .await
+        .expect("override");
+    assert_eq!((rule.enabled, rule.tenant_id), (false, Some(tenant.id)));
+
+    let stop_producing = Arc::new(AtomicBool::new(false));
+    let producer = steady_producer(bootstrap.clone(), stop_producing.clone());
+    let stop_slow = Arc::new(AtomicBool::new(false));
+    let slow = consumer(
+        bootstrap.clone(),
+        Duration::from_millis(100),
+        stop_slow.clone(),
+    );
+
+    // Reading 10 records a second of 40: the lag grows at every look.
+    let warning = until_status(&admin, cluster.id, LagStatus::Warning, i64::MAX).await;
+    assert!(warning.total_lag > 0, "{warning:?}");
+    let part = &warning.partitions[0];
+    assert_eq!((part.topic.as_str(), part.partition), (TOPIC, 0));
+    assert!(part.end_offset > part.committed_offset, "{part:?}");
+    assert!(
+        part.time_lag_ms.is_some_and(|ms| ms > 0),
+        "time lag from record timestamps: {part:?}"
+    );
+    assert_eq!(
+        part.clears_in_ms, None,
+        "a growing lag never clears: {part:?}"
+    );
+
+    // The consumer goes away: no commits for longer than the window, so STOP.
+    stop_slow.store(true, Ordering::SeqCst);
+    let read = slow.join().expect("slow consumer");
+    assert!(read > 0);
+    let stopped = until_status(&admin, cluster.id, LagStatus::Stop, i64::MAX).await;
+    assert!(stopped.total_lag > 0);
+    let fired = hook.until("consumer_stalled", "firing").await;
+    assert_eq!(fired["cluster_id"], serde_json::json!(cluster.id));
+    assert!(
+        fired["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("STOP")),
+        "{fired}"
+    );
+    let refused = hook
+        .refused
+        .lock()
+        .expect("lock")
+        .clone()
+        .expect("a delivery was refused");
+    let retried = hook
+        .accepted
+        .lock()
+        .expect("lock")
+        .iter()
+        .any(|a| a["id"] == refused["id"] && a["state"] == refused["state"]);
+    assert!(
+        retried,
+        "the refused delivery was retried until accepted: {refused}"
+    );
+    let alerts = admin.alerts().await.expect("alerts");
+    assert!(
+        alerts
+            .iter()
+            .any(|a| a.rule == "consumer_stalled" && a.resolved_at.is_none()),
+        "{alerts:?}"
+    );
+    assert!(
+        !alerts.iter().any(|a| a.rule == "consumer_time_lag"),
+        "the tenant turned that rule off: {alerts:?}"
+    );
+
+    // The series behind the charts.
+    let metrics = admin
+        .cluster_metrics(cluster.id, "1h")
+        .await
+        .expect("metrics");
+    let series = |name: &str| {
+        metrics
+            .series
+            .iter()
+            .find(|s| s.name == name)
+            .unwrap_or_else(|| panic!("no {name}: {metrics:?}"))
+    };
+    let messages = series("messages_in_per_sec");
+    let peak = messages.points.iter().map(|p| p.value).fold(0.0, f64::max);
+    assert!(
+        (10.0..100.0).contains(&peak),
+        "about 40 messages/s were produced, the series says {peak}"
+    );
+    assert!(series("bytes_in_per_sec")
+        .points
+        .iter()
+        .any(|p| p.value > 0.0));
+    assert!(series(&format!("lag:{GROUP}"))
+        .points
+        .iter()
+        .any(|p| p.value > 0.0));
+    assert!(
+        metrics
+            .topics
+            .iter()
+            .any(|t| t.topic == TOPIC && t.messages_total > 0),
+        "{:?}",
+        metrics.topics
+    );
+
+    // The portal: charts with data, the group with its verdict, live.
+    let browser = e2e::browser::Browser::admin_at(&p.cp.url, &format!("/clusters/{}", cluster.id))
+        .await
+        .expect("cluster page");
+    browser
+        .wait_text(&format!("#group-{GROUP}"), "STOP", 20)
+        .await
+        .expect("group row");
+    let lag: i64 = browser
+        .text(&format!("#group-{GROUP} .lag"))
+        .await
+        .expect("lag cell")
+        .trim()
+        .parse()
+        .expect("a number");
+    assert!(
+        lag >= stopped.total_lag,
+        "the page shows the growing lag: {lag}"
+    );
+    let charts = browser
+        .client
+        .find_all(Locator::Css("#monitoring figure.chart"))
+        .await
+        .expect("charts");
+    assert!(
+        charts.len() >= 5,
+        "bytes in/out, storage, brokers, messages and lag charts: {}",
+        charts.len()
+    );
+    let drawn = browser
+        .client
+        .find_all(Locator::Css(
+            "figure[data-series=messages_in_per_sec] svg path.line",
+        ))
+        .await
+        .expect("line");
+    assert_eq!(drawn.len(), 1, "the messages chart draws a line");
+    let caption = browser
+        .text("figure[data-series=messages_in_per_sec] .chart-last")
+        .await
+        .expect("caption");
+    assert!(caption.contains("msg/s"), "{caption}");
+    let shot = std::env::temp_dir().join(format!("tideway-monitoring-{}.png", std::process::id()));
+    let panel = browser
+        .client
+        .find(Locator::Css("#monitoring"))
+        .await
+        .expect("panel");
+    let png = panel.screenshot().await.expect("screenshot");
+    std::fs::write(&shot, &png).expect("write screenshot");
+    assert_eq!(&png[1..4], b"PNG");
+    eprintln!("screenshot of the monitoring panel: {}", shot.display());
+    browser
+        .goto(&format!("{}/alerts", p.cp.url))
+        .await
+        .expect("alerts page");
+    browser
+        .wait_text("#alerts", "slow-readers", 10)
+        .await
+        .expect("alert listed");
+    browser
+        .goto(&format!("{}/admin/fleet", p.cp.url))
+        .await
+        .expect("fleet");
+    browser
+        .wait_text("#fleet-host-host-1", "online", 10)
+        .await
+        .expect("fleet host");
+    browser
+        .wait_text("#top-tenants", "team-mon", 10)
+        .await
+        .expect("tenant listed");
+
+    // A fast consumer catches up: OK again, and the alert resolves.
+    stop_producing.store(true, Ordering::SeqCst);
+    let sent = producer.await.expect("producer");
+    let stop_fast = Arc::new(AtomicBool::new(false));
+    let fast = consumer(bootstrap, Duration::ZERO, stop_fast.clone());
+    let ok = until_status(&admin, cluster.id, LagStatus::Ok, 0).await;
+    assert_eq!(ok.total_lag, 0, "{ok:?}");
+    hook.until("consumer_stalled", "resolved").await;
+    stop_fast.store(true, Ordering::SeqCst);
+    let caught_up = fast.join().expect("fast consumer");
+    assert_eq!(read + caught_up, sent, "every record was read once");
+}
