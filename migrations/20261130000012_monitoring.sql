@@ -53,6 +53,7 @@ CREATE TABLE host_samples (
 CREATE INDEX host_samples_at ON host_samples (at);
 
 ALTER TABLE hosts ADD COLUMN metrics jsonb;
+ALTER TABLE broker_status ADD COLUMN metrics_port integer;
 
 -- Alert rules: a platform default per rule (tenant_id NULL) and per-tenant overrides.
 CREATE TABLE alert_rules (

@@ -46,6 +46,9 @@ pub struct BrokerArgs {
     /// How long a new group waits for more members before its first rebalance (default 3s).
     #[arg(long, value_parser = humantime::parse_duration)]
     group_initial_rebalance_delay: Option<Duration>,
+    /// Address to serve Prometheus metrics on (`/metrics`; port 0 picks a free port).
+    #[arg(long)]
+    metrics_listen: Option<SocketAddr>,
     /// TOML file with the same settings and `[topic-defaults]` in Kafka's names.
     #[arg(long)]
     config: Option<PathBuf>,
@@ -111,6 +114,7 @@ impl BrokerArgs {
                 .unwrap_or_else(default_sasl_mechanisms),
             bootstrap_credentials: file.bootstrap_credentials.clone(),
             kerberos: file.kerberos.clone(),
+            metrics_listen: self.metrics_listen.or(file.metrics_listen),
         };
         config.validate()?;
         Ok(config)
@@ -171,11 +175,26 @@ pub fn run(args: BrokerArgs) -> anyhow::Result<()> {
             );
         }
         let (host, port) = config.advertised.clone();
+        let metrics = match config.metrics_listen {
+            Some(addr) => Some(tideway_engine::metrics::bind(addr).await?),
+            None => None,
+        };
         let broker = Broker::open(config)?;
         // The harness and the agent read this line to learn the port.
         println!("tideway broker listening on {bound} advertised as {host}:{port}");
         tracing::info!(%bound, cluster_id = %broker.cluster_id, "broker started");
         let (stop, stopped) = tokio::sync::watch::channel(false);
+        if let Some(socket) = metrics {
+            let addr = socket.local_addr()?;
+            broker.traffic.serving_metrics_on(addr.port());
+            println!("tideway broker metrics on http://{addr}/metrics");
+            let (b, stop) = (broker.clone(), stopped.clone());
+            tokio::spawn(async move {
+                if let Err(e) = tideway_engine::metrics::serve(b, socket, stop).await {
+                    tracing::warn!(error = %e, "the metrics endpoint stopped");
+                }
+            });
+        }
         tokio::spawn(async move {
             wait_for_signal().await;
             let _ = stop.send(true);

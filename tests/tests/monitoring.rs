@@ -25,12 +25,22 @@ use rdkafka::{
 use tideway_api::{
     client::{Client, ClientError},
     clusters::{ClusterKind, CreateCluster},
-    monitoring::{ConsumerGroup, LagStatus, SetAlertRule},
+    monitoring::{ConsumerGroup, LagStatus, PrometheusTargetGroup, SetAlertRule},
+    tenants::{CreateUser, PutMember},
     topics::CreateTopic,
-    ClusterId,
+    ClusterId, Role,
 };
 
 const GROUP: &str = "slow-readers";
+
+async fn scrape(url: &str) -> String {
+    reqwest::get(url)
+        .await
+        .expect("scrape")
+        .text()
+        .await
+        .expect("body")
+}
 const TOPIC: &str = "events";
 
 /// A webhook receiver that refuses its first delivery and records the rest.
@@ -176,7 +186,7 @@ async fn until_status(
 async fn a_slow_consumer_warns_a_stopped_one_alerts_and_the_portal_charts_it() {
     let hook = Webhook::default();
     let url = hook.start().await;
-    let p = Platform::start_with(
+    let mut p = Platform::start_with(
         1,
         &[
             "--metrics-interval",
@@ -188,6 +198,13 @@ async fn a_slow_consumer_warns_a_stopped_one_alerts_and_the_portal_charts_it() {
         ],
     )
     .await;
+    // The agent serves its own metrics.
+    let agent_metrics = e2e::free_port();
+    p.agent_flags = vec![
+        "--metrics-listen".into(),
+        format!("127.0.0.1:{agent_metrics}"),
+    ];
+    p.start_agent();
     let admin = p.admin.clone();
     let tenant = p.tenant("team-mon").await;
     let cluster = admin
@@ -359,6 +376,93 @@ async fn a_slow_consumer_warns_a_stopped_one_alerts_and_the_portal_charts_it() {
         "{:?}",
         metrics.topics
     );
+
+    // Prometheus: the brokers' endpoints by service discovery, the control plane's
+    // verdict gauges, the agent's host metrics.
+    let targets: Vec<PrometheusTargetGroup> =
+        admin.get("/prometheus/targets").await.expect("targets");
+    let target = targets
+        .iter()
+        .find(|t| t.labels.get("tideway_cluster").map(String::as_str) == Some("monitored"))
+        .unwrap_or_else(|| panic!("no target for the cluster: {targets:?}"));
+    let broker_metrics = scrape(&format!("http://{}/metrics", target.targets[0])).await;
+    assert!(
+        broker_metrics
+            .lines()
+            .any(|l| l.starts_with(r#"kafka_server_messages_in_total{topic="events"} "#)),
+        "{broker_metrics}"
+    );
+    let cp_metrics = scrape(&format!("{}/metrics", p.cp.url)).await;
+    let status_line = cp_metrics
+        .lines()
+        .find(|l| {
+            l.starts_with("tideway_consumer_group_status{")
+                && l.contains(&format!(r#"group="{GROUP}""#))
+        })
+        .unwrap_or_else(|| panic!("no verdict gauge: {cp_metrics}"));
+    assert!(status_line.ends_with(" 4"), "STOP is 4: {status_line}");
+    let host_metrics = scrape(&format!("http://127.0.0.1:{agent_metrics}/metrics")).await;
+    let memory = host_metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("tideway_host_memory_total_bytes "))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .unwrap_or_else(|| panic!("no host memory: {host_metrics}"));
+    assert!(memory > 0.0);
+    assert!(
+        host_metrics.contains("tideway_agent_brokers_running 1"),
+        "{host_metrics}"
+    );
+    let hosts = admin.list_hosts().await.expect("hosts");
+    let reported = hosts[0].metrics.expect("host metrics with the heartbeat");
+    assert!(
+        reported.memory_used_bytes > 0 && reported.memory_used_bytes <= reported.memory_total_bytes
+    );
+
+    // Another tenant's member sees nothing of this cluster's groups.
+    admin
+        .create_user(&CreateUser {
+            username: "mallory".into(),
+            password: "mallory-password".into(),
+            display_name: None,
+            platform_admin: false,
+        })
+        .await
+        .expect("user");
+    let other = p.tenant("team-other").await;
+    admin
+        .put_member(
+            other.id,
+            "mallory",
+            &PutMember {
+                role: Role::TenantAdmin,
+            },
+        )
+        .await
+        .expect("member");
+    let mallory =
+        p.cp.client()
+            .login("mallory", "mallory-password")
+            .await
+            .expect("login");
+    for path in [
+        format!("/clusters/{}/consumer-groups", cluster.id),
+        format!("/clusters/{}/metrics", cluster.id),
+    ] {
+        let err = mallory
+            .get::<serde_json::Value>(&path)
+            .await
+            .expect_err("hidden");
+        assert_eq!(err.status(), Some(404), "{path}");
+    }
+    assert!(
+        mallory.alerts().await.expect("alerts").is_empty(),
+        "no alerts of other tenants"
+    );
+    let err = mallory
+        .get::<serde_json::Value>("/prometheus/targets")
+        .await
+        .expect_err("admin only");
+    assert_eq!(err.status(), Some(403));
 
     // The portal: charts with data, the group with its verdict, live.
     let browser = e2e::browser::Browser::admin_at(&p.cp.url, &format!("/clusters/{}", cluster.id))

@@ -127,7 +127,7 @@ pub struct Broker {
     pub config: BrokerConfig,
     pub cluster_id: String,
     registry: Mutex<TopicRegistry>,
-    partitions: RwLock<HashMap<(String, i32), Arc<Partition>>>,
+    pub(crate) partitions: RwLock<HashMap<(String, i32), Arc<Partition>>>,
     /// Woken on every append, for fetches waiting for data.
     pub appended: Notify,
     /// Consumer groups and their committed offsets.

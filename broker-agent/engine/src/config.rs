@@ -53,6 +53,8 @@ pub struct BrokerConfig {
     pub bootstrap_credentials: Vec<BootstrapCredential>,
     /// Kerberos for SASL/GSSAPI.
     pub kerberos: Option<KerberosConfig>,
+    /// Where `/metrics` (Prometheus text) is served; port 0 picks a free port.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// `[[bootstrap-credentials]]`: a SCRAM credential in its stored form (salt, stored key
@@ -318,6 +320,8 @@ pub struct FileConfig {
     pub bootstrap_credentials: Vec<BootstrapCredential>,
     #[serde(default)]
     pub kerberos: Option<KerberosConfig>,
+    #[serde(default)]
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 mod humantime_serde_opt {

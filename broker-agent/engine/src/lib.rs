@@ -9,6 +9,7 @@ pub mod config;
 pub mod fsutil;
 pub mod groups;
 pub mod log;
+pub mod metrics;
 pub mod producer_ids;
 pub mod replication;
 pub mod security;

@@ -243,6 +243,7 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let peer = session.peer;
+    let _open = broker.traffic.metrics.connection();
     let (rd, wr) = tokio::io::split(stream);
     let (mut rd, mut wr) = (BufReader::new(rd), BufWriter::new(wr));
     let max = broker.config.max_request_bytes;
@@ -278,6 +279,7 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
             return;
         }
         if !reply.throttle.is_zero() {
+            broker.traffic.metrics.throttled(reply.throttle);
             tokio::select! {
                 _ = tokio::time::sleep(reply.throttle) => {}
                 _ = shutdown.changed() => return,

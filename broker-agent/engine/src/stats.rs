@@ -1,25 +1,33 @@
 //! Traffic counters of a broker — record bytes produced to it and fetched from it since
-//! it started, and failed authentications — and the small file it rewrites every second (`meta/stats.json` in its data
-//! dir) so that the agent on its host can report them without speaking Kafka.
+//! it started, and failed authentications — and the small file it rewrites every second
+//! (`meta/stats.json` in its data dir) so that the agent on its host can report them
+//! without speaking Kafka, with the port of its metrics endpoint. The same events feed
+//! the Prometheus metrics, per topic.
 
 use std::{
     path::Path,
-    sync::atomic::{AtomicU64, Ordering},
+    sync::{
+        atomic::{AtomicU16, AtomicU64, Ordering},
+        Arc,
+    },
 };
 
 use serde::{Deserialize, Serialize};
 
-use crate::fsutil::write_atomic;
+use crate::{fsutil::write_atomic, metrics::BrokerMetrics};
 
 /// Where the stats file lives under a data dir.
 pub const STATS_FILE: &str = "meta/stats.json";
 
 /// Counters updated by the request handlers.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct TrafficStats {
     bytes_in: AtomicU64,
     bytes_out: AtomicU64,
     failed_authentications: AtomicU64,
+    metrics_port: AtomicU16,
+    /// The Prometheus view of the same events, and more.
+    pub metrics: Arc<BrokerMetrics>,
 }
 
 /// What the stats file holds.
@@ -32,19 +40,31 @@ pub struct TrafficSnapshot {
     /// Failed TLS handshakes and SASL authentications, and requests sent unauthenticated.
     #[serde(default)]
     pub failed_authentications: u64,
+    /// Where the broker serves `/metrics`, when it does.
+    #[serde(default)]
+    pub metrics_port: Option<u16>,
 }
 
 impl TrafficStats {
-    pub fn produced(&self, bytes: usize) {
+    /// `messages` records of `bytes` appended to `topic`.
+    pub fn produced(&self, topic: &str, bytes: usize, messages: i64) {
         self.bytes_in.fetch_add(bytes as u64, Ordering::Relaxed);
+        self.metrics.produced(topic, bytes, messages);
     }
 
-    pub fn fetched(&self, bytes: usize) {
+    pub fn fetched(&self, topic: &str, bytes: usize) {
         self.bytes_out.fetch_add(bytes as u64, Ordering::Relaxed);
+        self.metrics.fetched(topic, bytes);
     }
 
     pub fn authentication_failed(&self) {
         self.failed_authentications.fetch_add(1, Ordering::Relaxed);
+        self.metrics.authentication_failed();
+    }
+
+    /// Records the port `/metrics` is served on, for the agent.
+    pub fn serving_metrics_on(&self, port: u16) {
+        self.metrics_port.store(port, Ordering::Relaxed);
     }
 
     pub fn snapshot(&self) -> TrafficSnapshot {
@@ -52,6 +72,10 @@ impl TrafficStats {
             bytes_in: self.bytes_in.load(Ordering::Relaxed),
             bytes_out: self.bytes_out.load(Ordering::Relaxed),
             failed_authentications: self.failed_authentications.load(Ordering::Relaxed),
+            metrics_port: match self.metrics_port.load(Ordering::Relaxed) {
+                0 => None,
+                port => Some(port),
+            },
         }
     }
 
@@ -78,10 +102,11 @@ mod tests {
         std::fs::create_dir_all(dir.path().join("meta")).expect("meta");
         assert_eq!(read_published(dir.path()), None);
         let stats = TrafficStats::default();
-        stats.produced(100);
-        stats.produced(20);
-        stats.fetched(7);
+        stats.produced("t", 100, 1);
+        stats.produced("t", 20, 1);
+        stats.fetched("t", 7);
         stats.authentication_failed();
+        stats.serving_metrics_on(9404);
         stats.publish(dir.path()).expect("publish");
         assert_eq!(
             read_published(dir.path()),
@@ -89,6 +114,7 @@ mod tests {
                 bytes_in: 120,
                 bytes_out: 7,
                 failed_authentications: 1,
+                metrics_port: Some(9404),
             })
         );
     }

@@ -5,6 +5,7 @@
 
 mod broker_security;
 mod host;
+mod metrics;
 mod probe;
 mod supervisor;
 mod volumes;
@@ -60,6 +61,9 @@ pub struct RunArgs {
     /// Labels, k=v,k=v (e.g. rack=r1).
     #[arg(long, default_value = "")]
     labels: String,
+    /// Address to serve the agent's Prometheus metrics on (`/metrics`; port 0 picks one).
+    #[arg(long)]
+    metrics_listen: Option<std::net::SocketAddr>,
 }
 
 /// The validated settings of an agent.
@@ -68,6 +72,8 @@ struct Agent {
     registration: RegisterHost,
     storage: Vec<Storage>,
     data_root: PathBuf,
+    metrics_listen: Option<std::net::SocketAddr>,
+    metrics: std::sync::Arc<metrics::AgentMetrics>,
 }
 
 /// The kernel's ephemeral port range (`net.ipv4.ip_local_port_range`), if readable.
@@ -157,6 +163,8 @@ impl RunArgs {
             registration,
             storage,
             data_root: self.data_root,
+            metrics_listen: self.metrics_listen,
+            metrics: Default::default(),
         })
     }
 }
@@ -217,15 +225,25 @@ impl Agent {
             self.storage.clone(),
             self.registration.address.clone(),
         )?;
+        if let Some(addr) = self.metrics_listen {
+            metrics::serve(self.metrics.clone(), addr).await?;
+        }
+        let mut sampler = host::HostSampler::default();
         let (mut host, mut interval) = self.register().await;
         let mut applied: Option<Generation> = None;
         let mut backoff = interval;
         loop {
             supervisor.tick();
+            let brokers = supervisor.observe().await;
+            let running = brokers.iter().filter(|b| b.running).count() as u32;
+            let host_metrics = sampler.sample(running);
+            let storage = self.storage_report();
+            self.metrics.observe(&host_metrics, &storage);
             let hb = Heartbeat {
                 observed_generation: applied,
-                storage: self.storage_report(),
-                brokers: supervisor.observe().await,
+                storage,
+                brokers,
+                metrics: Some(host_metrics),
             };
             let outcome = match self.client.heartbeat(host, &hb).await {
                 Ok(ack) if applied != Some(ack.desired_generation) => self
@@ -243,6 +261,7 @@ impl Agent {
                     applied = None;
                 }
                 Err(e) => {
+                    self.metrics.heartbeat_failed();
                     tracing::warn!(error = %e, retry_in = ?backoff, "heartbeat failed");
                     backoff = (backoff * 2).min(MAX_BACKOFF);
                 }

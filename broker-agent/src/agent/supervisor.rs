@@ -121,7 +121,7 @@ impl Supervisor {
             .map(|_| broker_security::protocol_line(a).to_owned())
             .unwrap_or_default();
         text += &format!(
-            "data-dir = {:?}\nlisten = \"0.0.0.0:{port}\"\nadvertised = \"{}:{port}\"\nnode-id = {}\ncluster-id = \"{}\"\nauto-create-topics = {}\n",
+            "data-dir = {:?}\nmetrics-listen = \"0.0.0.0:0\"\nlisten = \"0.0.0.0:{port}\"\nadvertised = \"{}:{port}\"\nnode-id = {}\ncluster-id = \"{}\"\nauto-create-topics = {}\n",
             volume.display().to_string(),
             self.address,
             a.node_id,
@@ -370,6 +370,7 @@ impl Supervisor {
                 disk_used_bytes: Some(volumes::used_bytes(&m.volume)),
                 bytes_in: traffic.map(|t| t.bytes_in),
                 bytes_out: traffic.map(|t| t.bytes_out),
+                metrics_port: traffic.and_then(|t| t.metrics_port),
             });
         }
         out.extend(self.unprepared.iter().map(|(id, (_, why))| BrokerObserved {
@@ -380,6 +381,7 @@ impl Supervisor {
             disk_used_bytes: None,
             bytes_in: None,
             bytes_out: None,
+            metrics_port: None,
         }));
         out
     }

@@ -69,6 +69,20 @@ pub struct Heartbeat {
     /// Health of each broker the agent runs.
     #[serde(default)]
     pub brokers: Vec<BrokerObserved>,
+    /// CPU and memory use of the host now.
+    #[serde(default)]
+    pub metrics: Option<HostMetrics>,
+}
+
+/// How busy a host is, as its agent last saw it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct HostMetrics {
+    /// Busy share of all CPUs since the previous heartbeat, 0 to 100.
+    pub cpu_percent: f32,
+    pub memory_used_bytes: u64,
+    pub memory_total_bytes: u64,
+    /// Broker processes running.
+    pub brokers_running: u32,
 }
 
 /// What an agent sees of one of its brokers.
@@ -91,6 +105,9 @@ pub struct BrokerObserved {
     /// Record bytes fetched from the broker since it started.
     #[serde(default)]
     pub bytes_out: Option<u64>,
+    /// The port the broker serves Prometheus metrics on (`/metrics`), when it does.
+    #[serde(default)]
+    pub metrics_port: Option<u16>,
 }
 
 /// The answer to a heartbeat: the generation the agent should be at.

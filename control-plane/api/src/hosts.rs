@@ -25,6 +25,9 @@ pub struct Host {
     pub agent_version: Option<String>,
     pub capacity: HostCapacity,
     pub storage: Vec<StorageCapacity>,
+    /// CPU and memory use with the last heartbeat.
+    #[serde(default)]
+    pub metrics: Option<crate::agents::HostMetrics>,
     pub port_range: Option<PortRange>,
     pub generation: Generation,
     pub observed_generation: Option<Generation>,

@@ -128,6 +128,17 @@ pub struct RangeQuery {
     pub range: Option<String>,
 }
 
+/// One scrape target in Prometheus' HTTP service discovery format
+/// (`GET /api/v1/prometheus/targets`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PrometheusTargetGroup {
+    /// `host:port` of a broker's metrics endpoint.
+    pub targets: Vec<String>,
+    /// `tideway_cluster`, `tideway_cluster_id`, `tideway_tenant`, `tideway_host`,
+    /// `tideway_node_id`.
+    pub labels: std::collections::BTreeMap<String, String>,
+}
+
 /// Whether an alert is active.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::{types::Json, FromRow, PgConnection, PgPool};
 use tideway_api::{
-    agents::{AgentToken, RegisterHost, StorageCapacity},
+    agents::{AgentToken, HostMetrics, RegisterHost, StorageCapacity},
     Generation, HostId, TokenId,
 };
 
@@ -133,14 +133,17 @@ pub async fn heartbeat(
     host: HostId,
     observed: Option<Generation>,
     storage: &[StorageCapacity],
+    metrics: Option<&HostMetrics>,
 ) -> sqlx::Result<Option<Generation>> {
     sqlx::query_scalar(
-        "UPDATE hosts SET last_seen_at = now(), observed_generation = $2, storage = $3
+        "UPDATE hosts SET last_seen_at = now(), observed_generation = $2, storage = $3,
+                metrics = COALESCE($4, metrics)
          WHERE id = $1 RETURNING generation",
     )
     .bind(host)
     .bind(observed)
     .bind(Json(storage))
+    .bind(metrics.map(Json))
     .fetch_optional(db)
     .await
 }

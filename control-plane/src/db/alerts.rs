@@ -68,6 +68,23 @@ pub async fn silent_hosts(db: &PgPool, silent_secs: f64) -> sqlx::Result<Vec<(Ho
     .await
 }
 
+/// Storage backends of online hosts filled above `percent`: (host, name, backend, %).
+pub async fn full_host_volumes(
+    db: &PgPool,
+    percent: f64,
+) -> sqlx::Result<Vec<(HostId, String, String, f64)>> {
+    sqlx::query_as(
+        "SELECT h.id, h.name, v->>'backend',
+                100.0 * (1.0 - (v->>'free_bytes')::float8 / (v->>'total_bytes')::float8)
+         FROM hosts h, jsonb_array_elements(h.storage) AS v
+         WHERE (v->>'total_bytes')::float8 > 0
+           AND 100.0 * (1.0 - (v->>'free_bytes')::float8 / (v->>'total_bytes')::float8) > $1",
+    )
+    .bind(percent)
+    .fetch_all(db)
+    .await
+}
+
 /// A broker named for an alert: (cluster, its tenant, cluster name, node id).
 pub type BrokerRef = (ClusterId, TenantId, String, i32);
 

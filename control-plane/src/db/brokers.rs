@@ -204,11 +204,12 @@ pub async fn record_status(
     for o in observed {
         sqlx::query(
             "INSERT INTO broker_status (broker_id, running, answering, detail, reported_at,
-                                        disk_used_bytes, bytes_in, bytes_out)
-             SELECT id, $3, $4, $5, now(), $6, $7, $8 FROM brokers WHERE id = $1 AND host_id = $2
+                                        disk_used_bytes, bytes_in, bytes_out, metrics_port)
+             SELECT id, $3, $4, $5, now(), $6, $7, $8, $9 FROM brokers WHERE id = $1 AND host_id = $2
              ON CONFLICT (broker_id) DO UPDATE SET running = EXCLUDED.running, answering = EXCLUDED.answering,
                 detail = EXCLUDED.detail, reported_at = now(), disk_used_bytes = EXCLUDED.disk_used_bytes,
-                bytes_in = EXCLUDED.bytes_in, bytes_out = EXCLUDED.bytes_out",
+                bytes_in = EXCLUDED.bytes_in, bytes_out = EXCLUDED.bytes_out,
+                metrics_port = EXCLUDED.metrics_port",
         )
         .bind(o.broker_id)
         .bind(host)
@@ -218,6 +219,7 @@ pub async fn record_status(
         .bind(o.disk_used_bytes.map(|b| b as i64))
         .bind(o.bytes_in.map(|b| b as i64))
         .bind(o.bytes_out.map(|b| b as i64))
+        .bind(o.metrics_port.map(i32::from))
         .execute(db)
         .await?;
     }
@@ -282,6 +284,25 @@ pub async fn approved_clusters(db: &PgPool) -> sqlx::Result<Vec<(ClusterId, bool
         "SELECT c.id, EXISTS (SELECT 1 FROM brokers b WHERE b.cluster_id = c.id)
          FROM clusters c WHERE c.approval_state = 'approved' ORDER BY c.created_at",
     )
+    .fetch_all(db)
+    .await
+}
+
+/// A broker serving metrics: (cluster name, cluster id, tenant name, host name, host
+/// address, node id, metrics port).
+pub type MetricsEndpoint = (String, ClusterId, String, String, String, i32, i32);
+
+/// Brokers whose agent reported a metrics port within `fresh_secs`.
+pub async fn metrics_endpoints(db: &PgPool, fresh_secs: i64) -> sqlx::Result<Vec<MetricsEndpoint>> {
+    sqlx::query_as(
+        "SELECT c.name, c.id, t.name, h.name, h.address, b.node_id, s.metrics_port
+         FROM brokers b JOIN broker_status s ON s.broker_id = b.id
+         JOIN hosts h ON h.id = b.host_id JOIN clusters c ON c.id = b.cluster_id
+         JOIN tenants t ON t.id = c.tenant_id
+         WHERE s.metrics_port IS NOT NULL AND s.reported_at > now() - make_interval(secs => $1)
+         ORDER BY c.name, b.node_id",
+    )
+    .bind(fresh_secs as f64)
     .fetch_all(db)
     .await
 }

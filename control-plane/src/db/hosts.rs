@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::{types::Json, FromRow, PgPool};
 use tideway_api::{
-    agents::{HostCapacity, PortRange, StorageCapacity},
+    agents::{HostCapacity, HostMetrics, PortRange, StorageCapacity},
     clusters::HardwareProfile,
     hosts::Host,
     Generation, HostId,
@@ -21,6 +21,7 @@ struct HostRow {
     agent_version: Option<String>,
     capacity: Json<HostCapacity>,
     storage: Json<Vec<StorageCapacity>>,
+    metrics: Option<Json<HostMetrics>>,
     port_first: Option<i32>,
     port_last: Option<i32>,
     generation: Generation,
@@ -31,7 +32,7 @@ struct HostRow {
 pub async fn list(db: &PgPool, offline_after: chrono::Duration) -> sqlx::Result<Vec<Host>> {
     let rows: Vec<HostRow> = sqlx::query_as(
         "SELECT id, name, address, hardware_profile, labels, last_seen_at, created_at, agent_version,
-                capacity, storage, port_first, port_last, generation, observed_generation
+                capacity, storage, metrics, port_first, port_last, generation, observed_generation
          FROM hosts ORDER BY name",
     )
     .fetch_all(db)
@@ -61,6 +62,7 @@ pub async fn list(db: &PgPool, offline_after: chrono::Duration) -> sqlx::Result<
             agent_version: r.agent_version,
             capacity: r.capacity.0,
             storage: r.storage.0,
+            metrics: r.metrics.map(|m| m.0),
             generation: r.generation,
             observed_generation: r.observed_generation,
         })

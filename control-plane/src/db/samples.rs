@@ -23,6 +23,24 @@ pub async fn record_brokers(db: &PgPool, at: DateTime<Utc>, fresh_secs: i64) -> 
     Ok(done.rows_affected())
 }
 
+/// Copies every host's latest heartbeat metrics and storage into `host_samples` (hosts
+/// silent for longer than `fresh_secs` are left out).
+pub async fn record_hosts(db: &PgPool, at: DateTime<Utc>, fresh_secs: i64) -> sqlx::Result<u64> {
+    let done = sqlx::query(
+        "INSERT INTO host_samples (host_id, at, cpu_percent, memory_used_bytes, memory_total_bytes, volumes)
+         SELECT id, $1, (metrics->>'cpu_percent')::real, (metrics->>'memory_used_bytes')::bigint,
+                (metrics->>'memory_total_bytes')::bigint, storage
+         FROM hosts
+         WHERE metrics IS NOT NULL AND last_seen_at > $1 - make_interval(secs => $2)
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(at)
+    .bind(fresh_secs as f64)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected())
+}
+
 /// Messages ever written to each topic (the sum of its partitions' end offsets).
 pub async fn record_topics(
     db: &PgPool,

@@ -9,6 +9,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use metrics_util::MetricKindMask;
 
 use crate::state::AppState;
 
@@ -17,6 +18,9 @@ const LATENCY_BUCKETS: &[f64] = &[
 ];
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// A gauge not set for this long is dropped from `/metrics`.
+const GAUGE_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
 /// Installs the process-wide recorder once and returns its handle.
 pub fn install() -> anyhow::Result<PrometheusHandle> {
@@ -28,6 +32,8 @@ pub fn install() -> anyhow::Result<PrometheusHandle> {
             Matcher::Full("http_request_duration_seconds".into()),
             LATENCY_BUCKETS,
         )?
+        // Gauges of deleted clusters and groups go once no pass sets them any more.
+        .idle_timeout(MetricKindMask::GAUGE, Some(GAUGE_IDLE_TIMEOUT))
         .build_recorder();
     let handle = recorder.handle();
     if metrics::set_global_recorder(recorder).is_ok() {

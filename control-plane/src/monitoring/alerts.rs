@@ -7,13 +7,12 @@ use std::collections::HashMap;
 
 use chrono::Utc;
 use tideway_api::{
-    clusters::ClusterKind,
     monitoring::{Alert, AlertRule, AlertState, LagStatus},
     ClusterId, TenantId,
 };
 
-use super::consumer_groups;
-use crate::{cluster_pki, db, db::alerts::RuleSetting, error::ApiError, service, state::AppState};
+use super::consumer_groups::ClusterGroups;
+use crate::{cluster_pki, db, db::alerts::RuleSetting, error::ApiError, state::AppState};
 
 /// A rule's name, meaning, unit and built-in default threshold.
 pub struct RuleDef {
@@ -41,7 +40,8 @@ pub const RULES: &[RuleDef] = &[
     },
     RuleDef {
         name: "disk_usage",
-        description: "A broker's data takes more of its volume than",
+        description:
+            "A broker's data takes more of its volume, or a host's storage backend is fuller, than",
         unit: "percent",
         threshold: 85.0,
         severity: "warning",
@@ -150,9 +150,9 @@ struct Finding {
 }
 
 /// Works out what holds now, fires new alerts, resolves old ones and queues webhooks.
-pub async fn evaluate(state: &AppState) -> Result<(), ApiError> {
+pub async fn evaluate(state: &AppState, groups: &[ClusterGroups]) -> Result<(), ApiError> {
     let rules = Rules::new(db::alerts::rule_settings(&state.db).await?);
-    let findings = find(state, &rules).await?;
+    let findings = find(state, &rules, groups).await?;
     let firing = db::alerts::firing(&state.db).await?;
     let now = Utc::now();
     let mut still = std::collections::HashSet::new();
@@ -209,7 +209,11 @@ async fn notify(state: &AppState, alert: &Alert) -> Result<(), ApiError> {
     Ok(())
 }
 
-async fn find(state: &AppState, rules: &Rules) -> Result<Vec<Finding>, ApiError> {
+async fn find(
+    state: &AppState,
+    rules: &Rules,
+    groups: &[ClusterGroups],
+) -> Result<Vec<Finding>, ApiError> {
     let mut out = Vec::new();
     let (on, secs) = rules.get("host_offline", None);
     if on {
@@ -245,6 +249,18 @@ async fn find(state: &AppState, rules: &Rules) -> Result<Vec<Finding>, ApiError>
                 format!("broker {node} of cluster {name} uses {pct:.0} % of its volume (limit {limit:.0} %)")));
         }
     }
+    if rules.get("disk_usage", None).0 {
+        for (host, name, backend, pct) in db::alerts::full_host_volumes(&state.db, disk_pct).await?
+        {
+            out.push(Finding {
+                rule: "disk_usage",
+                subject: format!("host:{host}/{backend}"),
+                tenant_id: None,
+                cluster_id: None,
+                message: format!("the {backend} storage of host {name} is {pct:.0} % full (limit {disk_pct:.0} %)"),
+            });
+        }
+    }
     for ((cluster, tenant, name, node), pem) in db::alerts::broker_certificates(&state.db).await? {
         let (on, days) = rules.get("certificate_expiry", Some(tenant));
         let left =
@@ -263,7 +279,7 @@ async fn find(state: &AppState, rules: &Rules) -> Result<Vec<Finding>, ApiError>
         }
     }
     quota_findings(state, rules, &mut out).await?;
-    consumer_findings(state, rules, &mut out).await?;
+    consumer_findings(rules, groups, &mut out);
     Ok(out)
 }
 
@@ -325,23 +341,12 @@ async fn quota_findings(
     Ok(())
 }
 
-async fn consumer_findings(
-    state: &AppState,
-    rules: &Rules,
-    out: &mut Vec<Finding>,
-) -> Result<(), ApiError> {
-    for (id, _) in db::brokers::approved_clusters(&state.db).await? {
-        let Some(cluster) = service::clusters::load(state, id).await? else {
-            continue;
-        };
-        let shared_host = cluster.kind == ClusterKind::Shared && cluster.topic_prefix.is_none();
-        if shared_host || cluster.bootstrap_servers.is_none() {
-            continue;
-        }
+fn consumer_findings(rules: &Rules, groups: &[ClusterGroups], out: &mut Vec<Finding>) {
+    for (cluster, groups) in groups {
         let tenant = Some(cluster.tenant_id);
         let (stall_on, _) = rules.get("consumer_stalled", tenant);
         let (lag_on, lag_secs) = rules.get("consumer_time_lag", tenant);
-        for g in consumer_groups::of_cluster(state, &cluster).await? {
+        for g in groups {
             let subject = format!("cluster:{}/group:{}", cluster.id, g.group_id);
             let finding = |rule, message| Finding {
                 rule,
@@ -370,5 +375,4 @@ async fn consumer_findings(
             }
         }
     }
-    Ok(())
 }

@@ -12,7 +12,7 @@ use std::{
 use chrono::{DateTime, Utc};
 use tideway_api::ClusterId;
 
-use super::{alerts, offsets, webhook};
+use super::{alerts, consumer_groups, export, offsets, webhook};
 use crate::{db, db::samples::LagSample, error::ApiError, service, state::AppState};
 
 /// Advisory lock key held by the active sampler ("tidemon1").
@@ -69,6 +69,7 @@ pub async fn sample_once(state: &AppState, memory: &mut Memory) -> Result<(), Ap
     let now = Utc::now();
     let fresh = state.host_offline_after().num_seconds();
     db::samples::record_brokers(&state.db, now, fresh).await?;
+    db::samples::record_hosts(&state.db, now, fresh).await?;
     for (id, placed) in db::brokers::approved_clusters(&state.db).await? {
         if !placed {
             continue;
@@ -83,7 +84,9 @@ pub async fn sample_once(state: &AppState, memory: &mut Memory) -> Result<(), Ap
             tracing::info!(cluster_id = %id, error = %e, "could not read the cluster's offsets");
         }
     }
-    alerts::evaluate(state).await?;
+    let groups = consumer_groups::all(state).await?;
+    alerts::evaluate(state, &groups).await?;
+    export::publish(state, &groups).await?;
     memory.ticks += 1;
     let prune_every = (3600 / state.config.metrics_interval.as_secs().max(1)).max(1);
     if memory.ticks % prune_every == 1 {

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use tideway_api::{
-    clusters::Cluster,
+    clusters::{Cluster, ClusterKind},
     monitoring::{ConsumerGroup, PartitionLag},
     ClusterId,
 };
@@ -28,6 +28,27 @@ pub async fn list(
 ) -> Result<Vec<ConsumerGroup>, ApiError> {
     let cluster = clusters::get(state, caller, id).await?;
     of_cluster(state, &cluster).await
+}
+
+/// A cluster tenants consume from, with its groups.
+pub type ClusterGroups = (Cluster, Vec<ConsumerGroup>);
+
+/// The groups of every cluster a tenant owns that has brokers: dedicated clusters and
+/// tenants' slices of shared ones (not the shared clusters themselves).
+pub async fn all(state: &AppState) -> Result<Vec<ClusterGroups>, ApiError> {
+    let mut out = Vec::new();
+    for (id, _) in db::brokers::approved_clusters(&state.db).await? {
+        let Some(cluster) = clusters::load(state, id).await? else {
+            continue;
+        };
+        let shared_host = cluster.kind == ClusterKind::Shared && cluster.topic_prefix.is_none();
+        if shared_host || cluster.bootstrap_servers.is_none() {
+            continue;
+        }
+        let groups = of_cluster(state, &cluster).await?;
+        out.push((cluster, groups));
+    }
+    Ok(out)
 }
 
 /// The consumer groups of `cluster` (those under its prefix on a shared cluster).

@@ -1,7 +1,11 @@
 //! The platform admin's fleet view: clusters by state, hosts with what their brokers
-//! store against their storage, the busiest tenants, and recent alerts.
+//! store against their storage, the busiest tenants, and recent alerts; and the brokers'
+//! metrics endpoints for Prometheus' service discovery.
 
-use tideway_api::{hosts::Host, monitoring::Alert};
+use tideway_api::{
+    hosts::Host,
+    monitoring::{Alert, PrometheusTargetGroup},
+};
 
 use crate::{
     auth::Caller,
@@ -23,6 +27,33 @@ pub struct Fleet {
     pub hosts: Vec<HostLine>,
     pub tenants: Vec<TenantActivity>,
     pub alerts: Vec<Alert>,
+}
+
+/// Every broker's metrics endpoint, for Prometheus' HTTP service discovery (platform
+/// admin).
+pub async fn prometheus_targets(
+    state: &AppState,
+    caller: &Caller,
+) -> Result<Vec<PrometheusTargetGroup>, ApiError> {
+    caller.require_platform_admin()?;
+    let fresh = state.host_offline_after().num_seconds();
+    let endpoints = db::brokers::metrics_endpoints(&state.db, fresh).await?;
+    Ok(endpoints
+        .into_iter()
+        .map(|(cluster, cluster_id, tenant, host, address, node, port)| {
+            let labels = [
+                ("tideway_cluster", cluster),
+                ("tideway_cluster_id", cluster_id.to_string()),
+                ("tideway_tenant", tenant),
+                ("tideway_host", host),
+                ("tideway_node_id", node.to_string()),
+            ];
+            PrometheusTargetGroup {
+                targets: vec![format!("{address}:{port}")],
+                labels: labels.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+            }
+        })
+        .collect())
 }
 
 /// The fleet as a platform admin sees it.

@@ -5,6 +5,7 @@
 pub mod alerts;
 pub mod collector;
 pub mod consumer_groups;
+pub mod export;
 pub mod fleet;
 pub mod lag;
 pub mod offsets;

@@ -169,10 +169,15 @@ pub async fn heartbeat(
     host: HostId,
     hb: Heartbeat,
 ) -> Result<HeartbeatAck, ApiError> {
-    let desired_generation =
-        db::agents::heartbeat(&state.db, host, hb.observed_generation, &hb.storage)
-            .await?
-            .ok_or_else(|| ApiError::NotFound("host not found; register again".into()))?;
+    let desired_generation = db::agents::heartbeat(
+        &state.db,
+        host,
+        hb.observed_generation,
+        &hb.storage,
+        hb.metrics.as_ref(),
+    )
+    .await?
+    .ok_or_else(|| ApiError::NotFound("host not found; register again".into()))?;
     db::brokers::record_status(&state.db, host, &hb.brokers).await?;
     Ok(HeartbeatAck { desired_generation })
 }

@@ -176,10 +176,11 @@ pub async fn fetch(
         .collect();
     let mut bytes = 0;
     for (ti, data) in reads {
-        bytes += data.records.as_ref().map_or(0, |r| r.len());
+        let read = data.records.as_ref().map_or(0, |r| r.len());
+        broker.traffic.fetched(&req.topics[ti].topic, read);
+        bytes += read;
         topics[ti].partitions.push(data);
     }
-    broker.traffic.fetched(bytes);
     let throttle = if replica {
         Duration::ZERO
     } else {

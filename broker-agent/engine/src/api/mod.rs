@@ -176,8 +176,15 @@ pub async fn handle(
     frame_bytes: Bytes,
 ) -> Result<Reply, ProtocolError> {
     let started = std::time::Instant::now();
+    let api = frame_bytes
+        .get(..2)
+        .and_then(|k| ApiKey::try_from(i16::from_be_bytes([k[0], k[1]])).ok());
     let (mut reply, client_id) = dispatch(broker, session, frame_bytes).await?;
-    let busy = started.elapsed().as_secs_f64() * 100.0;
+    let took = started.elapsed();
+    if let Some(api) = api {
+        broker.traffic.metrics.answered(&format!("{api:?}"), took);
+    }
+    let busy = took.as_secs_f64() * 100.0;
     let cpu = broker.security.usage.record(
         &broker.security.state().quotas,
         principal_name(&session.principal),

@@ -96,7 +96,11 @@ pub async fn produce(
                             .await
                             .map_err(|e| (log_error_code(&e), e.to_string()));
                             if let Ok(a) = &appended {
-                                broker.traffic.produced(size);
+                                broker.traffic.produced(
+                                    &name,
+                                    size,
+                                    a.last_offset - a.base_offset + 1,
+                                );
                                 leader::advance(broker, &name, data.index, &partition);
                                 broker.appended.notify_waiters();
                                 if all {

@@ -4,7 +4,10 @@
 use axum::{extract::State, http::StatusCode, Json};
 use serde::Deserialize;
 use tideway_api::{
-    monitoring::{Alert, AlertRule, ClusterMetrics, ConsumerGroup, RangeQuery, SetAlertRule},
+    monitoring::{
+        Alert, AlertRule, ClusterMetrics, ConsumerGroup, PrometheusTargetGroup, RangeQuery,
+        SetAlertRule,
+    },
     ClusterId, TenantId,
 };
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -13,7 +16,7 @@ use super::ProblemResponse;
 use crate::{
     auth::Caller,
     error::{ApiJson, ApiPath, ApiQuery, ApiResult},
-    monitoring::{consumer_groups, series},
+    monitoring::{consumer_groups, fleet, series},
     service::alerting,
     state::AppState,
 };
@@ -27,6 +30,18 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(set_alert_rule))
         .routes(routes!(list_tenant_alert_rules))
         .routes(routes!(set_tenant_alert_rule, reset_tenant_alert_rule))
+        .routes(routes!(prometheus_targets))
+}
+
+/// Every broker's metrics endpoint in Prometheus' HTTP service discovery format
+/// (`http_sd_configs` with a bearer token of a platform admin).
+#[utoipa::path(get, path = "/prometheus/targets", tag = "monitoring", security(("bearer" = [])),
+    responses((status = 200, body = Vec<PrometheusTargetGroup>), (status = "default", response = ProblemResponse)))]
+async fn prometheus_targets(
+    State(s): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<Vec<PrometheusTargetGroup>>> {
+    Ok(Json(fleet::prometheus_targets(&s, &caller).await?))
 }
 
 /// Consumer groups with a Burrow-style verdict over the lag window, lag per partition in
