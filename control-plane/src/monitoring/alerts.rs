@@ -376,3 +376,40 @@ fn consumer_findings(rules: &Rules, groups: &[ClusterGroups], out: &mut Vec<Find
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tenant_override_wins_over_the_default_which_wins_over_the_built_in() {
+        let tenant = TenantId::new();
+        let setting = |tenant_id, rule: &str, enabled, threshold| RuleSetting {
+            tenant_id,
+            rule: rule.into(),
+            enabled,
+            threshold,
+        };
+        let rules = Rules::new(vec![
+            setting(None, "disk_usage", true, 90.0),
+            setting(Some(tenant), "disk_usage", false, 70.0),
+            setting(None, "retired_rule", true, 1.0),
+        ]);
+        assert_eq!(rules.get("disk_usage", Some(tenant)), (false, 70.0));
+        assert_eq!(rules.get("disk_usage", Some(TenantId::new())), (true, 90.0));
+        assert_eq!(rules.get("disk_usage", None), (true, 90.0));
+        assert_eq!(rules.get("certificate_expiry", Some(tenant)), (true, 14.0));
+        assert_eq!(
+            rules.get("retired_rule", None),
+            (false, 0.0),
+            "unknown rules never fire"
+        );
+        let described = rules.describe(Some(tenant));
+        assert_eq!(described.len(), RULES.len());
+        let disk = described
+            .iter()
+            .find(|r| r.rule == "disk_usage")
+            .expect("disk");
+        assert_eq!(disk.tenant_id, Some(tenant));
+    }
+}

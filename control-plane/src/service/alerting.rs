@@ -37,7 +37,7 @@ pub async fn of_tenant(
     caller: &Caller,
     tenant: TenantId,
 ) -> Result<Vec<AlertRule>, ApiError> {
-    caller.require(tenant, Role::Viewer, "see the tenant's alert rules")?;
+    caller.require(tenant, Role::Viewer, "tenant")?;
     Ok(rules(state).await?.describe(Some(tenant)))
 }
 
@@ -72,9 +72,7 @@ pub async fn set(
 ) -> Result<AlertRule, ApiError> {
     match tenant {
         None => caller.require_platform_admin()?,
-        Some(t) => caller
-            .require(t, Role::TenantAdmin, "override the tenant's alert rules")
-            .map(drop)?,
+        Some(t) => caller.require(t, Role::TenantAdmin, "tenant").map(drop)?,
     }
     let def = known(rule)?;
     check(def, &body)?;
@@ -109,11 +107,7 @@ pub async fn reset(
     tenant: TenantId,
     rule: &str,
 ) -> Result<(), ApiError> {
-    caller.require(
-        tenant,
-        Role::TenantAdmin,
-        "override the tenant's alert rules",
-    )?;
+    caller.require(tenant, Role::TenantAdmin, "tenant")?;
     let def = known(rule)?;
     let mut tx = state.db.begin().await?;
     if !db::alerts::delete_override(&mut tx, tenant, def.name).await? {

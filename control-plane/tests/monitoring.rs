@@ -1,0 +1,255 @@
+//! Monitoring on a real Postgres: alert rules through the API (defaults, tenant
+//! overrides, who may change them, bad thresholds), an alert's life from a silent host
+//! (fires once, resolves, both queued for the webhook), the webhook's retry bookkeeping
+//! against a port nothing listens on, and retention pruning.
+
+mod common;
+
+use axum::http::{Method, StatusCode};
+use chrono::{Duration, Utc};
+use common::*;
+use control_plane::{db, monitoring};
+use serde_json::json;
+use sqlx::PgPool;
+
+#[sqlx::test(migrations = "../migrations")]
+async fn rules_have_defaults_and_tenant_overrides(db: PgPool) {
+    let t = start(db).await;
+    let tenant = t.tenant("team-a", true, None).await;
+    let admin_of_a = t.member(&tenant, "ada", "tenant-admin").await;
+    let member_of_a = t.member(&tenant, "max", "member").await;
+    let other = t.tenant("team-b", true, None).await;
+    let admin_of_b = t.member(&other, "bob", "tenant-admin").await;
+
+    let defaults = t.get("/api/v1/alert-rules", &member_of_a).await;
+    assert_eq!(defaults.status, StatusCode::OK);
+    let disk = defaults
+        .body
+        .as_array()
+        .expect("rules")
+        .iter()
+        .find(|r| r["rule"] == "disk_usage")
+        .cloned()
+        .expect("disk rule");
+    assert_eq!(
+        (disk["threshold"].as_f64(), disk["unit"].as_str()),
+        (Some(85.0), Some("percent"))
+    );
+
+    let put = |token: &str, path: &str, body: serde_json::Value| {
+        let (token, path) = (token.to_owned(), path.to_owned());
+        let t = &t;
+        async move { t.call(Method::PUT, &path, Some(&token), Some(body)).await }
+    };
+    let own = format!("/api/v1/tenants/{tenant}/alert-rules/consumer_time_lag");
+    let set = put(&admin_of_a, &own, json!({"enabled": true, "threshold": 30})).await;
+    assert_eq!(set.status, StatusCode::OK, "{:?}", set.body);
+    assert_eq!(set.body["tenant_id"], json!(tenant));
+    let listed = t
+        .get(
+            &format!("/api/v1/tenants/{tenant}/alert-rules"),
+            &member_of_a,
+        )
+        .await;
+    let lag = listed
+        .body
+        .as_array()
+        .expect("rules")
+        .iter()
+        .find(|r| r["rule"] == "consumer_time_lag")
+        .cloned()
+        .expect("rule");
+    assert_eq!(lag["threshold"], json!(30.0));
+    // The platform default did not move.
+    let defaults = t.get("/api/v1/alert-rules", &member_of_a).await;
+    let lag = defaults
+        .body
+        .as_array()
+        .expect("rules")
+        .iter()
+        .find(|r| r["rule"] == "consumer_time_lag")
+        .cloned()
+        .expect("rule");
+    assert_eq!(lag["threshold"], json!(300.0));
+
+    assert_problem(
+        &put(
+            &member_of_a,
+            &own,
+            json!({"enabled": false, "threshold": 1}),
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+    );
+    // Another tenant's admin does not even learn that the tenant exists.
+    assert_problem(
+        &put(&admin_of_b, &own, json!({"enabled": false, "threshold": 1})).await,
+        StatusCode::NOT_FOUND,
+    );
+    assert_problem(
+        &put(
+            &admin_of_a,
+            "/api/v1/alert-rules/disk_usage",
+            json!({"enabled": false, "threshold": 1}),
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+    );
+    let bad = put(
+        &admin_of_a,
+        &format!("/api/v1/tenants/{tenant}/alert-rules/disk_usage"),
+        json!({"enabled": true, "threshold": -5}),
+    )
+    .await;
+    assert!(
+        assert_problem(&bad, StatusCode::UNPROCESSABLE_ENTITY).contains("at least 0"),
+        "{:?}",
+        bad.body
+    );
+    let unknown = put(
+        &admin_of_a,
+        &format!("/api/v1/tenants/{tenant}/alert-rules/nope"),
+        json!({"enabled": true, "threshold": 1}),
+    )
+    .await;
+    assert_problem(&unknown, StatusCode::NOT_FOUND);
+    let typo = put(
+        &admin_of_a,
+        &own,
+        json!({"enabled": true, "threshold": 1, "treshold": 2}),
+    )
+    .await;
+    assert!(assert_problem(&typo, StatusCode::BAD_REQUEST).contains("treshold"));
+
+    let platform = put(
+        &t.admin,
+        "/api/v1/alert-rules/disk_usage",
+        json!({"enabled": true, "threshold": 90}),
+    )
+    .await;
+    assert_eq!(platform.body["threshold"], json!(90.0));
+    let reset = t.call(Method::DELETE, &own, Some(&admin_of_a), None).await;
+    assert_eq!(reset.status, StatusCode::NO_CONTENT);
+    let again = t.call(Method::DELETE, &own, Some(&admin_of_a), None).await;
+    assert_problem(&again, StatusCode::NOT_FOUND);
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_silent_host_fires_once_resolves_and_both_reach_the_outbox(db: PgPool) {
+    let t = start_with(
+        db.clone(),
+        &["--alert-webhook-url", "http://127.0.0.1:9/hook"],
+    )
+    .await;
+    let host: uuid::Uuid = sqlx::query_scalar(
+        "INSERT INTO hosts (id, name, address, hardware_profile, last_seen_at)
+         VALUES (gen_random_uuid(), 'h1', '10.0.0.1', 'virtual', now() - interval '5 minutes') RETURNING id",
+    )
+    .fetch_one(&db)
+    .await
+    .expect("host");
+    for _ in 0..2 {
+        monitoring::alerts::evaluate(&t.state, &[])
+            .await
+            .expect("evaluate");
+    }
+    let alerts = t.get("/api/v1/alerts", &t.admin).await.body;
+    let fired: Vec<_> = alerts
+        .as_array()
+        .expect("alerts")
+        .iter()
+        .filter(|a| a["rule"] == "host_offline")
+        .collect();
+    assert_eq!(
+        fired.len(),
+        1,
+        "one alert however often it is evaluated: {alerts}"
+    );
+    assert_eq!(fired[0]["state"], "firing");
+    assert_eq!(fired[0]["subject"], format!("host:{host}"));
+
+    sqlx::query("UPDATE hosts SET last_seen_at = now() WHERE id = $1")
+        .bind(host)
+        .execute(&db)
+        .await
+        .expect("seen");
+    monitoring::alerts::evaluate(&t.state, &[])
+        .await
+        .expect("evaluate");
+    let alerts = t.get("/api/v1/alerts", &t.admin).await.body;
+    assert_eq!(alerts[0]["state"], "resolved", "{alerts}");
+    assert!(alerts[0]["resolved_at"].is_string());
+
+    // Both transitions wait for the webhook; nothing listens on port 9.
+    let due = db::alerts::due(&db, 10).await.expect("due");
+    let states: Vec<_> = due
+        .iter()
+        .map(|n| n.payload["state"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(states, ["firing", "resolved"]);
+    let http = reqwest::Client::new();
+    let sent = monitoring::webhook::deliver_due(&t.state, &http)
+        .await
+        .expect("deliver");
+    assert_eq!(sent, 0);
+    let (attempts, next, error): (i32, chrono::DateTime<Utc>, Option<String>) = sqlx::query_as(
+        "SELECT attempts, next_attempt_at, last_error FROM alert_notifications ORDER BY id LIMIT 1",
+    )
+    .fetch_one(&db)
+    .await
+    .expect("notification");
+    assert_eq!(attempts, 1);
+    assert!(next > Utc::now(), "retried later, not now");
+    assert!(error.is_some_and(|e| e.contains("could not be reached")));
+    assert!(
+        db::alerts::due(&db, 10).await.expect("due").is_empty(),
+        "both wait for their backoff"
+    );
+    // The last attempt gives up.
+    sqlx::query("UPDATE alert_notifications SET attempts = $1, next_attempt_at = now()")
+        .bind(monitoring::webhook::MAX_ATTEMPTS - 1)
+        .execute(&db)
+        .await
+        .expect("age");
+    monitoring::webhook::deliver_due(&t.state, &http)
+        .await
+        .expect("deliver");
+    let failed: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM alert_notifications WHERE failed_at IS NOT NULL")
+            .fetch_one(&db)
+            .await
+            .expect("count");
+    assert_eq!(failed, 2);
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn samples_older_than_the_retention_are_pruned(db: PgPool) {
+    let t = start(db.clone()).await;
+    let tenant = t.tenant("team-a", true, None).await;
+    let cluster = t.request_cluster(&t.admin, &tenant, "orders", 1, 1).await;
+    assert_eq!(cluster.status, StatusCode::CREATED, "{:?}", cluster.body);
+    let id: uuid::Uuid = cluster.body["id"]
+        .as_str()
+        .expect("id")
+        .parse()
+        .expect("uuid");
+    for age_days in [20, 1] {
+        sqlx::query(
+            "INSERT INTO topic_samples (cluster_id, topic, at, end_offsets) VALUES ($1, 't', now() - make_interval(days => $2), 1)",
+        )
+        .bind(id)
+        .bind(age_days)
+        .execute(&db)
+        .await
+        .expect("sample");
+    }
+    let gone = db::samples::prune(&db, Utc::now() - Duration::days(14))
+        .await
+        .expect("prune");
+    assert_eq!(gone, 1);
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM topic_samples")
+        .fetch_one(&db)
+        .await
+        .expect("count");
+    assert_eq!(left, 1);
+}
