@@ -5,6 +5,7 @@
 pub mod browser;
 pub mod netns;
 pub mod platform;
+pub mod prometheus;
 pub mod slapd;
 pub mod storage_servers;
 

@@ -15,7 +15,10 @@ use std::{
 };
 
 use axum::{extract::State, http::StatusCode, routing::post, Json, Router};
-use e2e::platform::{wait_for, Platform};
+use e2e::{
+    platform::{wait_for, Platform},
+    prometheus::Prometheus,
+};
 use fantoccini::Locator;
 use rdkafka::{
     consumer::{BaseConsumer, CommitMode, Consumer},
@@ -27,11 +30,36 @@ use tideway_api::{
     clusters::{ClusterKind, CreateCluster},
     monitoring::{ConsumerGroup, LagStatus, PrometheusTargetGroup, SetAlertRule},
     tenants::{CreateUser, PutMember},
+    tokens::CreateToken,
     topics::CreateTopic,
     ClusterId, Role,
 };
 
 const GROUP: &str = "slow-readers";
+
+/// A file of the Helm chart.
+fn helm_file(path: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../helm/tideway")
+        .join(path)
+}
+
+/// The metric names the `expr:` lines of a rules file read (not label names, not `up`).
+fn rule_metric_names(rules: &str) -> Vec<String> {
+    let matchers = regex::Regex::new(r"\{[^}]*\}|\bby \([^)]*\)").expect("regex");
+    let names = regex::Regex::new(r"\b(?:kafka|tideway)_[a-zA-Z0-9_:]*").expect("regex");
+    rules
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("expr: "))
+        .flat_map(|expr| {
+            let bare = matchers.replace_all(expr, "").into_owned();
+            names
+                .find_iter(&bare)
+                .map(|m| m.as_str().to_owned())
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
 
 async fn scrape(url: &str) -> String {
     reqwest::get(url)
@@ -276,6 +304,38 @@ async fn a_slow_consumer_warns_a_stopped_one_alerts_and_the_portal_charts_it() {
         .expect("override");
     assert_eq!((rule.enabled, rule.tenant_id), (false, Some(tenant.id)));
 
+    // A site's Prometheus: brokers found through the control plane's service discovery
+    // (with an automation token), the control plane and the agent scraped directly, and
+    // the rules shipped in helm/ loaded.
+    let token = admin
+        .create_token(&CreateToken {
+            name: "prometheus".into(),
+            tenant_id: None,
+            role: Role::PlatformAdmin,
+            expires_in_days: None,
+        })
+        .await
+        .expect("token")
+        .secret;
+    let cp_address = p.cp.url.trim_start_matches("http://").to_owned();
+    let scrape_configs = [
+        "  - job_name: tideway-brokers".to_owned(),
+        "    http_sd_configs:".to_owned(),
+        format!("      - url: {}/api/v1/prometheus/targets", p.cp.url),
+        "        refresh_interval: 1s".to_owned(),
+        format!("        authorization: {{ type: Bearer, credentials: {token:?} }}"),
+        "  - job_name: tideway-control-plane".to_owned(),
+        format!("    static_configs: [{{ targets: [{cp_address:?}] }}]"),
+        "  - job_name: tideway-agents".to_owned(),
+        format!("    static_configs: [{{ targets: [\"127.0.0.1:{agent_metrics}\"] }}]"),
+    ]
+    .join("\n")
+        + "\n";
+    let rules_file = helm_file("prometheus/tideway-rules.yaml");
+    let prometheus = Prometheus::start(&scrape_configs, &[&rules_file])
+        .await
+        .expect("prometheus");
+
     let stop_producing = Arc::new(AtomicBool::new(false));
     let producer = steady_producer(bootstrap.clone(), stop_producing.clone());
     let stop_slow = Arc::new(AtomicBool::new(false));
@@ -417,6 +477,48 @@ async fn a_slow_consumer_warns_a_stopped_one_alerts_and_the_portal_charts_it() {
     assert!(
         reported.memory_used_bytes > 0 && reported.memory_used_bytes <= reported.memory_total_bytes
     );
+
+    // Every panel of the shipped Grafana dashboard shows data in that Prometheus, and
+    // every series the shipped rules use exists there.
+    prometheus
+        .until_some(
+            r#"up{job="tideway-brokers",tideway_cluster="monitored"} == 1"#,
+            30,
+        )
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "the broker was not discovered and scraped: {e}\n{}",
+                futures::executor::block_on(prometheus.targets())
+            )
+        });
+    let dashboard: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(helm_file("dashboards/tideway-clusters.json")).expect("dashboard"),
+    )
+    .expect("dashboard JSON");
+    for panel in dashboard["panels"].as_array().expect("panels") {
+        for target in panel["targets"].as_array().expect("targets") {
+            let expr = target["expr"]
+                .as_str()
+                .expect("expr")
+                .replace("$cluster", ".*");
+            prometheus
+                .until_some(&expr, 30)
+                .await
+                .unwrap_or_else(|e| panic!("panel {:?} shows nothing: {e}", panel["title"]));
+        }
+    }
+    prometheus
+        .until_some("tideway_cluster:messages_in:rate5m > 0", 30)
+        .await
+        .expect("a recording rule");
+    let names = prometheus.metric_names().await.expect("names");
+    for name in rule_metric_names(&std::fs::read_to_string(&rules_file).expect("rules")) {
+        assert!(
+            names.contains(&name),
+            "the rules use {name}, which nothing exports (have {names:?})"
+        );
+    }
 
     // Another tenant's member sees nothing of this cluster's groups.
     admin
