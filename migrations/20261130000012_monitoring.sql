@@ -14,29 +14,33 @@ CREATE TABLE broker_samples (
 );
 CREATE INDEX broker_samples_at ON broker_samples (at);
 
--- The sum of a topic's log-end offsets (messages ever written) on the cluster serving it.
+-- Every topic's messages ever written (the sum of its partitions' end offsets) on the
+-- cluster serving it: one row per cluster and pass, the topics in parallel arrays (a row
+-- per topic would cost far more in row headers and index entries; see bench/lag).
 CREATE TABLE topic_samples (
     cluster_id  uuid NOT NULL REFERENCES clusters(id) ON DELETE CASCADE,
-    topic       text NOT NULL,
     at          timestamptz NOT NULL,
-    end_offsets bigint NOT NULL,
-    PRIMARY KEY (cluster_id, topic, at)
+    topics      text[] NOT NULL,
+    end_offsets bigint[] NOT NULL,
+    PRIMARY KEY (cluster_id, at)
 );
 CREATE INDEX topic_samples_at ON topic_samples (at);
 
--- A consumer group's position in one partition. committed_at is when the control plane
--- first saw this committed offset (Kafka does not tell when a group committed).
+-- A consumer group's position in each partition it committed to: one row per group and
+-- pass, the partitions in parallel arrays. committed_at is when the control plane first
+-- saw that committed offset (Kafka does not tell when a group committed); next_record_at
+-- is the timestamp of the record at the committed offset (NULL when unknown).
 CREATE TABLE lag_samples (
     cluster_id     uuid NOT NULL REFERENCES clusters(id) ON DELETE CASCADE,
     group_id       text NOT NULL,
-    topic          text NOT NULL,
-    partition      integer NOT NULL,
     at             timestamptz NOT NULL,
-    committed      bigint NOT NULL,
-    committed_at   timestamptz NOT NULL,
-    end_offset     bigint NOT NULL,
-    next_record_at timestamptz,
-    PRIMARY KEY (cluster_id, group_id, at, topic, partition)
+    topics         text[] NOT NULL,
+    partitions     integer[] NOT NULL,
+    committed      bigint[] NOT NULL,
+    committed_at   timestamptz[] NOT NULL,
+    end_offsets    bigint[] NOT NULL,
+    next_record_at timestamptz[] NOT NULL,
+    PRIMARY KEY (cluster_id, group_id, at)
 );
 CREATE INDEX lag_samples_at ON lag_samples (at);
 

@@ -1,9 +1,13 @@
 //! `bench/lag`: how long the consumer-lag evaluator takes for 10,000 partitions across
 //! 1,000 groups (10 partitions each, windows of 10 observations a minute apart), beside
 //! a baseline measured in the same run that only reads each partition's latest lag (the
-//! least any lag report does). Prints the median of 21 rounds and the ratio.
+//! least any lag report does). Prints the median of 21 rounds and the ratio. Then, with
+//! `DATABASE_URL` set, what the samples of 100 clusters take in PostgreSQL per day
+//! (`storage.rs`).
 //!
-//! Run: `cargo run --release -p tideway-bench --bin lag`
+//! Run: `DATABASE_URL=postgres://… cargo run --release -p tideway-bench --bin lag`
+
+mod storage;
 
 use std::time::{Duration, Instant};
 
@@ -88,5 +92,41 @@ fn main() {
         "  evaluation / baseline:      {:>9.1}x",
         e.as_secs_f64() / b.as_secs_f64().max(1e-9)
     );
-    println!("  database size per day: not measured yet (lag samples are not stored until issue 7's collection lands)");
+    if std::env::var("DATABASE_URL").is_err() {
+        println!("  database size per day: NOT MEASURED, set DATABASE_URL to a PostgreSQL server");
+        return;
+    }
+    let sizes = tokio::runtime::Runtime::new()
+        .expect("runtime")
+        .block_on(storage::measure())
+        .expect("the storage measurement");
+    report(&sizes);
+}
+
+fn report(sizes: &[storage::TableSize]) {
+    use storage::*;
+    println!(
+        "bench/lag storage: {CLUSTERS} clusters ({BROKERS_PER_CLUSTER} brokers, {TOPICS_PER_CLUSTER} topics, \
+         {GROUPS_PER_CLUSTER} groups x {PARTITIONS_PER_GROUP} partitions each), {HOSTS} hosts, one sample a minute"
+    );
+    let mib = |b: i64| b as f64 / (1024.0 * 1024.0);
+    let (mut disk, mut payload) = (0, 0);
+    for t in sizes {
+        println!(
+            "  {:<15} {:>9} samples/day {:>9.1} MiB/day on disk ({:>7.1} MiB tuple payload, {:.2}x)",
+            t.table,
+            per_day(t.rows),
+            mib(per_day(t.on_disk)),
+            mib(per_day(t.payload)),
+            t.on_disk as f64 / t.payload.max(1) as f64
+        );
+        disk += t.on_disk;
+        payload += t.payload;
+    }
+    println!(
+        "  total: {:.1} MiB/day on disk, {:.2} GiB at the default 14-day retention; on disk / payload (baseline): {:.2}x",
+        mib(per_day(disk)),
+        mib(per_day(disk)) * 14.0 / 1024.0,
+        disk as f64 / payload.max(1) as f64
+    );
 }

@@ -235,7 +235,8 @@ async fn samples_older_than_the_retention_are_pruned(db: PgPool) {
         .expect("uuid");
     for age_days in [20, 1] {
         sqlx::query(
-            "INSERT INTO topic_samples (cluster_id, topic, at, end_offsets) VALUES ($1, 't', now() - make_interval(days => $2), 1)",
+            "INSERT INTO topic_samples (cluster_id, at, topics, end_offsets)
+             VALUES ($1, now() - make_interval(days => $2), '{t}', '{1}')",
         )
         .bind(id)
         .bind(age_days)
@@ -252,4 +253,65 @@ async fn samples_older_than_the_retention_are_pruned(db: PgPool) {
         .await
         .expect("count");
     assert_eq!(left, 1);
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn lag_samples_come_back_per_partition(db: PgPool) {
+    let t = start(db.clone()).await;
+    let tenant = t.tenant("team-a", true, None).await;
+    let cluster = t.request_cluster(&t.admin, &tenant, "orders", 1, 1).await;
+    let id: tideway_api::ClusterId = cluster.body["id"]
+        .as_str()
+        .expect("id")
+        .parse()
+        .expect("id");
+    let first = Utc::now() - Duration::seconds(60);
+    let second = Utc::now();
+    let sample = |group: &str, partition: i32, at, committed| db::samples::LagSample {
+        group_id: group.into(),
+        topic: "team-a.events".into(),
+        partition,
+        at,
+        committed,
+        committed_at: at,
+        end_offset: 100,
+        next_record_at: (committed < 100).then_some(at),
+    };
+    for at in [first, second] {
+        let committed = if at == first { 10 } else { 40 };
+        let samples = vec![
+            sample("team-a.billing", 0, at, committed),
+            sample("team-a.billing", 1, at, 100),
+            sample("team-b.audit", 0, at, 1),
+        ];
+        db::samples::record_lag(&db, id, &samples)
+            .await
+            .expect("record");
+    }
+    let mine = db::samples::lag_since(&db, id, "team-a.", first - Duration::seconds(1))
+        .await
+        .expect("since");
+    let seen: Vec<_> = mine
+        .iter()
+        .map(|s| (s.partition, s.committed, s.next_record_at.is_some()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (0, 10, true),
+            (0, 40, true),
+            (1, 100, false),
+            (1, 100, false)
+        ]
+    );
+    let latest = db::samples::latest_lag(&db, id).await.expect("latest");
+    assert_eq!(latest.len(), 3);
+    assert!(latest
+        .iter()
+        .all(|s| s.at.timestamp_micros() == second.timestamp_micros()));
+    let totals = db::samples::group_lag_series(&db, id, "team-a.", first - Duration::seconds(1))
+        .await
+        .expect("series");
+    let lags: Vec<i64> = totals.iter().map(|(_, _, lag)| *lag).collect();
+    assert_eq!(lags, [90, 60]);
 }

@@ -651,3 +651,24 @@ async fn a_slow_consumer_warns_a_stopped_one_alerts_and_the_portal_charts_it() {
     let caught_up = fast.join().expect("fast consumer");
     assert_eq!(read + caught_up, sent, "every record was read once");
 }
+
+#[test]
+fn the_shipped_prometheus_rules_pass_their_unit_tests() {
+    let dir = helm_file("prometheus");
+    for args in [
+        &["check", "rules", "tideway-rules.yaml"][..],
+        &["test", "rules", "tideway-rules.test.yaml"],
+    ] {
+        let out = std::process::Command::new("promtool")
+            .args(args)
+            .current_dir(&dir)
+            .output()
+            .expect("promtool is installed (apt-get install prometheus; ./tideway test does)");
+        assert!(
+            out.status.success(),
+            "promtool {args:?}:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

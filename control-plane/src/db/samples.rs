@@ -50,8 +50,7 @@ pub async fn record_topics(
 ) -> sqlx::Result<()> {
     let (names, ends): (Vec<&str>, Vec<i64>) = topics.iter().map(|(t, e)| (t.as_str(), *e)).unzip();
     sqlx::query(
-        "INSERT INTO topic_samples (cluster_id, topic, at, end_offsets)
-         SELECT $1, t, $2, e FROM UNNEST($3::text[], $4::bigint[]) AS x(t, e)
+        "INSERT INTO topic_samples (cluster_id, at, topics, end_offsets) VALUES ($1, $2, $3, $4)
          ON CONFLICT DO NOTHING",
     )
     .bind(cluster)
@@ -76,72 +75,74 @@ pub struct LagSample {
     pub next_record_at: Option<DateTime<Utc>>,
 }
 
+/// Stores one pass's positions: a row per group, its partitions in parallel arrays.
 pub async fn record_lag(
     db: &PgPool,
     cluster: ClusterId,
     samples: &[LagSample],
 ) -> sqlx::Result<()> {
-    if samples.is_empty() {
+    let mut by_group: std::collections::BTreeMap<(&str, DateTime<Utc>), Vec<&LagSample>> =
+        std::collections::BTreeMap::new();
+    for s in samples {
+        by_group.entry((&s.group_id, s.at)).or_default().push(s);
+    }
+    if by_group.is_empty() {
         return Ok(());
     }
-    let col = |f: fn(&LagSample) -> String| samples.iter().map(f).collect::<Vec<_>>();
-    let groups = col(|s| s.group_id.clone());
-    let topics = col(|s| s.topic.clone());
-    let partitions: Vec<i32> = samples.iter().map(|s| s.partition).collect();
-    let at: Vec<DateTime<Utc>> = samples.iter().map(|s| s.at).collect();
-    let committed: Vec<i64> = samples.iter().map(|s| s.committed).collect();
-    let committed_at: Vec<DateTime<Utc>> = samples.iter().map(|s| s.committed_at).collect();
-    let ends: Vec<i64> = samples.iter().map(|s| s.end_offset).collect();
-    let next: Vec<Option<DateTime<Utc>>> = samples.iter().map(|s| s.next_record_at).collect();
-    sqlx::query(
-        "INSERT INTO lag_samples (cluster_id, group_id, topic, partition, at, committed, committed_at,
-                                  end_offset, next_record_at)
-         SELECT $1, g, t, p, a, c, ca, e, n
-         FROM UNNEST($2::text[], $3::text[], $4::int[], $5::timestamptz[], $6::bigint[],
-                     $7::timestamptz[], $8::bigint[], $9::timestamptz[]) AS x(g, t, p, a, c, ca, e, n)
-         ON CONFLICT DO NOTHING",
-    )
-    .bind(cluster)
-    .bind(groups)
-    .bind(topics)
-    .bind(partitions)
-    .bind(at)
-    .bind(committed)
-    .bind(committed_at)
-    .bind(ends)
-    .bind(next)
-    .execute(db)
-    .await?;
+    let mut insert = sqlx::QueryBuilder::new(
+        "INSERT INTO lag_samples (cluster_id, group_id, at, topics, partitions, committed, committed_at,
+                                  end_offsets, next_record_at) ",
+    );
+    insert.push_values(by_group, |mut row, ((group, at), parts)| {
+        row.push_bind(cluster)
+            .push_bind(group.to_owned())
+            .push_bind(at)
+            .push_bind(parts.iter().map(|p| p.topic.clone()).collect::<Vec<_>>())
+            .push_bind(parts.iter().map(|p| p.partition).collect::<Vec<_>>())
+            .push_bind(parts.iter().map(|p| p.committed).collect::<Vec<_>>())
+            .push_bind(parts.iter().map(|p| p.committed_at).collect::<Vec<_>>())
+            .push_bind(parts.iter().map(|p| p.end_offset).collect::<Vec<_>>())
+            .push_bind(parts.iter().map(|p| p.next_record_at).collect::<Vec<_>>());
+    });
+    insert.push(" ON CONFLICT DO NOTHING");
+    insert.build().execute(db).await?;
     Ok(())
 }
 
+/// The partitions of `lag_samples` rows as `LagSample`s.
+const UNNESTED: &str = "SELECT s.group_id, x.topic, x.partition, s.at, x.committed, x.committed_at,
+                               x.end_offset, x.next_record_at
+        FROM lag_samples s,
+             unnest(s.topics, s.partitions, s.committed, s.committed_at, s.end_offsets, s.next_record_at)
+               AS x(topic, partition, committed, committed_at, end_offset, next_record_at)";
+
 /// The latest sample of every group partition on `cluster` (to carry commit times over).
 pub async fn latest_lag(db: &PgPool, cluster: ClusterId) -> sqlx::Result<Vec<LagSample>> {
-    sqlx::query_as(
-        "SELECT DISTINCT ON (group_id, topic, partition)
-                group_id, topic, partition, at, committed, committed_at, end_offset, next_record_at
-         FROM lag_samples WHERE cluster_id = $1 AND at > now() - interval '1 day'
-         ORDER BY group_id, topic, partition, at DESC",
-    )
+    sqlx::query_as(&format!(
+        "{UNNESTED}
+         WHERE s.cluster_id = $1
+           AND (s.group_id, s.at) IN (SELECT group_id, max(at) FROM lag_samples
+                                      WHERE cluster_id = $1 AND at > now() - interval '1 day'
+                                      GROUP BY group_id)"
+    ))
     .bind(cluster)
     .fetch_all(db)
     .await
 }
 
-/// Samples of `cluster`'s groups since `since` whose name starts with `prefix`, oldest
-/// first.
+/// Samples of `cluster`'s groups since `since` whose name starts with `prefix`, ordered
+/// by group, topic, partition and time.
 pub async fn lag_since(
     db: &PgPool,
     cluster: ClusterId,
     prefix: &str,
     since: DateTime<Utc>,
 ) -> sqlx::Result<Vec<LagSample>> {
-    sqlx::query_as(
-        "SELECT group_id, topic, partition, at, committed, committed_at, end_offset, next_record_at
-         FROM lag_samples
-         WHERE cluster_id = $1 AND at >= $2 AND starts_with(group_id, $3)
-         ORDER BY group_id, topic, partition, at",
-    )
+    sqlx::query_as(&format!(
+        "{UNNESTED}
+         WHERE s.cluster_id = $1 AND s.at >= $2 AND starts_with(s.group_id, $3)
+         ORDER BY s.group_id, x.topic, x.partition, s.at"
+    ))
     .bind(cluster)
     .bind(since)
     .bind(prefix)
@@ -157,10 +158,11 @@ pub async fn group_lag_series(
     since: DateTime<Utc>,
 ) -> sqlx::Result<Vec<(String, DateTime<Utc>, i64)>> {
     sqlx::query_as(
-        "SELECT group_id, at, SUM(GREATEST(end_offset - committed, 0))::bigint
+        "SELECT group_id, at,
+                (SELECT COALESCE(SUM(GREATEST(e - c, 0)), 0) FROM unnest(end_offsets, committed) AS y(e, c))::bigint
          FROM lag_samples
          WHERE cluster_id = $1 AND at >= $2 AND starts_with(group_id, $3)
-         GROUP BY group_id, at ORDER BY group_id, at",
+         ORDER BY group_id, at",
     )
     .bind(cluster)
     .bind(since)
@@ -198,9 +200,10 @@ pub async fn topic_series(
     since: DateTime<Utc>,
 ) -> sqlx::Result<Vec<(String, DateTime<Utc>, i64)>> {
     sqlx::query_as(
-        "SELECT topic, at, end_offsets FROM topic_samples
-         WHERE cluster_id = $1 AND at >= $2 AND starts_with(topic, $3)
-         ORDER BY topic, at",
+        "SELECT x.topic, s.at, x.end_offsets
+         FROM topic_samples s, unnest(s.topics, s.end_offsets) AS x(topic, end_offsets)
+         WHERE s.cluster_id = $1 AND s.at >= $2 AND starts_with(x.topic, $3)
+         ORDER BY x.topic, s.at",
     )
     .bind(cluster)
     .bind(since)

@@ -81,7 +81,7 @@ pub async fn sample_once(state: &AppState, memory: &mut Memory) -> Result<(), Ap
             continue;
         }
         if let Err(e) = sample_cluster(state, memory, id, now).await {
-            tracing::info!(cluster_id = %id, error = %e, "could not read the cluster's offsets");
+            tracing::warn!(cluster_id = %id, error = %e, "could not sample the cluster");
         }
     }
     let groups = consumer_groups::all(state).await?;
