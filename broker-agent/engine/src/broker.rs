@@ -301,8 +301,9 @@ impl Broker {
         let _ = self.quorum.set(quorum);
     }
 
-    /// The partition, if this broker leads it (a standalone broker leads every one);
-    /// else the Kafka error code telling the client to look elsewhere.
+    /// The partition, if this broker leads it (a standalone broker leads every one; in
+    /// cluster mode, only once its image caught up after a start); else the Kafka error
+    /// code telling the client to look elsewhere.
     pub fn led_partition(&self, topic: &str, partition: i32) -> Result<Arc<Partition>, i16> {
         let unknown = ResponseError::UnknownTopicOrPartition.code();
         if let Some(q) = self.quorum() {
@@ -312,7 +313,7 @@ impl Broker {
                 .get(topic)
                 .and_then(|t| t.partitions.get(partition as usize))
                 .ok_or(unknown)?;
-            if state.leader != self.config.node_id {
+            if state.leader != self.config.node_id || !q.caught_up() {
                 return Err(ResponseError::NotLeaderOrFollower.code());
             }
         }

@@ -35,6 +35,9 @@ pub struct BrokerInfo {
     /// Addresses of the broker's other listeners, by listener name.
     #[serde(default)]
     pub listeners: BTreeMap<String, (String, u16)>,
+    /// The run of the broker process that registered (new at every start).
+    #[serde(default)]
+    pub incarnation: Option<Uuid>,
 }
 
 impl BrokerInfo {
@@ -93,6 +96,9 @@ pub enum Command {
         rack: Option<String>,
         #[serde(default)]
         listeners: BTreeMap<String, (String, u16)>,
+        /// The registering process's run, so it knows when its image has caught up.
+        #[serde(default)]
+        incarnation: Option<Uuid>,
     },
     /// The controller lost (or regained) contact with a broker.
     SetBrokerAlive {
@@ -177,6 +183,7 @@ impl ClusterImage {
                 port,
                 rack,
                 listeners,
+                incarnation,
             } => {
                 // A broker that registers again restarted: it gives up its leaderships
                 // and ISR places and earns them back as a follower that caught up.
@@ -193,6 +200,7 @@ impl ClusterImage {
                         rack: rack.clone(),
                         alive: true,
                         listeners: listeners.clone(),
+                        incarnation: *incarnation,
                     },
                 );
                 self.broker_up(*id);

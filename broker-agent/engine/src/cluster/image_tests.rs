@@ -12,6 +12,7 @@ fn cluster(racks: &[&str]) -> ClusterImage {
             port: 9092,
             rack: Some((*rack).to_owned()),
             listeners: Default::default(),
+            incarnation: None,
         });
     }
     image
@@ -213,6 +214,7 @@ fn isr_changes_are_fenced_by_leader_epoch_and_bring_back_the_preferred_leader() 
         port: 9092,
         rack: Some("a".into()),
         listeners: Default::default(),
+        incarnation: None,
     });
     let p = image.topics["t"].partitions[0].clone();
     assert_eq!((p.leader, p.leader_epoch), (b, 1));

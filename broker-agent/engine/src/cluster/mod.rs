@@ -50,6 +50,9 @@ pub struct MetadataQuorum {
     raft: Raft<TypeConfig>,
     image: watch::Receiver<Arc<ClusterImage>>,
     server: JoinHandle<()>,
+    /// This process's run: the image has caught up once it holds this broker's
+    /// registration with it.
+    pub incarnation: uuid::Uuid,
 }
 
 /// Raft timing: heartbeats every 100 ms, elections after 0.5-1 s of silence, so a
@@ -111,7 +114,19 @@ impl MetadataQuorum {
             raft,
             image,
             server,
+            incarnation: uuid::Uuid::new_v4(),
         })
+    }
+
+    /// Whether this broker's image has caught up with the quorum since the process started:
+    /// it holds the registration this run made. Until then the local log may be stale
+    /// (after a restart it can still name this broker the leader of partitions it lost).
+    pub fn caught_up(&self) -> bool {
+        let me = self.node_id as i32;
+        self.image()
+            .brokers
+            .get(&me)
+            .is_some_and(|b| b.incarnation == Some(self.incarnation))
     }
 
     /// The latest applied metadata image.
@@ -270,6 +285,7 @@ pub async fn join(
             .iter()
             .map(|l| (l.name.clone(), l.advertised_address()))
             .collect(),
+        incarnation: Some(quorum.incarnation),
     };
     tokio::spawn(async move {
         loop {

@@ -118,6 +118,7 @@ fn register(id: i32) -> Command {
         port: 9000 + id as u16,
         rack: Some(format!("r{id}")),
         listeners: Default::default(),
+        incarnation: None,
     }
 }
 
