@@ -638,6 +638,34 @@ async fn a_slow_consumer_warns_a_stopped_one_alerts_and_the_portal_charts_it() {
         .wait_text("#top-tenants", "team-mon", 10)
         .await
         .expect("tenant listed");
+    drop(browser);
+
+    // The tenant's own dashboard names the stopped group and its alert.
+    admin
+        .create_user(&CreateUser {
+            username: "tina".into(),
+            password: "tina-password".into(),
+            display_name: None,
+            platform_admin: false,
+        })
+        .await
+        .expect("user");
+    admin
+        .put_member(tenant.id, "tina", &PutMember { role: Role::Viewer })
+        .await
+        .expect("member");
+    let tina = e2e::browser::Browser::start().await.expect("browser");
+    tina.login(&p.cp.url, "tina", "tina-password")
+        .await
+        .expect("login");
+    let troubled = tina
+        .wait_text(".troubled", GROUP, 10)
+        .await
+        .expect("troubled groups");
+    assert!(troubled.contains("STOP"), "{troubled}");
+    let firing = tina.text(".alerts").await.expect("alerts");
+    assert!(firing.contains(GROUP), "{firing}");
+    drop(tina);
 
     // A fast consumer catches up: OK again, and the alert resolves.
     stop_producing.store(true, Ordering::SeqCst);

@@ -51,6 +51,31 @@ pub async fn all(state: &AppState) -> Result<Vec<ClusterGroups>, ApiError> {
     Ok(out)
 }
 
+/// A group that is not OK, with its cluster (for a tenant's dashboard).
+pub struct Troubled {
+    pub cluster_id: tideway_api::ClusterId,
+    pub cluster: String,
+    pub group: ConsumerGroup,
+}
+
+/// The groups of `clusters` whose verdict is not OK, worst first.
+pub async fn troubled(state: &AppState, clusters: &[Cluster]) -> Result<Vec<Troubled>, ApiError> {
+    let mut out = Vec::new();
+    for c in clusters.iter().filter(|c| c.bootstrap_servers.is_some()) {
+        for group in of_cluster(state, c).await? {
+            if group.status != tideway_api::monitoring::LagStatus::Ok {
+                out.push(Troubled {
+                    cluster_id: c.id,
+                    cluster: c.name.clone(),
+                    group,
+                });
+            }
+        }
+    }
+    out.sort_by(|a, b| b.group.status.cmp(&a.group.status));
+    Ok(out)
+}
+
 /// The consumer groups of `cluster` (those under its prefix on a shared cluster).
 pub async fn of_cluster(
     state: &AppState,

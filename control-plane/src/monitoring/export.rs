@@ -8,6 +8,10 @@ use tideway_api::monitoring::LagStatus;
 use super::consumer_groups::ClusterGroups;
 use crate::{db, error::ApiError, state::AppState};
 
+/// The phases of approved clusters, reported even at zero so that a phase emptied does
+/// not keep its last count.
+const APPROVED_PHASES: &[&str] = &["Provisioning", "Ready", "Degraded"];
+
 /// The gauge value of a verdict.
 pub fn status_value(s: LagStatus) -> f64 {
     match s {
@@ -21,7 +25,10 @@ pub fn status_value(s: LagStatus) -> f64 {
 }
 
 pub async fn publish(state: &AppState, groups: &[ClusterGroups]) -> Result<(), ApiError> {
-    for (phase, n) in db::samples::clusters_by_phase(&state.db).await? {
+    let mut phases: std::collections::BTreeMap<String, i64> =
+        APPROVED_PHASES.iter().map(|p| (p.to_string(), 0)).collect();
+    phases.extend(db::samples::clusters_by_phase(&state.db).await?);
+    for (phase, n) in phases {
         metrics::gauge!("tideway_clusters", "phase" => phase).set(n as f64);
     }
     let hosts = db::hosts::list(&state.db, state.host_offline_after()).await?;

@@ -22,6 +22,20 @@ pub async fn recent(state: &AppState, caller: &Caller, limit: i64) -> Result<Vec
     Ok(db::alerts::recent(&state.db, visible.as_deref(), limit.clamp(1, 500)).await?)
 }
 
+/// The alerts firing for `tenant` (which the caller must see).
+pub async fn firing_for(
+    state: &AppState,
+    caller: &Caller,
+    tenant: TenantId,
+) -> Result<Vec<Alert>, ApiError> {
+    caller.require(tenant, Role::Viewer, "tenant")?;
+    let recent = db::alerts::recent(&state.db, Some(&[tenant]), 100).await?;
+    Ok(recent
+        .into_iter()
+        .filter(|a| a.resolved_at.is_none())
+        .collect())
+}
+
 async fn rules(state: &AppState) -> Result<Rules, ApiError> {
     Ok(Rules::new(db::alerts::rule_settings(&state.db).await?))
 }

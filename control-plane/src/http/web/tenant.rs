@@ -36,6 +36,9 @@ struct TenantCard {
     role: Role,
     report: QuotaReport,
     clusters: Vec<Cluster>,
+    /// Its consumer groups that are not OK.
+    troubled: Vec<crate::monitoring::consumer_groups::Troubled>,
+    alerts: Vec<tideway_api::monitoring::Alert>,
 }
 
 #[derive(Template)]
@@ -101,11 +104,15 @@ async fn dashboard(
         let clusters = service::clusters::list(&state, caller, &filter)
             .await?
             .items;
+        let troubled = crate::monitoring::consumer_groups::troubled(&state, &clusters).await?;
+        let alerts = service::alerting::firing_for(&state, caller, tenant.id).await?;
         cards.push(TenantCard {
             tenant,
             role,
             report,
             clusters,
+            troubled,
+            alerts,
         });
     }
     let pending_approvals = if caller.platform_admin {
