@@ -72,7 +72,7 @@ pub async fn troubled(state: &AppState, clusters: &[Cluster]) -> Result<Vec<Trou
             }
         }
     }
-    out.sort_by(|a, b| b.group.status.cmp(&a.group.status));
+    out.sort_by_key(|t| std::cmp::Reverse(t.group.status));
     Ok(out)
 }
 
