@@ -95,6 +95,10 @@ pub struct ServeConfig {
     /// URL that alert transitions are POSTed to as JSON (retried until delivered).
     #[arg(long, env = "TIDEWAY_ALERT_WEBHOOK_URL")]
     pub alert_webhook_url: Option<String>,
+    /// Shared secret: each delivery carries `X-Tideway-Signature: sha256=<hex>`, the
+    /// HMAC-SHA256 of its body, so the receiver can tell it came from here.
+    #[arg(long, env = "TIDEWAY_ALERT_WEBHOOK_SECRET", hide_env_values = true)]
+    pub alert_webhook_secret: Option<String>,
     #[command(flatten)]
     pub ldap: LdapArgs,
 }
@@ -169,6 +173,9 @@ impl ServeConfig {
         }
         if self.metrics_retention < self.lag_window {
             return Err("TIDEWAY_METRICS_RETENTION must be longer than TIDEWAY_LAG_WINDOW".into());
+        }
+        if self.alert_webhook_secret.is_some() && self.alert_webhook_url.is_none() {
+            return Err("TIDEWAY_ALERT_WEBHOOK_SECRET needs TIDEWAY_ALERT_WEBHOOK_URL".into());
         }
         if let Some(url) = &self.alert_webhook_url {
             if !(url.starts_with("http://") || url.starts_with("https://")) {

@@ -2,9 +2,10 @@
 //! (rdkafka). The control plane samples it every second: the group's verdict becomes
 //! WARNING while its lag grows, STOP once the consumer is gone, and OK after it catches
 //! up. The STOP fires a `consumer_stalled` alert that reaches a webhook (a test HTTP
-//! server whose first answer is a 503, so the delivery must be retried), and catching up
-//! resolves it. The portal's cluster page (headless Chromium) shows the charts, the
-//! group and its status.
+//! server that checks each delivery's HMAC signature and whose first answer is a 503, so
+//! the delivery must be retried), and catching up resolves it. A real Prometheus scrapes
+//! everything and runs the shipped rules and dashboard queries. The portal (headless
+//! Chromium) shows the charts, the group and its status.
 
 use std::{
     sync::{
@@ -14,7 +15,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use axum::{extract::State, http::StatusCode, routing::post, Json, Router};
+use axum::{extract::State, http::StatusCode, routing::post, Router};
 use e2e::{
     platform::{wait_for, Platform},
     prometheus::Prometheus,
@@ -75,11 +76,37 @@ const TOPIC: &str = "events";
 #[derive(Clone, Default)]
 struct Webhook {
     requests: Arc<AtomicUsize>,
+    badly_signed: Arc<AtomicUsize>,
     refused: Arc<Mutex<Option<serde_json::Value>>>,
     accepted: Arc<Mutex<Vec<serde_json::Value>>>,
 }
 
-async fn receive(State(hook): State<Webhook>, Json(body): Json<serde_json::Value>) -> StatusCode {
+/// The shared secret deliveries are signed with.
+const WEBHOOK_SECRET: &str = "webhook-secret-for-the-test";
+
+/// Accepts only deliveries signed with the shared secret (HMAC-SHA256 of the body).
+async fn receive(
+    State(hook): State<Webhook>,
+    headers: axum::http::HeaderMap,
+    raw: axum::body::Bytes,
+) -> StatusCode {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(WEBHOOK_SECRET.as_bytes()).expect("key");
+    mac.update(&raw);
+    let expected: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let sent = headers
+        .get("x-tideway-signature")
+        .and_then(|v| v.to_str().ok());
+    if sent != Some(format!("sha256={expected}").as_str()) {
+        hook.badly_signed.fetch_add(1, Ordering::SeqCst);
+        return StatusCode::UNAUTHORIZED;
+    }
+    let body: serde_json::Value = serde_json::from_slice(&raw).expect("a JSON body");
     if hook.requests.fetch_add(1, Ordering::SeqCst) == 0 {
         *hook.refused.lock().expect("lock") = Some(body);
         return StatusCode::SERVICE_UNAVAILABLE;
@@ -223,6 +250,8 @@ async fn a_slow_consumer_warns_a_stopped_one_alerts_and_the_portal_charts_it() {
             "5s",
             "--alert-webhook-url",
             &url,
+            "--alert-webhook-secret",
+            WEBHOOK_SECRET,
         ],
     )
     .await;
@@ -389,6 +418,11 @@ async fn a_slow_consumer_warns_a_stopped_one_alerts_and_the_portal_charts_it() {
     assert!(
         retried,
         "the refused delivery was retried until accepted: {refused}"
+    );
+    assert_eq!(
+        hook.badly_signed.load(Ordering::SeqCst),
+        0,
+        "every delivery carries the HMAC of its body"
     );
     let alerts = admin.alerts().await.expect("alerts");
     assert!(
