@@ -222,17 +222,23 @@ async fn a_silent_host_fires_once_resolves_and_both_reach_the_outbox(db: PgPool)
     assert_eq!(failed, 2);
 }
 
-#[sqlx::test(migrations = "../migrations")]
-async fn samples_older_than_the_retention_are_pruned(db: PgPool) {
-    let t = start(db.clone()).await;
+/// An app with team-a's approved cluster `orders`.
+async fn app_with_cluster(db: PgPool) -> (TestApp, tideway_api::ClusterId) {
+    let t = start(db).await;
     let tenant = t.tenant("team-a", true, None).await;
     let cluster = t.request_cluster(&t.admin, &tenant, "orders", 1, 1).await;
     assert_eq!(cluster.status, StatusCode::CREATED, "{:?}", cluster.body);
-    let id: uuid::Uuid = cluster.body["id"]
+    let id = cluster.body["id"]
         .as_str()
         .expect("id")
         .parse()
-        .expect("uuid");
+        .expect("id");
+    (t, id)
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn samples_older_than_the_retention_are_pruned(db: PgPool) {
+    let (_t, id) = app_with_cluster(db.clone()).await;
     for age_days in [20, 1] {
         sqlx::query(
             "INSERT INTO topic_samples (cluster_id, at, topics, end_offsets)
@@ -257,14 +263,7 @@ async fn samples_older_than_the_retention_are_pruned(db: PgPool) {
 
 #[sqlx::test(migrations = "../migrations")]
 async fn lag_samples_come_back_per_partition(db: PgPool) {
-    let t = start(db.clone()).await;
-    let tenant = t.tenant("team-a", true, None).await;
-    let cluster = t.request_cluster(&t.admin, &tenant, "orders", 1, 1).await;
-    let id: tideway_api::ClusterId = cluster.body["id"]
-        .as_str()
-        .expect("id")
-        .parse()
-        .expect("id");
+    let (_t, id) = app_with_cluster(db.clone()).await;
     let first = Utc::now() - Duration::seconds(60);
     let second = Utc::now();
     let sample = |group: &str, partition: i32, at, committed| db::samples::LagSample {

@@ -8,36 +8,45 @@ use tideway_api::ClusterId;
 /// Copies every broker's latest report into `broker_samples` (a report older than
 /// `fresh_secs` counts as unhealthy).
 pub async fn record_brokers(db: &PgPool, at: DateTime<Utc>, fresh_secs: i64) -> sqlx::Result<u64> {
-    let done = sqlx::query(
+    copy_at(
+        db,
         "INSERT INTO broker_samples (cluster_id, node_id, at, healthy, bytes_in, bytes_out, disk_used_bytes)
          SELECT b.cluster_id, b.node_id, $1,
                 COALESCE(s.running AND s.answering AND s.reported_at > $1 - make_interval(secs => $2), false),
                 s.bytes_in, s.bytes_out, s.disk_used_bytes
          FROM brokers b LEFT JOIN broker_status s ON s.broker_id = b.id
          ON CONFLICT DO NOTHING",
+        at,
+        fresh_secs,
     )
-    .bind(at)
-    .bind(fresh_secs as f64)
-    .execute(db)
-    .await?;
-    Ok(done.rows_affected())
+    .await
 }
 
 /// Copies every host's latest heartbeat metrics and storage into `host_samples` (hosts
 /// silent for longer than `fresh_secs` are left out).
 pub async fn record_hosts(db: &PgPool, at: DateTime<Utc>, fresh_secs: i64) -> sqlx::Result<u64> {
-    let done = sqlx::query(
+    copy_at(
+        db,
         "INSERT INTO host_samples (host_id, at, cpu_percent, memory_used_bytes, memory_total_bytes, volumes)
          SELECT id, $1, (metrics->>'cpu_percent')::real, (metrics->>'memory_used_bytes')::bigint,
                 (metrics->>'memory_total_bytes')::bigint, storage
          FROM hosts
          WHERE metrics IS NOT NULL AND last_seen_at > $1 - make_interval(secs => $2)
          ON CONFLICT DO NOTHING",
+        at,
+        fresh_secs,
     )
-    .bind(at)
-    .bind(fresh_secs as f64)
-    .execute(db)
-    .await?;
+    .await
+}
+
+/// Runs an `INSERT … SELECT` copying current state as of `at` ($1), with reports older
+/// than `fresh_secs` ($2) treated as stale; returns the rows written.
+async fn copy_at(db: &PgPool, sql: &str, at: DateTime<Utc>, fresh_secs: i64) -> sqlx::Result<u64> {
+    let done = sqlx::query(sql)
+        .bind(at)
+        .bind(fresh_secs as f64)
+        .execute(db)
+        .await?;
     Ok(done.rows_affected())
 }
 

@@ -1,7 +1,8 @@
 //! The sampling loop: one active instance among the control-plane replicas (a Postgres
 //! advisory lock). Every `metrics_interval` it stores each broker's latest report, reads
-//! every serving cluster's topic end offsets and consumer-group positions over the Kafka
-//! protocol, evaluates the alert rules, and prunes samples older than the retention.
+//! every Ready or Degraded cluster's topic end offsets and consumer-group positions over
+//! the Kafka protocol, evaluates the alert rules, and prunes samples older than the
+//! retention.
 //! Between passes it delivers due alert webhooks (every second).
 
 use std::{
@@ -10,7 +11,7 @@ use std::{
 };
 
 use chrono::{DateTime, Utc};
-use tideway_api::ClusterId;
+use tideway_api::{clusters::Cluster, ClusterId};
 
 use super::{alerts, consumer_groups, export, offsets, webhook};
 use crate::{db, db::samples::LagSample, error::ApiError, service, state::AppState};
@@ -77,10 +78,12 @@ pub async fn sample_once(state: &AppState, memory: &mut Memory) -> Result<(), Ap
         let Some(cluster) = service::clusters::load(state, id).await? else {
             continue;
         };
-        if cluster.bootstrap_servers.is_none() || cluster.status.phase != "Ready" {
+        // A degraded cluster still serves; its consumers matter all the more.
+        let serving = matches!(cluster.status.phase.as_str(), "Ready" | "Degraded");
+        if cluster.bootstrap_servers.is_none() || !serving {
             continue;
         }
-        if let Err(e) = sample_cluster(state, memory, id, now).await {
+        if let Err(e) = sample_cluster(state, memory, &cluster, now).await {
             tracing::warn!(cluster_id = %id, error = %e, "could not sample the cluster");
         }
     }
@@ -101,13 +104,11 @@ pub async fn sample_once(state: &AppState, memory: &mut Memory) -> Result<(), Ap
 async fn sample_cluster(
     state: &AppState,
     memory: &mut Memory,
-    id: ClusterId,
+    cluster: &Cluster,
     now: DateTime<Utc>,
 ) -> Result<(), ApiError> {
-    let Some(cluster) = service::clusters::load(state, id).await? else {
-        return Ok(());
-    };
-    let config = service::security::access(state, &cluster)
+    let id = cluster.id;
+    let config = service::security::access(state, cluster)
         .await?
         .client_config();
     let timeout = state
