@@ -72,6 +72,10 @@ impl Hosts {
             "300ms",
             "--canary-timeout",
             "5s",
+            "--metrics-interval",
+            "1s",
+            "--lag-window",
+            "5s",
         ];
         let cp = ControlPlane::start_listening("0.0.0.0:0", &flags)
             .await
@@ -277,6 +281,69 @@ async fn a_three_broker_cluster_spans_three_hosts() {
         .collect();
     assert_eq!(leaders.len(), 3, "leaders on every broker: {leaders:?}");
     produce_and_consume(&bootstrap, "clicks", "three-hosts").await;
+
+    // Consumer lag across the three brokers: ten records in each partition, a group that
+    // committed four of each; the control plane reads every leader and the coordinator.
+    let producer: rdkafka::producer::FutureProducer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &bootstrap)
+        .create()
+        .expect("producer");
+    let mut ends = std::collections::BTreeMap::new();
+    for partition in 0..6 {
+        for _ in 0..10 {
+            let delivered = producer
+                .send(
+                    rdkafka::producer::FutureRecord::to("clicks")
+                        .key("k")
+                        .payload("click")
+                        .partition(partition),
+                    Duration::from_secs(10),
+                )
+                .await
+                .expect("produce");
+            ends.insert(partition, delivered.offset + 1);
+        }
+    }
+    let group: rdkafka::consumer::BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &bootstrap)
+        .set("group.id", "clickers")
+        .create()
+        .expect("group client");
+    let mut committed = rdkafka::TopicPartitionList::new();
+    for (partition, end) in &ends {
+        committed
+            .add_partition_offset("clicks", *partition, rdkafka::Offset::Offset(end - 6))
+            .expect("offset");
+    }
+    rdkafka::consumer::Consumer::commit(&group, &committed, rdkafka::consumer::CommitMode::Sync)
+        .expect("commit");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let seen = loop {
+        let groups = h
+            .admin
+            .consumer_groups(cluster.id)
+            .await
+            .expect("consumer groups");
+        if let Some(g) = groups
+            .into_iter()
+            .find(|g| g.group_id == "clickers" && g.partitions.len() == 6)
+        {
+            break g;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the group's lag never showed"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    assert_eq!(seen.total_lag, 36, "{seen:?}");
+    for p in &seen.partitions {
+        assert_eq!((p.end_offset, p.lag), (ends[&p.partition], 6), "{p:?}");
+        assert!(
+            p.time_lag_ms.is_some(),
+            "the next record's timestamp was read from its leader: {p:?}"
+        );
+    }
 
     h.admin.delete_cluster(cluster.id).await.expect("delete");
     h.until_volumes_released().await;
