@@ -8,9 +8,8 @@
 //! `cargo build --release -p broker-agent` first).
 
 use std::{
-    io::{BufRead, BufReader, Write},
+    io::Write,
     path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
     sync::{
         atomic::{AtomicU64, Ordering},
         Arc, Mutex,
@@ -18,7 +17,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use rdkafka::{
     admin::{AdminClient, AdminOptions, NewTopic, TopicReplication},
     client::DefaultClientContext,
@@ -28,67 +27,14 @@ use rdkafka::{
     ClientConfig, ClientContext, Message, Offset, TopicPartitionList,
 };
 
+#[path = "../common/broker.rs"]
+mod broker;
 mod cluster;
 mod secure;
 
+use broker::{start_broker, start_broker_with, Broker};
+
 const PARTITIONS: i32 = 4;
-
-struct Broker {
-    child: Child,
-    bootstrap: String,
-    /// Extra listeners: (name, HOST:PORT).
-    listeners: Vec<(String, String)>,
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_broker(data: &Path) -> anyhow::Result<Broker> {
-    start_broker_with(data, "127.0.0.1:0", &[])
-}
-
-/// Starts `broker-agent broker` on `listen` with extra flags.
-fn start_broker_with(data: &Path, listen: &str, extra: &[&str]) -> anyhow::Result<Broker> {
-    let exe = std::env::current_exe()?;
-    let bin = exe.parent().context("target dir")?.join("broker-agent");
-    if !bin.exists() {
-        bail!(
-            "{} is missing: cargo build --release -p broker-agent",
-            bin.display()
-        );
-    }
-    let mut child = Command::new(bin)
-        .args(["broker", "--listen", listen, "--data-dir"])
-        .arg(data)
-        .args(extra)
-        .env("RUST_LOG", "warn,openraft=off")
-        .stdout(Stdio::piped())
-        .spawn()?;
-    let mut lines = BufReader::new(child.stdout.take().context("stdout")?).lines();
-    let mut listeners = Vec::new();
-    let line = loop {
-        let line = lines.next().context("no address")??;
-        // "tideway broker listener NAME PROTOCOL on ADDR advertised as HOST:PORT"
-        match line.strip_prefix("tideway broker listener ") {
-            Some(rest) => {
-                let name = rest.split(' ').next().context("listener name")?;
-                let addr = rest.rsplit(' ').next().context("listener address")?;
-                listeners.push((name.to_owned(), addr.to_owned()));
-            }
-            None => break line,
-        }
-    };
-    let bootstrap = line.split(' ').nth(4).context("address")?.to_owned();
-    Ok(Broker {
-        child,
-        bootstrap,
-        listeners,
-    })
-}
 
 /// Sequential writes of `total` bytes in 1 MiB chunks, fsync at most once a second.
 fn raw_write(dir: &Path, total: u64) -> anyhow::Result<f64> {

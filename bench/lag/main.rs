@@ -3,10 +3,14 @@
 //! a baseline measured in the same run that only reads each partition's latest lag (the
 //! least any lag report does). Prints the median of 21 rounds and the ratio. Then, with
 //! `DATABASE_URL` set, what the samples of 100 clusters take in PostgreSQL per day
-//! (`storage.rs`).
+//! (`storage.rs`), and one sampling pass over a real broker with 50 lagging groups
+//! (`collect.rs`; needs `cargo build --release -p broker-agent`).
 //!
 //! Run: `DATABASE_URL=postgres://… cargo run --release -p tideway-bench --bin lag`
 
+#[path = "../common/broker.rs"]
+mod broker;
+mod collect;
 mod storage;
 
 use std::time::{Duration, Instant};
@@ -92,6 +96,29 @@ fn main() {
         "  evaluation / baseline:      {:>9.1}x",
         e.as_secs_f64() / b.as_secs_f64().max(1e-9)
     );
+    match collect::measure() {
+        Ok(p) => {
+            let ms = |d: Duration| d.as_secs_f64() * 1e3;
+            println!(
+                "bench/lag collection: one broker, {} groups lagging on {} partitions each ({} positions a pass)",
+                collect::GROUPS,
+                collect::PARTITIONS,
+                p.positions
+            );
+            println!("  end offsets only (baseline): {:>8.1} ms", ms(p.baseline));
+            println!(
+                "  a pass, clients kept:        {:>8.1} ms ({:.1}x)",
+                ms(p.kept),
+                ms(p.kept) / ms(p.baseline).max(1e-6)
+            );
+            println!(
+                "  a pass, new clients:         {:>8.1} ms ({:.1}x)",
+                ms(p.fresh),
+                ms(p.fresh) / ms(p.baseline).max(1e-6)
+            );
+        }
+        Err(e) => println!("bench/lag collection: NOT MEASURED: {e}"),
+    }
     if std::env::var("DATABASE_URL").is_err() {
         println!("  database size per day: NOT MEASURED, set DATABASE_URL to a PostgreSQL server");
         return;

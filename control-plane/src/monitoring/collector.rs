@@ -23,10 +23,12 @@ pub const LOCK_KEY: i64 = 0x7469_6465_6d6f_6e31;
 type GroupPartition = (String, String, i32);
 
 /// What the sampler remembers between ticks: when each group partition's committed
-/// offset was first seen, per cluster.
+/// offset was first seen, per cluster, and the clients that read each cluster.
 #[derive(Default)]
 pub struct Memory {
     commits: HashMap<ClusterId, HashMap<GroupPartition, (i64, DateTime<Utc>)>>,
+    /// Each cluster's offset reader, with how it reaches the cluster.
+    readers: HashMap<ClusterId, (String, offsets::Reader)>,
     ticks: u64,
 }
 
@@ -71,6 +73,7 @@ pub async fn sample_once(state: &AppState, memory: &mut Memory) -> Result<(), Ap
     let fresh = state.host_offline_after().num_seconds();
     db::samples::record_brokers(&state.db, now, fresh).await?;
     db::samples::record_hosts(&state.db, now, fresh).await?;
+    let mut sampled = std::collections::HashSet::new();
     for (id, placed) in db::brokers::approved_clusters(&state.db).await? {
         if !placed {
             continue;
@@ -83,10 +86,13 @@ pub async fn sample_once(state: &AppState, memory: &mut Memory) -> Result<(), Ap
         if cluster.bootstrap_servers.is_none() || !serving {
             continue;
         }
+        sampled.insert(id);
         if let Err(e) = sample_cluster(state, memory, &cluster, now).await {
             tracing::warn!(cluster_id = %id, error = %e, "could not sample the cluster");
         }
     }
+    // Clients of clusters no longer sampled (deleted, or not serving) are closed.
+    memory.readers.retain(|id, _| sampled.contains(id));
     let groups = consumer_groups::all(state).await?;
     alerts::evaluate(state, &groups).await?;
     export::publish(state, &groups).await?;
@@ -108,17 +114,28 @@ async fn sample_cluster(
     now: DateTime<Utc>,
 ) -> Result<(), ApiError> {
     let id = cluster.id;
-    let config = service::security::access(state, cluster)
-        .await?
-        .client_config();
-    let timeout = state
-        .config
-        .canary_timeout
-        .min(state.config.metrics_interval);
-    let positions = tokio::task::spawn_blocking(move || offsets::read(&config, timeout))
-        .await
-        .map_err(|e| ApiError::Internal(format!("offsets task: {e}")))?
-        .map_err(ApiError::Unavailable)?;
+    let access = service::security::access(state, cluster).await?;
+    // A reader (and its clients) is kept while the cluster is reached the same way.
+    let how = format!("{}|{}", access.bootstrap, access.secured.is_some());
+    let reader = match memory.readers.remove(&id) {
+        Some((known, reader)) if known == how => reader,
+        _ => {
+            let timeout = state
+                .config
+                .canary_timeout
+                .min(state.config.metrics_interval);
+            offsets::Reader::new(access.client_config(), timeout).map_err(ApiError::Unavailable)?
+        }
+    };
+    let (reader, read) = tokio::task::spawn_blocking(move || {
+        let mut reader = reader;
+        let read = reader.read();
+        (reader, read)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("offsets task: {e}")))?;
+    let positions = read.map_err(ApiError::Unavailable)?;
+    memory.readers.insert(id, (how, reader));
     let mut per_topic: BTreeMap<String, i64> = BTreeMap::new();
     for ((topic, _), end) in &positions.ends {
         *per_topic.entry(topic.clone()).or_default() += end;

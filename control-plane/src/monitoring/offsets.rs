@@ -1,7 +1,8 @@
 //! Reading a cluster's positions over the Kafka protocol with rdkafka: every topic's
 //! log-end offsets, every consumer group's committed offsets, and for a lagging group the
 //! timestamp of the next record it will read (the basis of its lag in time). Blocking;
-//! callers run it on the blocking pool.
+//! callers run it on the blocking pool and keep the `Reader` (and its clients) between
+//! passes.
 
 use std::{
     collections::HashMap,
@@ -41,57 +42,90 @@ impl ClusterPositions {
     }
 }
 
-/// Reads the positions of the cluster `base` connects to: every topic, and every group
-/// except the control plane's own (`tideway-*`).
-pub fn read(base: &ClientConfig, timeout: Duration) -> Result<ClusterPositions, String> {
-    let reader: BaseConsumer = client(base, "tideway-monitor", timeout)?;
-    let metadata = reader
-        .fetch_metadata(None, timeout)
-        .map_err(|e| format!("failed to read the cluster's metadata: {e}"))?;
-    let mut all = TopicPartitionList::new();
-    for t in metadata.topics() {
-        if t.error().is_some() {
-            continue;
+/// Reads a cluster's positions pass after pass, keeping its clients (one for the cluster,
+/// one per group, since rdkafka reads a group's offsets as that group) between passes.
+pub struct Reader {
+    base: ClientConfig,
+    timeout: Duration,
+    cluster: BaseConsumer,
+    groups: HashMap<String, BaseConsumer>,
+}
+
+impl Reader {
+    pub fn new(base: ClientConfig, timeout: Duration) -> Result<Reader, String> {
+        Ok(Reader {
+            cluster: client(&base, "tideway-monitor", timeout)?,
+            base,
+            timeout,
+            groups: HashMap::new(),
+        })
+    }
+
+    /// The positions now: every topic, and every group except the control plane's own
+    /// (`tideway-*`). Clients of groups that are gone are dropped.
+    pub fn read(&mut self) -> Result<ClusterPositions, String> {
+        let timeout = self.timeout;
+        let metadata = self
+            .cluster
+            .fetch_metadata(None, timeout)
+            .map_err(|e| format!("failed to read the cluster's metadata: {e}"))?;
+        let mut all = TopicPartitionList::new();
+        for t in metadata.topics() {
+            if t.error().is_some() {
+                continue;
+            }
+            for p in t.partitions() {
+                all.add_partition_offset(t.name(), p.id(), Offset::End)
+                    .map_err(|e| e.to_string())?;
+            }
         }
-        for p in t.partitions() {
-            all.add_partition_offset(t.name(), p.id(), Offset::End)
-                .map_err(|e| e.to_string())?;
+        let mut positions = ClusterPositions::default();
+        if all.count() == 0 {
+            return Ok(positions);
         }
-    }
-    let mut positions = ClusterPositions::default();
-    if all.count() == 0 {
-        return Ok(positions);
-    }
-    let latest = reader
-        .offsets_for_times(all.clone(), timeout)
-        .map_err(|e| format!("failed to read log-end offsets: {e}"))?;
-    for e in latest.elements() {
-        if let Offset::Offset(end) = e.offset() {
-            positions
-                .ends
-                .insert((e.topic().to_owned(), e.partition()), end);
+        let latest = self
+            .cluster
+            .offsets_for_times(all.clone(), timeout)
+            .map_err(|e| format!("failed to read log-end offsets: {e}"))?;
+        for e in latest.elements() {
+            if let Offset::Offset(end) = e.offset() {
+                positions
+                    .ends
+                    .insert((e.topic().to_owned(), e.partition()), end);
+            }
         }
-    }
-    let groups = reader
-        .fetch_group_list(None, timeout)
-        .map_err(|e| format!("failed to list consumer groups: {e}"))?;
-    let names: HashMap<String, bool> = groups
-        .groups()
-        .iter()
-        .filter(|g| !g.name().starts_with("tideway-"))
-        .map(|g| (g.name().to_owned(), !g.members().is_empty()))
-        .collect();
-    let mut all_committed = TopicPartitionList::new();
-    for e in all.elements() {
-        all_committed.add_partition(e.topic(), e.partition());
-    }
-    for (group, live) in names {
-        match group_positions(base, &group, live, &all_committed, &positions, timeout) {
-            Ok(found) => positions.groups.extend(found),
-            Err(e) => tracing::debug!(group, error = %e, "skipping a group this pass"),
+        let groups = self
+            .cluster
+            .fetch_group_list(None, timeout)
+            .map_err(|e| format!("failed to list consumer groups: {e}"))?;
+        let names: HashMap<String, bool> = groups
+            .groups()
+            .iter()
+            .filter(|g| !g.name().starts_with("tideway-"))
+            .map(|g| (g.name().to_owned(), !g.members().is_empty()))
+            .collect();
+        self.groups.retain(|name, _| names.contains_key(name));
+        let mut partitions = TopicPartitionList::new();
+        for e in all.elements() {
+            partitions.add_partition(e.topic(), e.partition());
         }
+        for (group, live) in names {
+            let consumer = match self.groups.entry(group.clone()) {
+                std::collections::hash_map::Entry::Occupied(c) => c.into_mut(),
+                std::collections::hash_map::Entry::Vacant(slot) => {
+                    slot.insert(client(&self.base, &group, timeout)?)
+                }
+            };
+            match group_positions(consumer, &group, live, &partitions, &positions, timeout) {
+                Ok(found) => positions.groups.extend(found),
+                Err(e) => {
+                    tracing::debug!(group, error = %e, "skipping a group this pass");
+                    self.groups.remove(&group);
+                }
+            }
+        }
+        Ok(positions)
     }
-    Ok(positions)
 }
 
 fn client(base: &ClientConfig, group: &str, timeout: Duration) -> Result<BaseConsumer, String> {
@@ -109,14 +143,13 @@ fn client(base: &ClientConfig, group: &str, timeout: Duration) -> Result<BaseCon
 
 /// A group's committed offsets, with the next record's timestamp where it lags.
 fn group_positions(
-    base: &ClientConfig,
+    consumer: &BaseConsumer,
     group: &str,
     live: bool,
     partitions: &TopicPartitionList,
     known: &ClusterPositions,
     timeout: Duration,
 ) -> Result<Vec<GroupPosition>, String> {
-    let consumer = client(base, group, timeout)?;
     let committed = consumer
         .committed_offsets(partitions.clone(), timeout)
         .map_err(|e| format!("failed to read committed offsets: {e}"))?;
@@ -147,7 +180,7 @@ fn group_positions(
         }
     }
     if lagging.count() > 0 {
-        let stamps = peek_timestamps(&consumer, &lagging, timeout)?;
+        let stamps = peek_timestamps(consumer, &lagging, timeout)?;
         for p in &mut found {
             p.next_record_ms = stamps.get(&(p.topic.clone(), p.partition)).copied();
         }
