@@ -42,6 +42,9 @@ impl ClusterPositions {
     }
 }
 
+/// Threads reading groups side by side in a pass.
+const READERS: usize = 8;
+
 /// Reads a cluster's positions pass after pass, keeping its clients (one for the cluster,
 /// one per group, since rdkafka reads a group's offsets as that group) between passes.
 pub struct Reader {
@@ -109,14 +112,42 @@ impl Reader {
         for e in all.elements() {
             partitions.add_partition(e.topic(), e.partition());
         }
-        for (group, live) in names {
-            let consumer = match self.groups.entry(group.clone()) {
-                std::collections::hash_map::Entry::Occupied(c) => c.into_mut(),
-                std::collections::hash_map::Entry::Vacant(slot) => {
-                    slot.insert(client(&self.base, &group, timeout)?)
-                }
-            };
-            match group_positions(consumer, &group, live, &partitions, &positions, timeout) {
+        for group in names.keys() {
+            if !self.groups.contains_key(group) {
+                self.groups
+                    .insert(group.clone(), client(&self.base, group, timeout)?);
+            }
+        }
+        // Groups are read side by side: each waits on its coordinator and its peeks.
+        let work: Vec<(&String, &BaseConsumer, bool)> = names
+            .iter()
+            .filter_map(|(g, live)| self.groups.get(g).map(|c| (g, c, *live)))
+            .collect();
+        let per_thread = work.len().div_ceil(READERS).max(1);
+        let known = &positions;
+        let results: Vec<(String, Result<Vec<GroupPosition>, String>)> = std::thread::scope(|s| {
+            let handles: Vec<_> = work
+                .chunks(per_thread)
+                .map(|chunk| {
+                    let partitions = &partitions;
+                    s.spawn(move || {
+                        chunk
+                            .iter()
+                            .map(|(g, c, live)| {
+                                let read = group_positions(c, g, *live, partitions, known, timeout);
+                                ((*g).clone(), read)
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap_or_default())
+                .collect()
+        });
+        for (group, read) in results {
+            match read {
                 Ok(found) => positions.groups.extend(found),
                 Err(e) => {
                     tracing::debug!(group, error = %e, "skipping a group this pass");
