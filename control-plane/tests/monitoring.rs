@@ -314,3 +314,70 @@ async fn lag_samples_come_back_per_partition(db: PgPool) {
     let lags: Vec<i64> = totals.iter().map(|(_, _, lag)| *lag).collect();
     assert_eq!(lags, [90, 60]);
 }
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_down_broker_is_judged_by_its_tenants_threshold(db: PgPool) {
+    let t = start(db.clone()).await;
+    let patient = t.tenant("patient", true, None).await;
+    let eager = t.tenant("eager", true, None).await;
+    let admin_of_patient = t.member(&patient, "pat", "tenant-admin").await;
+    let set = t
+        .call(
+            Method::PUT,
+            &format!("/api/v1/tenants/{patient}/alert-rules/broker_down"),
+            Some(&admin_of_patient),
+            Some(json!({"enabled": true, "threshold": 600})),
+        )
+        .await;
+    assert_eq!(set.status, StatusCode::OK, "{:?}", set.body);
+    sqlx::query(
+        "INSERT INTO hosts (id, name, address, hardware_profile, last_seen_at)
+         VALUES (gen_random_uuid(), 'h1', '10.0.0.1', 'virtual', now())",
+    )
+    .execute(&db)
+    .await
+    .expect("host");
+    // Each tenant's broker was healthy five minutes ago and is down since.
+    for (tenant, port) in [(&patient, 19092), (&eager, 19093)] {
+        let cluster = t.request_cluster(&t.admin, tenant, "orders", 1, 1).await;
+        assert_eq!(cluster.status, StatusCode::CREATED, "{:?}", cluster.body);
+        let id: uuid::Uuid = cluster.body["id"]
+            .as_str()
+            .expect("id")
+            .parse()
+            .expect("id");
+        sqlx::query(
+            "INSERT INTO brokers (id, cluster_id, host_id, node_id, port, storage_backend, storage_bytes)
+             SELECT gen_random_uuid(), $1, id, 1, $2, 'local-ssd', 1000 FROM hosts",
+        )
+        .bind(id)
+        .bind(port)
+        .execute(&db)
+        .await
+        .expect("broker");
+        sqlx::query(
+            "INSERT INTO broker_samples (cluster_id, node_id, at, healthy)
+             VALUES ($1, 1, now() - interval '5 minutes', true), ($1, 1, now(), false)",
+        )
+        .bind(id)
+        .execute(&db)
+        .await
+        .expect("samples");
+    }
+    monitoring::alerts::evaluate(&t.state, &[])
+        .await
+        .expect("evaluate");
+    let alerts = t.get("/api/v1/alerts", &t.admin).await.body;
+    let down: Vec<_> = alerts
+        .as_array()
+        .expect("alerts")
+        .iter()
+        .filter(|a| a["rule"] == "broker_down")
+        .map(|a| a["tenant_id"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(
+        down,
+        [eager],
+        "300 s down: over the default 60 s, under the patient tenant's 600 s"
+    );
+}

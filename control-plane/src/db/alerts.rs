@@ -88,23 +88,26 @@ pub async fn full_host_volumes(
 /// A broker named for an alert: (cluster, its tenant, cluster name, node id).
 pub type BrokerRef = (ClusterId, TenantId, String, i32);
 
-/// Brokers that were healthy once and have had no healthy sample for `down_secs`.
-pub async fn down_brokers(db: &PgPool, down_secs: f64) -> sqlx::Result<Vec<BrokerRef>> {
-    sqlx::query_as(
-        "SELECT b.cluster_id, c.tenant_id, c.name, b.node_id FROM brokers b
-         JOIN clusters c ON c.id = b.cluster_id
-         WHERE EXISTS (SELECT 1 FROM broker_samples s
-                       WHERE s.cluster_id = b.cluster_id AND s.node_id = b.node_id AND s.healthy)
-           AND EXISTS (SELECT 1 FROM broker_samples s
-                       WHERE s.cluster_id = b.cluster_id AND s.node_id = b.node_id
-                         AND s.at >= now() - make_interval(secs => $1))
-           AND NOT EXISTS (SELECT 1 FROM broker_samples s
-                       WHERE s.cluster_id = b.cluster_id AND s.node_id = b.node_id AND s.healthy
-                         AND s.at >= now() - make_interval(secs => $1))",
+/// Brokers whose latest sample is unhealthy though they were healthy once, with the
+/// seconds since their last healthy sample.
+pub async fn down_brokers(db: &PgPool) -> sqlx::Result<Vec<(BrokerRef, f64)>> {
+    let rows: Vec<(ClusterId, TenantId, String, i32, f64)> = sqlx::query_as(
+        "SELECT b.cluster_id, c.tenant_id, c.name, b.node_id,
+                EXTRACT(EPOCH FROM now() - last_healthy.at)::float8
+         FROM brokers b JOIN clusters c ON c.id = b.cluster_id
+         CROSS JOIN LATERAL (SELECT s.at FROM broker_samples s
+                             WHERE s.cluster_id = b.cluster_id AND s.node_id = b.node_id AND s.healthy
+                             ORDER BY s.at DESC LIMIT 1) last_healthy
+         WHERE NOT COALESCE((SELECT s.healthy FROM broker_samples s
+                             WHERE s.cluster_id = b.cluster_id AND s.node_id = b.node_id
+                             ORDER BY s.at DESC LIMIT 1), true)",
     )
-    .bind(down_secs)
     .fetch_all(db)
-    .await
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(c, t, n, node, secs)| ((c, t, n, node), secs))
+        .collect())
 }
 
 /// Brokers whose data takes more than `percent` of their volume: with the percentage.

@@ -227,22 +227,22 @@ async fn find(
             });
         }
     }
-    let (_, down_secs) = rules.get("broker_down", None);
-    for (cluster, tenant, name, node) in db::alerts::down_brokers(&state.db, down_secs).await? {
-        if rules.get("broker_down", Some(tenant)).0 {
+    // Broker rules have per-tenant thresholds: read every candidate, then judge each by
+    // its tenant's rule.
+    for ((cluster, tenant, name, node), down_for) in db::alerts::down_brokers(&state.db).await? {
+        let (on, limit) = rules.get("broker_down", Some(tenant));
+        if on && down_for > limit {
             out.push(broker_finding(
                 "broker_down",
                 cluster,
                 tenant,
                 node,
-                format!("broker {node} of cluster {name} has not been healthy for {down_secs} s"),
+                format!("broker {node} of cluster {name} has not been healthy for {down_for:.0} s"),
             ));
         }
     }
     let (_, disk_pct) = rules.get("disk_usage", None);
-    for ((cluster, tenant, name, node), pct) in
-        db::alerts::full_brokers(&state.db, disk_pct).await?
-    {
+    for ((cluster, tenant, name, node), pct) in db::alerts::full_brokers(&state.db, 0.0).await? {
         let (on, limit) = rules.get("disk_usage", Some(tenant));
         if on && pct > limit {
             out.push(broker_finding("disk_usage", cluster, tenant, node,
