@@ -87,11 +87,20 @@ CREATE TABLE alerts (
 CREATE UNIQUE INDEX alerts_firing ON alerts (rule, subject) WHERE state = 'firing';
 CREATE INDEX alerts_recent ON alerts (fired_at DESC);
 
+-- A tenant's own webhook for its alerts (its secret sealed like other secrets).
+CREATE TABLE tenant_alert_webhooks (
+    tenant_id     uuid PRIMARY KEY REFERENCES tenants(id) ON DELETE CASCADE,
+    url           text NOT NULL,
+    secret_sealed bytea,
+    updated_at    timestamptz NOT NULL DEFAULT now()
+);
+
 -- Webhook deliveries of alert transitions, retried with backoff until delivered or
--- given up.
+-- given up: to the platform's webhook (tenant_id NULL) or to a tenant's.
 CREATE TABLE alert_notifications (
     id              bigserial PRIMARY KEY,
     alert_id        uuid NOT NULL REFERENCES alerts(id) ON DELETE CASCADE,
+    tenant_id       uuid REFERENCES tenants(id) ON DELETE CASCADE,
     payload         jsonb NOT NULL,
     attempts        integer NOT NULL DEFAULT 0,
     next_attempt_at timestamptz NOT NULL DEFAULT now(),

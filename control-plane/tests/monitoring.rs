@@ -330,39 +330,9 @@ async fn a_down_broker_is_judged_by_its_tenants_threshold(db: PgPool) {
         )
         .await;
     assert_eq!(set.status, StatusCode::OK, "{:?}", set.body);
-    sqlx::query(
-        "INSERT INTO hosts (id, name, address, hardware_profile, last_seen_at)
-         VALUES (gen_random_uuid(), 'h1', '10.0.0.1', 'virtual', now())",
-    )
-    .execute(&db)
-    .await
-    .expect("host");
     // Each tenant's broker was healthy five minutes ago and is down since.
     for (tenant, port) in [(&patient, 19092), (&eager, 19093)] {
-        let cluster = t.request_cluster(&t.admin, tenant, "orders", 1, 1).await;
-        assert_eq!(cluster.status, StatusCode::CREATED, "{:?}", cluster.body);
-        let id: uuid::Uuid = cluster.body["id"]
-            .as_str()
-            .expect("id")
-            .parse()
-            .expect("id");
-        sqlx::query(
-            "INSERT INTO brokers (id, cluster_id, host_id, node_id, port, storage_backend, storage_bytes)
-             SELECT gen_random_uuid(), $1, id, 1, $2, 'local-ssd', 1000 FROM hosts",
-        )
-        .bind(id)
-        .bind(port)
-        .execute(&db)
-        .await
-        .expect("broker");
-        sqlx::query(
-            "INSERT INTO broker_samples (cluster_id, node_id, at, healthy)
-             VALUES ($1, 1, now() - interval '5 minutes', true), ($1, 1, now(), false)",
-        )
-        .bind(id)
-        .execute(&db)
-        .await
-        .expect("samples");
+        broker_down_for_five_minutes(&t, &db, tenant, port).await;
     }
     monitoring::alerts::evaluate(&t.state, &[])
         .await
@@ -380,4 +350,138 @@ async fn a_down_broker_is_judged_by_its_tenants_threshold(db: PgPool) {
         [eager],
         "300 s down: over the default 60 s, under the patient tenant's 600 s"
     );
+}
+
+/// A 1-broker cluster of `tenant` (on host h1, made if missing) whose broker was healthy
+/// five minutes ago and is down since.
+async fn broker_down_for_five_minutes(t: &TestApp, db: &PgPool, tenant: &str, port: i32) {
+    sqlx::query(
+        "INSERT INTO hosts (id, name, address, hardware_profile, last_seen_at)
+         VALUES (gen_random_uuid(), 'h1', '10.0.0.1', 'virtual', now()) ON CONFLICT (name) DO NOTHING",
+    )
+    .execute(db)
+    .await
+    .expect("host");
+    let cluster = t.request_cluster(&t.admin, tenant, "orders", 1, 1).await;
+    assert_eq!(cluster.status, StatusCode::CREATED, "{:?}", cluster.body);
+    let id: uuid::Uuid = cluster.body["id"]
+        .as_str()
+        .expect("id")
+        .parse()
+        .expect("id");
+    sqlx::query(
+        "INSERT INTO brokers (id, cluster_id, host_id, node_id, port, storage_backend, storage_bytes)
+         SELECT gen_random_uuid(), $1, id, 1, $2, 'local-ssd', 1000 FROM hosts WHERE name = 'h1'",
+    )
+    .bind(id)
+    .bind(port)
+    .execute(db)
+    .await
+    .expect("broker");
+    sqlx::query(
+        "INSERT INTO broker_samples (cluster_id, node_id, at, healthy)
+         VALUES ($1, 1, now() - interval '5 minutes', true), ($1, 1, now(), false)",
+    )
+    .bind(id)
+    .execute(db)
+    .await
+    .expect("samples");
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_tenants_alerts_reach_its_own_signed_webhook(db: PgPool) {
+    let t = start(db.clone()).await;
+    let tenant = t.tenant("team-a", true, None).await;
+    let admin_of_a = t.member(&tenant, "ada", "tenant-admin").await;
+    let member_of_a = t.member(&tenant, "max", "member").await;
+    let other = t.tenant("team-b", true, None).await;
+    let admin_of_b = t.member(&other, "bob", "tenant-admin").await;
+
+    // A receiver that keeps what it got, with the signature header.
+    type Received = std::sync::Arc<std::sync::Mutex<Vec<(Option<String>, Vec<u8>)>>>;
+    let got: Received = Default::default();
+    let keep = got.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(
+            move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+                let keep = keep.clone();
+                async move {
+                    let signature = headers
+                        .get("x-tideway-signature")
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_owned);
+                    keep.lock().expect("lock").push((signature, body.to_vec()));
+                    StatusCode::OK
+                }
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let path = format!("/api/v1/tenants/{tenant}/alert-webhook");
+    let put = |token: &str, body: serde_json::Value| {
+        let (token, path) = (token.to_owned(), path.clone());
+        let t = &t;
+        async move { t.call(Method::PUT, &path, Some(&token), Some(body)).await }
+    };
+    let secret = "a-secret-of-the-tenant";
+    let bad = put(
+        &admin_of_a,
+        json!({"url": "ftp://example.com/x", "secret": "short"}),
+    )
+    .await;
+    let detail = format!("{:?}", bad.body);
+    assert_problem(&bad, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        detail.contains("url") && detail.contains("secret"),
+        "{detail}"
+    );
+    assert_problem(
+        &put(&member_of_a, json!({"url": url})).await,
+        StatusCode::FORBIDDEN,
+    );
+    assert_problem(
+        &put(&admin_of_b, json!({"url": url})).await,
+        StatusCode::NOT_FOUND,
+    );
+    let set = put(&admin_of_a, json!({"url": url, "secret": secret})).await;
+    assert_eq!(set.status, StatusCode::OK, "{:?}", set.body);
+    let shown = t.get(&path, &member_of_a).await;
+    assert_eq!(
+        shown.body,
+        json!({"url": url, "signed": true}),
+        "the secret is never shown"
+    );
+
+    broker_down_for_five_minutes(&t, &db, &tenant, 19092).await;
+    monitoring::alerts::evaluate(&t.state, &[])
+        .await
+        .expect("evaluate");
+    let http = reqwest::Client::new();
+    let sent = monitoring::webhook::deliver_due(&t.state, &http)
+        .await
+        .expect("deliver");
+    assert_eq!(sent, 1);
+    let got = got.lock().expect("lock").clone();
+    assert_eq!(got.len(), 1);
+    let (signature, body) = &got[0];
+    assert_eq!(
+        signature.as_deref(),
+        Some(monitoring::webhook::signature(secret, body).as_str())
+    );
+    let alert: serde_json::Value = serde_json::from_slice(body).expect("JSON");
+    assert_eq!(
+        (alert["rule"].as_str(), alert["state"].as_str()),
+        (Some("broker_down"), Some("firing"))
+    );
+    assert_eq!(alert["tenant_id"], json!(tenant));
+
+    let removed = t.call(Method::DELETE, &path, Some(&admin_of_a), None).await;
+    assert_eq!(removed.status, StatusCode::NO_CONTENT);
+    assert_problem(&t.get(&path, &member_of_a).await, StatusCode::NOT_FOUND);
 }

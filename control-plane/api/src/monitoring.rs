@@ -178,6 +178,26 @@ pub struct AlertRule {
     pub tenant_id: Option<TenantId>,
 }
 
+/// Body of `PUT /api/v1/tenants/{id}/alert-webhook`: where the tenant's alerts go too.
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetAlertWebhook {
+    /// An http:// or https:// URL.
+    pub url: String,
+    /// When given, each delivery carries `X-Tideway-Signature: sha256=<hex HMAC-SHA256 of
+    /// the body>` made with it. Stored sealed, never shown again.
+    #[serde(default)]
+    pub secret: Option<String>,
+}
+
+/// A tenant's alert webhook as shown (never with its secret).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AlertWebhook {
+    pub url: String,
+    /// Deliveries are signed.
+    pub signed: bool,
+}
+
 /// Body of `PUT /api/v1/alert-rules/{rule}` and `PUT /api/v1/tenants/{id}/alert-rules/{rule}`.
 #[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]

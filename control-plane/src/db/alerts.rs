@@ -245,27 +245,77 @@ pub async fn resolve(db: &PgPool, id: Uuid, at: DateTime<Utc>) -> sqlx::Result<(
     Ok(())
 }
 
-/// A webhook delivery waiting to be sent.
+/// A tenant's webhook: its URL and sealed secret, if it has one.
+pub async fn tenant_webhook(
+    db: &PgPool,
+    tenant: TenantId,
+) -> sqlx::Result<Option<(String, Option<Vec<u8>>)>> {
+    sqlx::query_as("SELECT url, secret_sealed FROM tenant_alert_webhooks WHERE tenant_id = $1")
+        .bind(tenant)
+        .fetch_optional(db)
+        .await
+}
+
+pub async fn put_tenant_webhook(
+    conn: &mut PgConnection,
+    tenant: TenantId,
+    url: &str,
+    secret_sealed: Option<&[u8]>,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO tenant_alert_webhooks (tenant_id, url, secret_sealed) VALUES ($1, $2, $3)
+         ON CONFLICT (tenant_id) DO UPDATE SET url = EXCLUDED.url,
+            secret_sealed = EXCLUDED.secret_sealed, updated_at = now()",
+    )
+    .bind(tenant)
+    .bind(url)
+    .bind(secret_sealed)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn delete_tenant_webhook(
+    conn: &mut PgConnection,
+    tenant: TenantId,
+) -> sqlx::Result<bool> {
+    let done = sqlx::query("DELETE FROM tenant_alert_webhooks WHERE tenant_id = $1")
+        .bind(tenant)
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// A webhook delivery waiting to be sent: to the platform's webhook, or to a tenant's.
 #[derive(Clone, Debug, FromRow)]
 pub struct Notification {
     pub id: i64,
+    pub tenant_id: Option<TenantId>,
     pub payload: serde_json::Value,
     pub attempts: i32,
 }
 
-pub async fn enqueue(db: &PgPool, alert: Uuid, payload: &serde_json::Value) -> sqlx::Result<()> {
-    sqlx::query("INSERT INTO alert_notifications (alert_id, payload) VALUES ($1, $2)")
-        .bind(alert)
-        .bind(payload)
-        .execute(db)
-        .await?;
+pub async fn enqueue(
+    db: &PgPool,
+    alert: Uuid,
+    tenant: Option<TenantId>,
+    payload: &serde_json::Value,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO alert_notifications (alert_id, tenant_id, payload) VALUES ($1, $2, $3)",
+    )
+    .bind(alert)
+    .bind(tenant)
+    .bind(payload)
+    .execute(db)
+    .await?;
     Ok(())
 }
 
 /// Notifications due now, oldest first.
 pub async fn due(db: &PgPool, limit: i64) -> sqlx::Result<Vec<Notification>> {
     sqlx::query_as(
-        "SELECT id, payload, attempts FROM alert_notifications
+        "SELECT id, tenant_id, payload, attempts FROM alert_notifications
          WHERE delivered_at IS NULL AND failed_at IS NULL AND next_attempt_at <= now()
          ORDER BY id LIMIT $1",
     )

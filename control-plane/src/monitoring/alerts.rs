@@ -201,10 +201,19 @@ pub async fn evaluate(state: &AppState, groups: &[ClusterGroups]) -> Result<(), 
     Ok(())
 }
 
+/// Queues the transition for the platform's webhook and the tenant's, where configured.
 async fn notify(state: &AppState, alert: &Alert) -> Result<(), ApiError> {
+    let payload = serde_json::to_value(alert).map_err(|e| ApiError::Internal(e.to_string()))?;
     if state.config.alert_webhook_url.is_some() {
-        let payload = serde_json::to_value(alert).map_err(|e| ApiError::Internal(e.to_string()))?;
-        db::alerts::enqueue(&state.db, alert.id, &payload).await?;
+        db::alerts::enqueue(&state.db, alert.id, None, &payload).await?;
+    }
+    if let Some(tenant) = alert.tenant_id {
+        if db::alerts::tenant_webhook(&state.db, tenant)
+            .await?
+            .is_some()
+        {
+            db::alerts::enqueue(&state.db, alert.id, Some(tenant), &payload).await?;
+        }
     }
     Ok(())
 }

@@ -1,9 +1,11 @@
-//! Delivery of alert transitions to the configured webhook: each is POSTed as JSON (signed
-//! with HMAC-SHA256 when a secret is configured) and retried with exponential backoff
-//! (1 s doubling up to 5 min) until the receiver answers 2xx, or given up after
-//! `MAX_ATTEMPTS`.
+//! Delivery of alert transitions to the platform's webhook and to tenants' own: each is
+//! POSTed as JSON (signed with HMAC-SHA256 when a secret is configured) and retried with
+//! exponential backoff (1 s doubling up to 5 min) until the receiver answers 2xx, or
+//! given up after `MAX_ATTEMPTS`.
 
-use std::time::Duration;
+use std::{collections::HashMap, time::Duration};
+
+use tideway_api::TenantId;
 
 use crate::{db, error::ApiError, state::AppState};
 
@@ -30,23 +32,53 @@ pub fn signature(secret: &str, body: &[u8]) -> String {
     format!("sha256={hex}")
 }
 
+/// Where a notification goes: (URL, signing secret).
+type Target = (String, Option<String>);
+
+/// The platform's webhook, or the tenant's (`None` when it has none any more).
+async fn target_of(state: &AppState, tenant: Option<TenantId>) -> Result<Option<Target>, ApiError> {
+    let Some(tenant) = tenant else {
+        return Ok(state
+            .config
+            .alert_webhook_url
+            .clone()
+            .map(|url| (url, state.config.alert_webhook_secret.clone())));
+    };
+    let Some((url, sealed)) = db::alerts::tenant_webhook(&state.db, tenant).await? else {
+        return Ok(None);
+    };
+    let secret = sealed
+        .map(|s| state.sealer.open_text(&s))
+        .transpose()
+        .map_err(|e| ApiError::Internal(format!("a tenant's webhook secret: {e}")))?;
+    Ok(Some((url, secret)))
+}
+
 /// Sends every notification that is due.
 pub async fn deliver_due(state: &AppState, http: &reqwest::Client) -> Result<usize, ApiError> {
-    let Some(url) = state.config.alert_webhook_url.as_deref() else {
-        return Ok(0);
-    };
     let mut sent = 0;
+    let mut targets: HashMap<Option<TenantId>, Option<Target>> = HashMap::new();
     for n in db::alerts::due(&state.db, 100).await? {
+        let target = match targets.entry(n.tenant_id) {
+            std::collections::hash_map::Entry::Occupied(known) => known.into_mut(),
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(target_of(state, n.tenant_id).await?)
+            }
+        };
+        let Some((url, secret)) = target else {
+            let why = "the webhook was removed before this alert could be delivered";
+            db::alerts::attempt_failed(&state.db, n.id, why, None).await?;
+            continue;
+        };
         let body = serde_json::to_vec(&n.payload).unwrap_or_default();
         let mut request = http
-            .post(url)
+            .post(url.as_str())
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .timeout(Duration::from_secs(10));
-        if let Some(secret) = &state.config.alert_webhook_secret {
+        if let Some(secret) = secret {
             request = request.header("x-tideway-signature", signature(secret, &body));
         }
-        let outcome = request.body(body).send().await;
-        let failure = match outcome {
+        let failure = match request.body(body).send().await {
             Ok(r) if r.status().is_success() => None,
             Ok(r) => Some(format!("the webhook answered {}", r.status())),
             Err(e) => Some(format!("the webhook could not be reached: {e}")),

@@ -1,9 +1,9 @@
-//! Alerts and alert rules as callers see them: a platform admin sees every alert and sets
-//! the platform defaults; a tenant's members see its alerts and rules, and its admins
-//! override rules for its clusters.
+//! Alerts, alert rules and tenants' alert webhooks as callers see them: a platform admin
+//! sees every alert and sets the platform defaults; a tenant's members see its alerts,
+//! rules and webhook, and its admins override rules and set the webhook.
 
 use tideway_api::{
-    monitoring::{Alert, AlertRule, SetAlertRule},
+    monitoring::{Alert, AlertRule, AlertWebhook, SetAlertRule, SetAlertWebhook},
     FieldError, Role, TenantId,
 };
 
@@ -134,6 +134,91 @@ pub async fn reset(
         tenant_id: Some(tenant),
         target_type: "alert_rule",
         target_id: def.name.into(),
+    }
+    .record(&mut tx, caller, None::<&()>, None::<&()>)
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The tenant's own alert webhook, if it set one.
+pub async fn webhook_of(
+    state: &AppState,
+    caller: &Caller,
+    tenant: TenantId,
+) -> Result<AlertWebhook, ApiError> {
+    caller.require(tenant, Role::Viewer, "tenant")?;
+    db::alerts::tenant_webhook(&state.db, tenant)
+        .await?
+        .map(|(url, secret)| AlertWebhook {
+            url,
+            signed: secret.is_some(),
+        })
+        .ok_or_else(|| ApiError::NotFound("the tenant has no alert webhook".into()))
+}
+
+/// Sets where the tenant's alerts are POSTed too (tenant admin).
+pub async fn set_webhook(
+    state: &AppState,
+    caller: &Caller,
+    tenant: TenantId,
+    body: SetAlertWebhook,
+) -> Result<AlertWebhook, ApiError> {
+    caller.require(tenant, Role::TenantAdmin, "tenant")?;
+    let mut errors = Vec::new();
+    let url = body.url.trim();
+    let parsed = reqwest::Url::parse(url).ok();
+    if !parsed.is_some_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some()) {
+        errors.push(FieldError {
+            field: "url".into(),
+            message: "must be an http:// or https:// URL with a host".into(),
+        });
+    }
+    if body.secret.as_deref().is_some_and(|s| s.len() < 16) {
+        errors.push(FieldError {
+            field: "secret".into(),
+            message: "must be at least 16 characters".into(),
+        });
+    }
+    ensure_valid(errors)?;
+    let sealed = body
+        .secret
+        .as_deref()
+        .map(|s| state.sealer.seal(s.as_bytes()));
+    let shown = AlertWebhook {
+        url: url.to_owned(),
+        signed: sealed.is_some(),
+    };
+    let mut tx = state.db.begin().await?;
+    db::alerts::put_tenant_webhook(&mut tx, tenant, url, sealed.as_deref()).await?;
+    Audit {
+        action: "alert_webhook.set",
+        tenant_id: Some(tenant),
+        target_type: "alert_webhook",
+        target_id: tenant.to_string(),
+    }
+    .record(&mut tx, caller, None::<&()>, Some(&shown))
+    .await?;
+    tx.commit().await?;
+    Ok(shown)
+}
+
+/// Stops sending the tenant's alerts to its webhook (tenant admin).
+pub async fn delete_webhook(
+    state: &AppState,
+    caller: &Caller,
+    tenant: TenantId,
+) -> Result<(), ApiError> {
+    caller.require(tenant, Role::TenantAdmin, "tenant")?;
+    let mut tx = state.db.begin().await?;
+    if !db::alerts::delete_tenant_webhook(&mut tx, tenant).await? {
+        return Err(ApiError::NotFound("the tenant has no alert webhook".into()));
+    }
+    Audit {
+        action: "alert_webhook.delete",
+        tenant_id: Some(tenant),
+        target_type: "alert_webhook",
+        target_id: tenant.to_string(),
     }
     .record(&mut tx, caller, None::<&()>, None::<&()>)
     .await?;

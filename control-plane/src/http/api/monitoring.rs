@@ -5,8 +5,8 @@ use axum::{extract::State, http::StatusCode, Json};
 use serde::Deserialize;
 use tideway_api::{
     monitoring::{
-        Alert, AlertRule, ClusterMetrics, ConsumerGroup, PrometheusTargetGroup, RangeQuery,
-        SetAlertRule,
+        Alert, AlertRule, AlertWebhook, ClusterMetrics, ConsumerGroup, PrometheusTargetGroup,
+        RangeQuery, SetAlertRule, SetAlertWebhook,
     },
     ClusterId, TenantId,
 };
@@ -31,6 +31,50 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_tenant_alert_rules))
         .routes(routes!(set_tenant_alert_rule, reset_tenant_alert_rule))
         .routes(routes!(prometheus_targets))
+        .routes(routes!(
+            get_tenant_alert_webhook,
+            set_tenant_alert_webhook,
+            delete_tenant_alert_webhook
+        ))
+}
+
+/// The tenant's own alert webhook (never its secret).
+#[utoipa::path(get, path = "/tenants/{id}/alert-webhook", tag = "monitoring", security(("bearer" = [])),
+    params(("id" = TenantId, Path)),
+    responses((status = 200, body = AlertWebhook), (status = "default", response = ProblemResponse)))]
+async fn get_tenant_alert_webhook(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<TenantId>,
+) -> ApiResult<Json<AlertWebhook>> {
+    Ok(Json(alerting::webhook_of(&s, &caller, id).await?))
+}
+
+/// Send the tenant's alerts to its own webhook too (tenant admin); signed when a secret
+/// is given.
+#[utoipa::path(put, path = "/tenants/{id}/alert-webhook", tag = "monitoring", security(("bearer" = [])),
+    params(("id" = TenantId, Path)), request_body = SetAlertWebhook,
+    responses((status = 200, body = AlertWebhook), (status = "default", response = ProblemResponse)))]
+async fn set_tenant_alert_webhook(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<TenantId>,
+    ApiJson(body): ApiJson<SetAlertWebhook>,
+) -> ApiResult<Json<AlertWebhook>> {
+    Ok(Json(alerting::set_webhook(&s, &caller, id, body).await?))
+}
+
+/// Stop sending the tenant's alerts to its webhook (tenant admin).
+#[utoipa::path(delete, path = "/tenants/{id}/alert-webhook", tag = "monitoring", security(("bearer" = [])),
+    params(("id" = TenantId, Path)),
+    responses((status = 204, description = "Removed"), (status = "default", response = ProblemResponse)))]
+async fn delete_tenant_alert_webhook(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<TenantId>,
+) -> ApiResult<StatusCode> {
+    alerting::delete_webhook(&s, &caller, id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Every broker's metrics endpoint in Prometheus' HTTP service discovery format
