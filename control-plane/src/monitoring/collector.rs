@@ -73,27 +73,27 @@ pub async fn sample_once(state: &AppState, memory: &mut Memory) -> Result<(), Ap
     let fresh = state.host_offline_after().num_seconds();
     db::samples::record_brokers(&state.db, now, fresh).await?;
     db::samples::record_hosts(&state.db, now, fresh).await?;
+    // Every approved cluster, loaded once: those with brokers are sampled, and all of them
+    // (tenants' slices included) are evaluated below.
+    let mut clusters = Vec::new();
     let mut sampled = std::collections::HashSet::new();
     for (id, placed) in db::brokers::approved_clusters(&state.db).await? {
-        if !placed {
-            continue;
-        }
         let Some(cluster) = service::clusters::load(state, id).await? else {
             continue;
         };
         // A degraded cluster still serves; its consumers matter all the more.
         let serving = matches!(cluster.status.phase.as_str(), "Ready" | "Degraded");
-        if cluster.bootstrap_servers.is_none() || !serving {
-            continue;
+        if placed && serving && cluster.bootstrap_servers.is_some() {
+            sampled.insert(id);
+            if let Err(e) = sample_cluster(state, memory, &cluster, now).await {
+                tracing::warn!(cluster_id = %id, error = %e, "could not sample the cluster");
+            }
         }
-        sampled.insert(id);
-        if let Err(e) = sample_cluster(state, memory, &cluster, now).await {
-            tracing::warn!(cluster_id = %id, error = %e, "could not sample the cluster");
-        }
+        clusters.push(cluster);
     }
     // Clients of clusters no longer sampled (deleted, or not serving) are closed.
     memory.readers.retain(|id, _| sampled.contains(id));
-    let groups = consumer_groups::all(state).await?;
+    let groups = consumer_groups::of_clusters(state, clusters).await?;
     alerts::evaluate(state, &groups).await?;
     export::publish(state, &groups).await?;
     memory.ticks += 1;

@@ -33,18 +33,20 @@ pub async fn list(
 /// A cluster tenants consume from, with its groups.
 pub type ClusterGroups = (Cluster, Vec<ConsumerGroup>);
 
-/// The groups of every cluster a tenant owns that has brokers: dedicated clusters and
-/// tenants' slices of shared ones (not the shared clusters themselves).
-pub async fn all(state: &AppState) -> Result<Vec<ClusterGroups>, ApiError> {
+/// Whether tenants consume from `cluster`: a dedicated cluster or a tenant's slice of a
+/// shared one (not the shared cluster itself), once it has bootstrap servers.
+fn consumed_by_a_tenant(cluster: &Cluster) -> bool {
+    let shared_host = cluster.kind == ClusterKind::Shared && cluster.topic_prefix.is_none();
+    !shared_host && cluster.bootstrap_servers.is_some()
+}
+
+/// The groups of each of `clusters` that tenants consume from.
+pub async fn of_clusters(
+    state: &AppState,
+    clusters: Vec<Cluster>,
+) -> Result<Vec<ClusterGroups>, ApiError> {
     let mut out = Vec::new();
-    for (id, _) in db::brokers::approved_clusters(&state.db).await? {
-        let Some(cluster) = clusters::load(state, id).await? else {
-            continue;
-        };
-        let shared_host = cluster.kind == ClusterKind::Shared && cluster.topic_prefix.is_none();
-        if shared_host || cluster.bootstrap_servers.is_none() {
-            continue;
-        }
+    for cluster in clusters.into_iter().filter(consumed_by_a_tenant) {
         let groups = of_cluster(state, &cluster).await?;
         out.push((cluster, groups));
     }
@@ -61,7 +63,7 @@ pub struct Troubled {
 /// The groups of `clusters` whose verdict is not OK, worst first.
 pub async fn troubled(state: &AppState, clusters: &[Cluster]) -> Result<Vec<Troubled>, ApiError> {
     let mut out = Vec::new();
-    for c in clusters.iter().filter(|c| c.bootstrap_servers.is_some()) {
+    for c in clusters.iter().filter(|c| consumed_by_a_tenant(c)) {
         for group in of_cluster(state, c).await? {
             if group.status != tideway_api::monitoring::LagStatus::Ok {
                 out.push(Troubled {
