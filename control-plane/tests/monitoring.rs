@@ -153,17 +153,11 @@ async fn a_silent_host_fires_once_resolves_and_both_reach_the_outbox(db: PgPool)
             .await
             .expect("evaluate");
     }
-    let alerts = t.get("/api/v1/alerts", &t.admin).await.body;
-    let fired: Vec<_> = alerts
-        .as_array()
-        .expect("alerts")
-        .iter()
-        .filter(|a| a["rule"] == "host_offline")
-        .collect();
+    let fired = alerts_of(&t, "host_offline").await;
     assert_eq!(
         fired.len(),
         1,
-        "one alert however often it is evaluated: {alerts}"
+        "one alert however often it is evaluated: {fired:?}"
     );
     assert_eq!(fired[0]["state"], "firing");
     assert_eq!(fired[0]["subject"], format!("host:{host}"));
@@ -337,12 +331,9 @@ async fn a_down_broker_is_judged_by_its_tenants_threshold(db: PgPool) {
     monitoring::alerts::evaluate(&t.state, &[])
         .await
         .expect("evaluate");
-    let alerts = t.get("/api/v1/alerts", &t.admin).await.body;
-    let down: Vec<_> = alerts
-        .as_array()
-        .expect("alerts")
+    let down: Vec<_> = alerts_of(&t, "broker_down")
+        .await
         .iter()
-        .filter(|a| a["rule"] == "broker_down")
         .map(|a| a["tenant_id"].as_str().unwrap_or_default().to_owned())
         .collect();
     assert_eq!(
@@ -350,6 +341,13 @@ async fn a_down_broker_is_judged_by_its_tenants_threshold(db: PgPool) {
         [eager],
         "300 s down: over the default 60 s, under the patient tenant's 600 s"
     );
+}
+
+/// The alerts of `rule` a platform admin sees, newest first.
+async fn alerts_of(t: &TestApp, rule: &str) -> Vec<serde_json::Value> {
+    let alerts = t.get("/api/v1/alerts", &t.admin).await.body;
+    let all = alerts.as_array().expect("alerts");
+    all.iter().filter(|a| a["rule"] == rule).cloned().collect()
 }
 
 /// A 1-broker cluster of `tenant` (on host h1, made if missing) whose broker was healthy
