@@ -20,8 +20,12 @@ fn registration(name: &str) -> Value {
 }
 
 async fn agent_token(t: &TestApp) -> (String, String) {
+    named_agent_token(t, "rack-1").await
+}
+
+async fn named_agent_token(t: &TestApp, name: &str) -> (String, String) {
     let a = t
-        .post("/api/v1/agent-tokens", &t.admin, json!({"name": "rack-1"}))
+        .post("/api/v1/agent-tokens", &t.admin, json!({"name": name}))
         .await;
     assert_eq!(a.status, StatusCode::CREATED, "{:?}", a.body);
     (
@@ -203,4 +207,104 @@ async fn bad_registrations_and_unknown_hosts_get_problems(db: PgPool) {
             .await,
         StatusCode::NOT_FOUND,
     );
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_host_belongs_to_the_token_that_registered_it_until_that_token_is_revoked(db: PgPool) {
+    let t = start(db).await;
+    let (first, first_id) = named_agent_token(&t, "rack-1").await;
+    let (second, _) = named_agent_token(&t, "rack-2").await;
+    let r = t
+        .post("/agent/v1/register", &first, registration("host-a"))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let host = r.body["host_id"].as_str().expect("host id").to_owned();
+
+    // Another token can neither take the name over nor speak for the host.
+    let mut hijack = registration("host-a");
+    hijack["address"] = json!("10.9.9.9");
+    assert_eq!(
+        assert_problem(
+            &t.post("/agent/v1/register", &second, hijack.clone()).await,
+            StatusCode::CONFLICT
+        ),
+        "host host-a is registered by another agent token; revoke that token first to move the host"
+    );
+    let not_yours = "host not found for this agent token; register again";
+    assert_eq!(
+        assert_problem(
+            &t.get(&format!("/agent/v1/hosts/{host}/desired"), &second)
+                .await,
+            StatusCode::NOT_FOUND
+        ),
+        not_yours
+    );
+    let hb = json!({"observed_generation": 1, "storage": []});
+    assert_eq!(
+        assert_problem(
+            &t.post(
+                &format!("/agent/v1/hosts/{host}/heartbeat"),
+                &second,
+                hb.clone()
+            )
+            .await,
+            StatusCode::NOT_FOUND
+        ),
+        not_yours
+    );
+    let hosts = t.get("/api/v1/hosts", &t.admin).await;
+    assert_eq!(
+        hosts.body[0]["address"], "10.0.0.7",
+        "the hijack changed nothing"
+    );
+
+    // Revoking the first token frees the host at once: the first token is out, the host can
+    // move to the second one and keeps its id.
+    let r = t
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/agent-tokens/{first_id}"),
+            Some(&t.admin),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert_problem(
+        &t.post(
+            &format!("/agent/v1/hosts/{host}/heartbeat"),
+            &first,
+            hb.clone(),
+        )
+        .await,
+        StatusCode::UNAUTHORIZED,
+    );
+    let moved = t.post("/agent/v1/register", &second, hijack).await;
+    assert_eq!(moved.status, StatusCode::OK, "{:?}", moved.body);
+    assert_eq!(moved.body["host_id"].as_str(), Some(host.as_str()));
+    let ack = t
+        .post(&format!("/agent/v1/hosts/{host}/heartbeat"), &second, hb)
+        .await;
+    assert_eq!(ack.status, StatusCode::OK, "{:?}", ack.body);
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn host_labels_are_validated(db: PgPool) {
+    let t = start(db).await;
+    let (secret, _) = agent_token(&t).await;
+    for labels in [
+        json!({"rack": "r1\nsuper-users = [\"User:x\"]"}),
+        json!({"": "x"}),
+        json!({"zone": "a".repeat(64)}),
+        json!({"k\"}": "v"}),
+    ] {
+        let mut bad = registration("host-l");
+        bad["labels"] = labels.clone();
+        let a = t.post("/agent/v1/register", &secret, bad).await;
+        assert_problem(&a, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(a.body["errors"][0]["field"], "labels", "{labels}");
+    }
+    let mut fine = registration("host-l");
+    fine["labels"] = json!({"topology.kubernetes.io/zone": "eu-1a", "empty": ""});
+    let a = t.post("/agent/v1/register", &secret, fine).await;
+    assert_eq!(a.status, StatusCode::OK, "{:?}", a.body);
 }

@@ -285,8 +285,6 @@ pub fn start_agent_on(
             "run",
             "--control-plane",
             url,
-            "--token",
-            token,
             "--name",
             name,
             "--address",
@@ -296,6 +294,7 @@ pub fn start_agent_on(
         .arg(root)
         .args(["--labels", &format!("rack={name}"), "--port-range", ports])
         .args(extra)
+        .env("TIDEWAY_AGENT_TOKEN", token)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .spawn()

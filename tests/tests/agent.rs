@@ -86,8 +86,6 @@ fn bad_agent_flags_exit_non_zero_with_the_reason() {
         "run",
         "--control-plane",
         "http://127.0.0.1:1",
-        "--token",
-        "t",
         "--name",
         "h",
         "--address",
@@ -108,6 +106,7 @@ fn bad_agent_flags_exit_non_zero_with_the_reason() {
             .arg("--data-root")
             .arg(root.path())
             .args(&extra)
+            .env("TIDEWAY_AGENT_TOKEN", "t")
             .output()
             .expect("run");
         let err = String::from_utf8_lossy(&out.stderr);
@@ -117,4 +116,49 @@ fn bad_agent_flags_exit_non_zero_with_the_reason() {
             "{extra:?}: expected {reason:?} in {err}"
         );
     }
+}
+
+#[test]
+fn the_agent_token_never_comes_from_the_command_line_nor_a_readable_file() {
+    use std::os::unix::fs::PermissionsExt;
+    let root = tempfile::tempdir().expect("root");
+    let file = root.path().join("agent-token");
+    std::fs::write(&file, "secret-token\n").expect("token file");
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let file = file.to_str().expect("utf8").to_owned();
+    let run = |extra: &[&str]| {
+        let out = Command::new(binary("broker-agent").expect("binary"))
+            .args([
+                "run",
+                "--control-plane",
+                "http://127.0.0.1:1",
+                "--name",
+                "h",
+            ])
+            .args(["--address", "a", "--data-root"])
+            .arg(root.path())
+            .args(extra)
+            .env_remove("TIDEWAY_AGENT_TOKEN")
+            .env_remove("TIDEWAY_AGENT_TOKEN_FILE")
+            .output()
+            .expect("run");
+        assert!(!out.status.success(), "{extra:?} must fail");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let err = run(&["--token", "secret-token"]);
+    assert!(err.contains("unexpected argument '--token'"), "{err}");
+    let err = run(&[]);
+    assert!(
+        err.contains("give the agent token with --token-file FILE or the TIDEWAY_AGENT_TOKEN environment variable"),
+        "{err}"
+    );
+    let err = run(&["--token-file", &file]);
+    assert!(
+        err.contains("mode 644 lets other users read the token; chmod 600 it"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("secret-token"),
+        "the token is never printed: {err}"
+    );
 }

@@ -34,9 +34,11 @@ pub struct RunArgs {
     /// Control plane URL, e.g. http://127.0.0.1:8080.
     #[arg(long, env = "TIDEWAY_CONTROL_PLANE")]
     control_plane: String,
-    /// Agent token issued by a platform admin.
-    #[arg(long, env = "TIDEWAY_AGENT_TOKEN", hide_env_values = true)]
-    token: String,
+    /// File holding the agent token a platform admin issued (mode 0600 or stricter). The
+    /// token may come from the environment variable TIDEWAY_AGENT_TOKEN instead; it is
+    /// never taken on the command line, where `ps` would show it to every local user.
+    #[arg(long, env = "TIDEWAY_AGENT_TOKEN_FILE")]
+    token_file: Option<PathBuf>,
     /// This host's unique name.
     #[arg(long)]
     name: String,
@@ -108,6 +110,38 @@ fn parse_port_range(text: &str) -> Result<PortRange, String> {
     Ok(PortRange { first, last })
 }
 
+/// The environment variable that may carry the agent token.
+const TOKEN_ENV: &str = "TIDEWAY_AGENT_TOKEN";
+
+/// Reads the agent token from `file`, or else from `TIDEWAY_AGENT_TOKEN`. A file that other
+/// users could read is refused, as ssh refuses such a key.
+fn read_token(file: Option<&std::path::Path>) -> Result<String, String> {
+    let token = match file {
+        Some(path) => {
+            use std::os::unix::fs::PermissionsExt;
+            let meta = std::fs::metadata(path)
+                .map_err(|e| format!("--token-file {}: {e}", path.display()))?;
+            let mode = meta.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                return Err(format!(
+                    "--token-file {}: mode {mode:o} lets other users read the token; chmod 600 it",
+                    path.display()
+                ));
+            }
+            std::fs::read_to_string(path)
+                .map_err(|e| format!("--token-file {}: {e}", path.display()))?
+        }
+        None => std::env::var(TOKEN_ENV).map_err(|_| {
+            format!("give the agent token with --token-file FILE or the {TOKEN_ENV} environment variable")
+        })?,
+    };
+    let token = token.trim();
+    if token.is_empty() {
+        return Err("the agent token is empty".into());
+    }
+    Ok(token.to_owned())
+}
+
 fn parse_labels(text: &str) -> Result<BTreeMap<String, String>, String> {
     text.split(',')
         .map(str::trim)
@@ -122,6 +156,7 @@ fn parse_labels(text: &str) -> Result<BTreeMap<String, String>, String> {
 
 impl RunArgs {
     fn into_agent(self) -> Result<Agent, String> {
+        let token = read_token(self.token_file.as_deref())?;
         let mut storage: Vec<Storage> = self
             .storage
             .iter()
@@ -159,7 +194,7 @@ impl RunArgs {
             agent_version: env!("CARGO_PKG_VERSION").into(),
         };
         Ok(Agent {
-            client: Client::agent(self.control_plane.trim_end_matches('/'), self.token),
+            client: Client::agent(self.control_plane.trim_end_matches('/'), token),
             registration,
             storage,
             data_root: self.data_root,

@@ -399,6 +399,8 @@ fn start(exe: &Path, dir: &Path) -> Result<u32, String> {
         .arg("broker")
         .arg("--config")
         .arg(dir.join("broker.toml"))
+        // Brokers have no business with the agent's credential.
+        .env_remove(super::TOKEN_ENV)
         .stdin(Stdio::null())
         .stdout(log)
         .stderr(err)

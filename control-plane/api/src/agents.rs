@@ -225,6 +225,6 @@ pub struct CreateAgentToken {
 #[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CreatedAgentToken {
     pub token: AgentToken,
-    /// Pass to `broker-agent run --token`.
+    /// Give to `broker-agent run` in a 0600 `--token-file` or as `TIDEWAY_AGENT_TOKEN`.
     pub secret: String,
 }

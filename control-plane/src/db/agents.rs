@@ -93,13 +93,15 @@ pub async fn revoke_token(
     .await
 }
 
-/// Creates or refreshes the host an agent registers, by name.
+/// Creates or refreshes the host an agent registers, by name. A host belongs to the token
+/// that registered it first (until that token is revoked): `None` when the name is taken
+/// by a host bound to another token.
 pub async fn register_host(
     conn: &mut PgConnection,
     h: &RegisterHost,
     token: TokenId,
-) -> sqlx::Result<(HostId, bool)> {
-    let (id, inserted): (HostId, bool) = sqlx::query_as(
+) -> sqlx::Result<Option<(HostId, bool)>> {
+    sqlx::query_as(
         "INSERT INTO hosts (id, name, address, hardware_profile, labels, agent_token_id, agent_version,
                             capacity, storage, port_first, port_last, last_seen_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, now())
@@ -108,6 +110,7 @@ pub async fn register_host(
             agent_token_id = EXCLUDED.agent_token_id, agent_version = EXCLUDED.agent_version,
             capacity = EXCLUDED.capacity, storage = EXCLUDED.storage,
             port_first = EXCLUDED.port_first, port_last = EXCLUDED.port_last, last_seen_at = now()
+         WHERE hosts.agent_token_id IS NULL OR hosts.agent_token_id = EXCLUDED.agent_token_id
          RETURNING id, (xmax = 0)",
     )
     .bind(HostId::new())
@@ -121,16 +124,16 @@ pub async fn register_host(
     .bind(Json(&h.storage))
     .bind(i32::from(h.port_range.first))
     .bind(i32::from(h.port_range.last))
-    .fetch_one(conn)
-    .await?;
-    Ok((id, inserted))
+    .fetch_optional(conn)
+    .await
 }
 
 /// Records a heartbeat; returns the host's desired generation, or `None` when the host
-/// is unknown.
+/// is unknown or bound to another agent token.
 pub async fn heartbeat(
     db: &PgPool,
     host: HostId,
+    token: TokenId,
     observed: Option<Generation>,
     storage: &[StorageCapacity],
     metrics: Option<&HostMetrics>,
@@ -138,20 +141,37 @@ pub async fn heartbeat(
     sqlx::query_scalar(
         "UPDATE hosts SET last_seen_at = now(), observed_generation = $2, storage = $3,
                 metrics = COALESCE($4, metrics)
-         WHERE id = $1 RETURNING generation",
+         WHERE id = $1 AND agent_token_id = $5 RETURNING generation",
     )
     .bind(host)
     .bind(observed)
     .bind(Json(storage))
     .bind(metrics.map(Json))
+    .bind(token)
     .fetch_optional(db)
     .await
 }
 
-/// The desired-state generation of a host.
-pub async fn host_generation(db: &PgPool, host: HostId) -> sqlx::Result<Option<Generation>> {
-    sqlx::query_scalar("SELECT generation FROM hosts WHERE id = $1")
+/// The desired-state generation of a host, `None` unless the host is bound to `token`.
+pub async fn host_generation(
+    db: &PgPool,
+    host: HostId,
+    token: TokenId,
+) -> sqlx::Result<Option<Generation>> {
+    sqlx::query_scalar("SELECT generation FROM hosts WHERE id = $1 AND agent_token_id = $2")
         .bind(host)
+        .bind(token)
         .fetch_optional(db)
         .await
+}
+
+/// Frees the hosts bound to a revoked token, so that a new token may register them.
+pub async fn unbind_hosts(conn: &mut PgConnection, token: TokenId) -> sqlx::Result<u64> {
+    Ok(
+        sqlx::query("UPDATE hosts SET agent_token_id = NULL WHERE agent_token_id = $1")
+            .bind(token)
+            .execute(conn)
+            .await?
+            .rows_affected(),
+    )
 }

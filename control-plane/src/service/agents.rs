@@ -76,6 +76,7 @@ pub async fn revoke_token(state: &AppState, caller: &Caller, id: TokenId) -> Res
         .await?
         .map(AgentToken::from)
         .ok_or_else(|| ApiError::NotFound("agent token not found".into()))?;
+    db::agents::unbind_hosts(&mut tx, id).await?;
     Audit {
         action: "agent_token.revoke",
         tenant_id: None,
@@ -86,6 +87,17 @@ pub async fn revoke_token(state: &AppState, caller: &Caller, id: TokenId) -> Res
     .await?;
     tx.commit().await?;
     Ok(())
+}
+
+/// Most labels a host may carry.
+const MAX_HOST_LABELS: usize = 32;
+
+/// A label key or value in the Kubernetes style: short, and nothing that could break out of
+/// a config file, a Prometheus label or a page.
+fn label_like(s: &str, min_len: usize) -> bool {
+    (min_len..=63).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._/".contains(&b))
 }
 
 fn check_registration(h: &RegisterHost) -> Vec<FieldError> {
@@ -117,6 +129,16 @@ fn check_registration(h: &RegisterHost) -> Vec<FieldError> {
     if h.port_range.first == 0 || h.port_range.first > h.port_range.last {
         bad("port_range", "first must be at least 1 and not above last");
     }
+    if h.labels.len() > MAX_HOST_LABELS
+        || h.labels
+            .iter()
+            .any(|(k, v)| !label_like(k, 1) || !label_like(v, 0))
+    {
+        bad(
+            "labels",
+            "use at most 32 labels; keys of 1 to 63 and values of up to 63 letters, digits, dots, dashes, underscores or slashes",
+        );
+    }
     if h.storage.iter().any(|s| s.free_bytes > s.total_bytes) {
         bad("storage", "free bytes cannot exceed total bytes");
     }
@@ -142,7 +164,14 @@ pub async fn register(
 ) -> Result<Registered, ApiError> {
     ensure_valid(check_registration(&req))?;
     let mut tx = state.db.begin().await?;
-    let (host_id, inserted) = db::agents::register_host(&mut tx, &req, agent.token_id).await?;
+    let (host_id, inserted) = db::agents::register_host(&mut tx, &req, agent.token_id)
+        .await?
+        .ok_or_else(|| {
+            ApiError::Conflict(format!(
+                "host {} is registered by another agent token; revoke that token first to move the host",
+                req.name
+            ))
+        })?;
     let action = if inserted {
         "host.register"
     } else {
@@ -165,32 +194,39 @@ pub async fn register(
 
 pub async fn heartbeat(
     state: &AppState,
-    _agent: &AgentCaller,
+    agent: &AgentCaller,
     host: HostId,
     hb: Heartbeat,
 ) -> Result<HeartbeatAck, ApiError> {
     let desired_generation = db::agents::heartbeat(
         &state.db,
         host,
+        agent.token_id,
         hb.observed_generation,
         &hb.storage,
         hb.metrics.as_ref(),
     )
     .await?
-    .ok_or_else(|| ApiError::NotFound("host not found; register again".into()))?;
+    .ok_or_else(host_not_found)?;
     db::brokers::record_status(&state.db, host, &hb.brokers).await?;
     Ok(HeartbeatAck { desired_generation })
+}
+
+/// A host that does not exist or is not bound to the calling token: both answer alike, so
+/// a token learns nothing of other agents' hosts.
+fn host_not_found() -> ApiError {
+    ApiError::NotFound("host not found for this agent token; register again".into())
 }
 
 /// The brokers the reconciler placed on a host.
 pub async fn desired(
     state: &AppState,
-    _agent: &AgentCaller,
+    agent: &AgentCaller,
     host: HostId,
 ) -> Result<DesiredState, ApiError> {
-    let generation = db::agents::host_generation(&state.db, host)
+    let generation = db::agents::host_generation(&state.db, host, agent.token_id)
         .await?
-        .ok_or_else(|| ApiError::NotFound("host not found; register again".into()))?;
+        .ok_or_else(host_not_found)?;
     let mut brokers = db::brokers::for_host(&state.db, host).await?;
     super::security::attach(state, &mut brokers).await?;
     Ok(DesiredState {

@@ -42,7 +42,7 @@ async fn list_agent_tokens(
     Ok(Json(svc::list_tokens(&s, &caller).await?))
 }
 
-/// Issue a token for `broker-agent run --token` (platform admin); the secret is shown once.
+/// Issue a token for `broker-agent run --token-file` (platform admin); the secret is shown once.
 #[utoipa::path(post, path = "/agent-tokens", tag = "agents", security(("bearer" = [])), request_body = CreateAgentToken,
     responses((status = 201, body = CreatedAgentToken), (status = "default", response = ProblemResponse)))]
 async fn create_agent_token(
