@@ -15,7 +15,10 @@ use tokio::time::Instant;
 use crate::{
     canary, db,
     error::ApiError,
-    service::placement::{self, Demand},
+    service::{
+        placement::{self, Demand},
+        slices,
+    },
     state::AppState,
 };
 
@@ -187,8 +190,8 @@ async fn place(state: &AppState, c: &Cluster) -> Result<(), ApiError> {
     }
 }
 
-/// A tenant's slice of a shared cluster: bound to a Ready shared cluster with a topic prefix
-/// named after the tenant; it is as healthy as its host.
+/// A tenant's slice of a shared cluster: bound to a Ready shared cluster of its security,
+/// backend and profile, with a topic prefix of its own; it is as healthy as its host.
 async fn allocate(state: &AppState, c: &Cluster) -> Result<(), ApiError> {
     let host = match c.shared_cluster_id {
         Some(host) => crate::service::clusters::load(state, host).await?.map(|h| {
@@ -200,37 +203,49 @@ async fn allocate(state: &AppState, c: &Cluster) -> Result<(), ApiError> {
         }),
         None => {
             let mut conn = state.db.acquire().await?;
-            match db::clusters::ready_shared_host(&mut conn).await? {
-                Some((host, name)) => {
+            let ready = db::clusters::ready_shared_clusters(&mut conn).await?;
+            match slices::choose_shared_cluster(&c.spec, &ready) {
+                Ok(host) => {
                     let tenant = db::tenants::get(&mut *conn, c.tenant_id)
                         .await?
                         .map(|t| t.name)
                         .unwrap_or_default();
-                    let prefix = format!("{tenant}.");
+                    let prefix = slices::slice_prefix(&tenant, &c.name);
                     db::clusters::bind_to_shared(&mut conn, c.id, host, &prefix).await?;
+                    let name = ready
+                        .iter()
+                        .find(|r| r.id == host)
+                        .map(|r| r.name.clone())
+                        .unwrap_or_default();
                     Some((name, "Ready".to_owned(), prefix))
                 }
-                None => None,
+                Err(why) => {
+                    let conditions = vec![
+                        condition(
+                            "Ready",
+                            ConditionStatus::False,
+                            "Unschedulable",
+                            why.clone(),
+                        ),
+                        condition("Progressing", ConditionStatus::False, "Unschedulable", why),
+                    ];
+                    return set_status(state, c, "Provisioning", conditions).await;
+                }
             }
         }
     };
     let Some((name, phase, prefix)) = host else {
-        let m = "No shared cluster is Ready yet; a platform admin creates one.".to_owned();
+        let m = "Its shared cluster is gone.".to_owned();
         let conditions = vec![
             condition(
                 "Ready",
                 ConditionStatus::False,
-                "AwaitingSharedCluster",
+                "SharedClusterGone",
                 m.clone(),
             ),
-            condition(
-                "Progressing",
-                ConditionStatus::False,
-                "AwaitingSharedCluster",
-                m,
-            ),
+            condition("Degraded", ConditionStatus::True, "SharedClusterGone", m),
         ];
-        return set_status(state, c, "Provisioning", conditions).await;
+        return set_status(state, c, "Degraded", conditions).await;
     };
     if phase == "Ready" {
         let m = format!("Allocated on shared cluster {name}; topics start with {prefix}.");

@@ -274,64 +274,78 @@ async fn spec_updates_bump_the_generation_and_respect_volumes_and_quota(db: PgPo
         .expect("id")
         .to_owned();
     let path = format!("/api/v1/clusters/{id}");
+    let patch = |body: Value| t.call(Method::PATCH, &path, Some(&max), Some(body));
 
-    let a = t
-        .call(
-            Method::PATCH,
-            &path,
-            Some(&max),
-            Some(json!({"storage_gib": 200})),
-        )
-        .await;
+    let defaults = json!({"topic_defaults": {"partitions": 6, "replication_factor": 3, "retention_ms": 3600000}});
+    let a = patch(defaults.clone()).await;
     assert_eq!(a.status, StatusCode::OK, "{:?}", a.body);
     assert_eq!(
         (
             a.body["generation"].clone(),
-            a.body["spec"]["storage_gib"].clone()
+            a.body["spec"]["topic_defaults"]["partitions"].clone()
         ),
-        (json!(2), json!(200))
+        (json!(2), json!(6))
     );
-    let same = t
-        .call(
-            Method::PATCH,
-            &path,
-            Some(&max),
-            Some(json!({"storage_gib": 200})),
-        )
-        .await;
+    let same = patch(defaults).await;
     assert_eq!(
         same.body["generation"], 2,
         "a change to nothing is not a new generation"
     );
 
-    let shrink = t
-        .call(
-            Method::PATCH,
-            &path,
-            Some(&max),
-            Some(json!({"storage_gib": 50})),
-        )
-        .await;
+    let shrink = patch(json!({"storage_gib": 50})).await;
     assert!(assert_problem(&shrink, StatusCode::UNPROCESSABLE_ENTITY).contains("cannot shrink"));
-    let grow = t
-        .call(
-            Method::PATCH,
-            &path,
-            Some(&max),
-            Some(json!({"broker_count": 5})),
-        )
-        .await;
+    let grow = patch(json!({"broker_count": 5})).await;
     assert!(assert_problem(&grow, StatusCode::CONFLICT)
         .contains("brokers: 3 in use + 2 requested > 4 allowed"));
-    let fits = t
+    // Within quota, but the control plane cannot scale or resize a running cluster yet: it
+    // says so rather than accepting a change it would leave undone.
+    for (body, what) in [
+        (json!({"broker_count": 4}), "the broker count (scaling)"),
+        (
+            json!({"storage_gib": 200}),
+            "the storage size (growing volumes)",
+        ),
+        (
+            json!({"auto_create_topics": true}),
+            "auto_create_topics (reconfiguring brokers)",
+        ),
+    ] {
+        assert_eq!(
+            assert_problem(&patch(body).await, StatusCode::CONFLICT),
+            format!(
+                "the control plane cannot change {what} of a running cluster yet; \
+                 only topic_defaults can change after approval"
+            )
+        );
+    }
+    let seen = t.get(&path, &max).await;
+    assert_eq!(
+        (
+            seen.body["generation"].clone(),
+            seen.body["spec"]["broker_count"].clone()
+        ),
+        (json!(2), json!(3)),
+        "refused changes leave the spec and its generation alone"
+    );
+
+    // A request still waiting for approval may change anything.
+    let pending = t.request_cluster(&max, &a_id, "later", 3, 100).await;
+    assert_eq!(
+        pending.body["approval"]["state"], "pending",
+        "{:?}",
+        pending.body
+    );
+    let later = pending.body["id"].as_str().expect("id");
+    let a = t
         .call(
             Method::PATCH,
-            &path,
+            &format!("/api/v1/clusters/{later}"),
             Some(&max),
-            Some(json!({"broker_count": 4})),
+            Some(json!({"broker_count": 1, "storage_gib": 300})),
         )
         .await;
-    assert_eq!(fits.body["generation"], 3);
+    assert_eq!(a.status, StatusCode::OK, "{:?}", a.body);
+    assert_eq!(a.body["generation"], 2);
 
     let audit = t
         .get(
@@ -339,7 +353,10 @@ async fn spec_updates_bump_the_generation_and_respect_volumes_and_quota(db: PgPo
             &t.admin,
         )
         .await;
-    assert_eq!(audit.body["total"], 2);
+    assert_eq!(
+        audit.body["total"], 1,
+        "only the change that was made is audited"
+    );
 
     let del = t.call(Method::DELETE, &path, Some(&max), None).await;
     assert_eq!(del.status, StatusCode::NO_CONTENT);

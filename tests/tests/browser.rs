@@ -81,6 +81,10 @@ async fn request_then_approve_in_the_browser() {
         .expect("cluster page");
     let cluster_url = bob.client.current_url().await.expect("url");
     assert!(cluster_url.path().starts_with("/clusters/"));
+    // Left at its default, the security choice is SASL_SSL, and the page says so.
+    bob.wait_text("main", "SASL_SSL: TLS, SCRAM users, ACLs", 10)
+        .await
+        .expect("secured by default");
     assert!(
         bob.client.find(Locator::Id("approve")).await.is_err(),
         "members see no approve button"

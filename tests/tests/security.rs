@@ -12,7 +12,7 @@ use rdkafka::{
     ClientConfig, Message,
 };
 use tideway_api::{
-    clusters::{ClusterKind, ClusterSecurity, ClusterSpec, CreateCluster},
+    clusters::{ClusterKind, ClusterSecurity, ClusterSpec, CreateCluster, StorageBackend},
     kafka_users::{CreateKafkaUser, CreatedKafkaUser},
     topics::CreateTopic,
 };
@@ -86,21 +86,76 @@ async fn tenants_on_a_secured_shared_cluster_reach_only_their_own_prefix() {
     let host = secured_cluster(admin, platform.id, "secure-shared", ClusterKind::Shared).await;
     let bootstrap = host.bootstrap_servers.clone().expect("bootstrap");
 
+    // Slices bind only to a shared cluster of their own security, backend and profile, and
+    // each gets a prefix of its own, even two slices of one tenant.
+    let slice_spec = |backend| ClusterSpec {
+        broker_count: None,
+        storage_backend: backend,
+        security: ClusterSecurity::SaslSsl,
+        ..e2e::one_broker_spec()
+    };
+    let request_slice = |tenant: tideway_api::TenantId, name: &str, backend| {
+        let request = CreateCluster {
+            tenant_id: tenant,
+            name: name.into(),
+            kind: ClusterKind::Shared,
+            spec: slice_spec(backend),
+        };
+        async move { admin.create_cluster(&request).await }
+    };
+    let on_nfs = request_slice(team_a.id, "on-nfs", StorageBackend::Nfs)
+        .await
+        .expect("slice on nfs");
+    let waiting = wait_for(admin, on_nfs.id, "Unschedulable", |c| {
+        c.status
+            .conditions
+            .iter()
+            .any(|c| c.reason == "Unschedulable")
+    })
+    .await;
+    assert_eq!(waiting.shared_cluster_id, None);
+    assert_eq!(
+        waiting.status.conditions[0].message,
+        "No Ready shared cluster matches this slice (sasl-ssl, nfs, virtual); \
+         there are secure-shared (sasl-ssl, local-ssd, virtual)."
+    );
+    admin.delete_cluster(on_nfs.id).await.expect("delete");
+
     let mut slices = Vec::new();
-    for tenant in [&team_a, &team_b] {
-        let slice = admin
-            .create_cluster(&CreateCluster {
-                tenant_id: tenant.id,
-                name: "slice".into(),
-                kind: ClusterKind::Shared,
-                spec: ClusterSpec {
-                    broker_count: None,
-                    ..e2e::one_broker_spec()
-                },
-            })
+    for (tenant, name) in [
+        (&team_a, "orders"),
+        (&team_b, "orders"),
+        (&team_a, "billing"),
+    ] {
+        let slice = request_slice(tenant.id, name, StorageBackend::LocalSsd)
             .await
             .expect("slice");
         let slice = wait_for(admin, slice.id, "Ready", |c| c.status.phase == "Ready").await;
+        assert_eq!(slice.shared_cluster_id, Some(host.id));
+        let prefix = slice.topic_prefix.clone().expect("prefix");
+        assert_eq!(prefix, format!("{}.{name}.", tenant.name));
+        slices.push(slice);
+    }
+    let outside = admin
+        .create_topic(
+            slices[0].id,
+            &CreateTopic {
+                name: "team-a.billing.stolen".into(),
+                partitions: Some(1),
+                replication_factor: None,
+                configs: Default::default(),
+            },
+        )
+        .await
+        .expect_err("another slice's prefix");
+    assert_eq!(outside.status(), Some(422), "{outside}");
+    assert!(
+        outside.to_string().contains(
+            "topics of this slice of a shared cluster must start with \"team-a.orders.\""
+        ),
+        "{outside}"
+    );
+    for slice in &slices {
         let prefix = slice.topic_prefix.clone().expect("prefix");
         admin
             .create_topic(
@@ -114,13 +169,8 @@ async fn tenants_on_a_secured_shared_cluster_reach_only_their_own_prefix() {
             )
             .await
             .expect("topic over SASL_SSL");
-        slices.push(slice);
     }
 
-    // team-a's applications may produce 64 KiB/s each (the tenant's quota).
-    let mut quota = admin.get_quota(team_a.id).await.expect("quota").quota;
-    quota.max_produce_bytes_per_sec = 64 << 10;
-    admin.put_quota(team_a.id, &quota).await.expect("put quota");
     // team-a's applications may produce 64 KiB/s each (the tenant's quota).
     let mut quota = admin.get_quota(team_a.id).await.expect("quota").quota;
     quota.max_produce_bytes_per_sec = 64 << 10;
@@ -143,28 +193,31 @@ async fn tenants_on_a_secured_shared_cluster_reach_only_their_own_prefix() {
         assert_eq!(created.prefix, slice.topic_prefix.clone().expect("prefix"));
         users.push(created);
     }
-    let (a, b) = (&users[0], &users[1]);
-    assert_eq!(a.user.username, "team-a.app");
+    let (a, b, billing) = (&users[0], &users[1], &users[2]);
+    assert_eq!(a.user.username, "team-a.orders.app");
+    assert_eq!(billing.user.username, "team-a.billing.app");
     let listed = serde_json::to_string(&admin.list_kafka_users(slices[0].id).await.expect("list"))
         .expect("json");
     assert!(
-        listed.contains("team-a.app") && !listed.contains(&a.password),
+        listed.contains("team-a.orders.app") && !listed.contains(&a.password),
         "the password is shown once"
     );
     let ca = p.root.path().join("ca.pem");
     std::fs::write(&ca, &a.ca_pem).expect("ca");
     let a_client = client(a, &a.password, &ca);
 
-    produce(&a_client, "team-a.orders")
+    produce(&a_client, "team-a.orders.orders")
         .await
         .expect("team-a writes its topic");
     let consumer: BaseConsumer = a_client
         .clone()
-        .set("group.id", "team-a.readers")
+        .set("group.id", "team-a.orders.readers")
         .set("auto.offset.reset", "earliest")
         .create()
         .expect("consumer");
-    consumer.subscribe(&["team-a.orders"]).expect("subscribe");
+    consumer
+        .subscribe(&["team-a.orders.orders"])
+        .expect("subscribe");
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     let got = loop {
         if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
@@ -179,8 +232,8 @@ async fn tenants_on_a_secured_shared_cluster_reach_only_their_own_prefix() {
 
     assert_eq!(
         visible_topics(&a_client),
-        ["team-a.orders"],
-        "no canary, no team-b"
+        ["team-a.orders.orders"],
+        "no canary, no team-b, not even team-a's other slice"
     );
     // A fresh user of team-a (no earlier traffic to average over) loads its topic.
     let loader = admin
@@ -200,7 +253,7 @@ async fn tenants_on_a_secured_shared_cluster_reach_only_their_own_prefix() {
     let payload = [b'q'; 8192];
     let sends: Vec<_> = (0..64)
         .map(|_| {
-            let record = FutureRecord::<(), _>::to("team-a.orders").payload(&payload[..]);
+            let record = FutureRecord::<(), _>::to("team-a.orders.orders").payload(&payload[..]);
             producer.send(record, Duration::from_secs(60))
         })
         .collect();
@@ -213,13 +266,22 @@ async fn tenants_on_a_secured_shared_cluster_reach_only_their_own_prefix() {
         secs > 4.0,
         "the tenant's byte rate applies to its user: {secs:.1} s"
     );
-    let refused = produce(&a_client, "team-b.orders")
-        .await
-        .expect_err("not team-a's");
-    assert!(refused.contains("authorization"), "{refused}");
+    for other in ["team-b.orders.orders", "team-a.billing.orders"] {
+        let refused = produce(&a_client, other)
+            .await
+            .expect_err("not this slice's");
+        assert!(
+            refused.contains("TopicAuthorizationFailed"),
+            "{other}: {refused}"
+        );
+    }
     assert_eq!(
         visible_topics(&client(b, &b.password, &ca)),
-        ["team-b.orders"]
+        ["team-b.orders.orders"]
+    );
+    assert_eq!(
+        visible_topics(&client(billing, &billing.password, &ca)),
+        ["team-a.billing.orders"]
     );
 
     // kcat with team-a's credentials lists team-a's topic only.
@@ -246,19 +308,21 @@ async fn tenants_on_a_secured_shared_cluster_reach_only_their_own_prefix() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        listing.contains("\"team-a.orders\"") && !listing.contains("team-b"),
+        listing.contains("\"team-a.orders.orders\"")
+            && !listing.contains("team-b")
+            && !listing.contains("billing"),
         "{listing}"
     );
 
     // Wrong passwords and plaintext clients get nothing; a deleted user is locked out.
     let mut wrong = client(a, "not-the-password", &ca);
     wrong.set("message.timeout.ms", "3000");
-    assert!(produce(&wrong, "team-a.orders").await.is_err());
+    assert!(produce(&wrong, "team-a.orders.orders").await.is_err());
     let mut plaintext = ClientConfig::new();
     plaintext
         .set("bootstrap.servers", &bootstrap)
         .set("message.timeout.ms", "3000");
-    assert!(produce(&plaintext, "team-a.orders").await.is_err());
+    assert!(produce(&plaintext, "team-a.orders.orders").await.is_err());
     admin
         .delete_kafka_user(slices[0].id, "app")
         .await
@@ -266,7 +330,7 @@ async fn tenants_on_a_secured_shared_cluster_reach_only_their_own_prefix() {
     let mut gone = a_client.clone();
     gone.set("message.timeout.ms", "3000");
     assert!(
-        produce(&gone, "team-a.orders").await.is_err(),
+        produce(&gone, "team-a.orders.orders").await.is_err(),
         "deleted users cannot log in"
     );
     assert_eq!(
@@ -278,6 +342,12 @@ async fn tenants_on_a_secured_shared_cluster_reach_only_their_own_prefix() {
         Some(404)
     );
 
+    // The shared cluster cannot be deleted while slices live on it.
+    let in_use = admin
+        .delete_cluster(host.id)
+        .await
+        .expect_err("slices live on it");
+    assert_eq!(in_use.status(), Some(409), "{in_use}");
     for slice in &slices {
         admin.delete_cluster(slice.id).await.expect("delete slice");
     }

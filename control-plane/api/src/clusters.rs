@@ -30,8 +30,9 @@ pub enum StorageBackend {
 )]
 #[serde(rename_all = "kebab-case")]
 pub enum ClusterSecurity {
-    #[default]
+    /// Only for a dedicated cluster that asks for it explicitly.
     Plaintext,
+    #[default]
     SaslSsl,
 }
 
@@ -101,8 +102,8 @@ pub struct ClusterSpec {
     /// Brokers create a topic the first time a client uses it (off by default).
     #[serde(default)]
     pub auto_create_topics: bool,
-    /// Set when the cluster is requested (default sasl-ssl); a shared allocation follows
-    /// its shared cluster.
+    /// Set when the cluster is requested; sasl-ssl when left out. Shared clusters and
+    /// their slices are always sasl-ssl; only a dedicated cluster may ask for plaintext.
     #[serde(default)]
     pub security: ClusterSecurity,
 }

@@ -239,16 +239,24 @@ pub async fn bind_to_shared(
     Ok(())
 }
 
-/// An approved shared cluster (one with brokers) that is Ready, oldest first.
-pub async fn ready_shared_host(
+/// Every approved shared cluster (one with brokers) that is Ready, oldest first.
+pub async fn ready_shared_clusters(
     conn: &mut PgConnection,
-) -> sqlx::Result<Option<(ClusterId, String)>> {
-    sqlx::query_as(
-        "SELECT id, name FROM clusters WHERE kind = 'shared' AND broker_count > 0
-            AND approval_state = 'approved' AND phase = 'Ready' ORDER BY created_at LIMIT 1",
+) -> sqlx::Result<Vec<crate::service::slices::SharedCluster>> {
+    let rows: Vec<(ClusterId, String, Json<ClusterSpec>)> = sqlx::query_as(
+        "SELECT id, name, spec FROM clusters WHERE kind = 'shared' AND broker_count > 0
+            AND approval_state = 'approved' AND phase = 'Ready' ORDER BY created_at",
     )
-    .fetch_optional(conn)
-    .await
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, name, spec)| crate::service::slices::SharedCluster {
+            id,
+            name,
+            spec: spec.0,
+        })
+        .collect())
 }
 
 /// Writes the observed status of a cluster.

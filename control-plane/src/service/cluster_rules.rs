@@ -4,8 +4,8 @@
 use chrono::Utc;
 use tideway_api::{
     clusters::{
-        ClusterKind, ClusterSpec, ClusterSpecPatch, Condition, ConditionStatus, CreateCluster,
-        TopicDefaults,
+        ClusterKind, ClusterSecurity, ClusterSpec, ClusterSpecPatch, Condition, ConditionStatus,
+        CreateCluster, TopicDefaults,
     },
     tenants::{Quota, QuotaUsage},
     FieldError,
@@ -72,6 +72,15 @@ pub fn validate_spec(kind: ClusterKind, spec: &ClusterSpec) -> Vec<FieldError> {
             format!("must be between 1 and {MAX_BROKERS}, got {n}"),
         ),
         _ => {}
+    }
+    if kind == ClusterKind::Shared && spec.security != ClusterSecurity::SaslSsl {
+        err(
+            &mut errors,
+            "spec.security",
+            "a shared cluster serves several tenants, so it must be sasl-ssl; \
+             only a dedicated cluster may be plaintext"
+                .into(),
+        );
     }
     if !(1..=MAX_STORAGE_GIB).contains(&spec.storage_gib) {
         err(
@@ -206,6 +215,34 @@ pub fn growth(old: Footprint, new: Footprint) -> Footprint {
         brokers: (new.brokers - old.brokers).max(0),
         storage_bytes: (new.storage_bytes - old.storage_bytes).max(0),
     }
+}
+
+/// Why the control plane cannot carry out a change of an approved cluster's spec from
+/// `old` to `new` yet, as a sentence; `None` when it can. Only topic defaults (used by the
+/// control plane when it creates topics) take effect on a running cluster today; anything
+/// the brokers or their hosts would have to change is refused rather than accepted and
+/// left undone.
+pub fn unsupported_live_change(old: &ClusterSpec, new: &ClusterSpec) -> Option<String> {
+    let mut what = Vec::new();
+    if new.broker_count != old.broker_count {
+        what.push("the broker count (scaling)");
+    }
+    if new.storage_gib > old.storage_gib {
+        what.push("the storage size (growing volumes)");
+    }
+    if new.hardware_profile != old.hardware_profile {
+        what.push("the hardware profile (moving brokers)");
+    }
+    if new.auto_create_topics != old.auto_create_topics {
+        what.push("auto_create_topics (reconfiguring brokers)");
+    }
+    (!what.is_empty()).then(|| {
+        format!(
+            "the control plane cannot change {} of a running cluster yet; \
+             only topic_defaults can change after approval",
+            what.join(", ")
+        )
+    })
 }
 
 /// Problems with changing an approved cluster's spec from `old` to `new`.
@@ -457,5 +494,95 @@ mod tests {
             check_live_change(&old, &apply_patch(&old, &ClusterSpecPatch::default())).is_empty()
         );
         assert_eq!(growth(footprint(&old), footprint(&new)).brokers, 2);
+    }
+
+    #[test]
+    fn live_changes_the_control_plane_cannot_carry_out_are_named() {
+        let old = spec(Some(3), 100);
+        let refused =
+            |patch: ClusterSpecPatch| unsupported_live_change(&old, &apply_patch(&old, &patch));
+        let cases: Vec<(ClusterSpecPatch, Option<&str>)> = vec![
+            (ClusterSpecPatch::default(), None),
+            (
+                ClusterSpecPatch {
+                    topic_defaults: Some(TopicDefaults {
+                        partitions: 6,
+                        replication_factor: 3,
+                        retention_ms: 3_600_000,
+                    }),
+                    ..Default::default()
+                },
+                None,
+            ),
+            (
+                ClusterSpecPatch {
+                    broker_count: Some(3),
+                    storage_gib: Some(100),
+                    ..Default::default()
+                },
+                None,
+            ),
+            (
+                ClusterSpecPatch {
+                    broker_count: Some(4),
+                    ..Default::default()
+                },
+                Some("the broker count (scaling)"),
+            ),
+            (
+                ClusterSpecPatch {
+                    storage_gib: Some(200),
+                    hardware_profile: Some(HardwareProfile::Physical),
+                    ..Default::default()
+                },
+                Some("the storage size (growing volumes), the hardware profile (moving brokers)"),
+            ),
+            (
+                ClusterSpecPatch {
+                    auto_create_topics: Some(true),
+                    ..Default::default()
+                },
+                Some("auto_create_topics (reconfiguring brokers)"),
+            ),
+        ];
+        for (patch, want) in cases {
+            let got = refused(patch.clone());
+            match want {
+                None => assert_eq!(got, None, "{patch:?}"),
+                Some(what) => assert_eq!(
+                    got.as_deref(),
+                    Some(
+                        format!(
+                            "the control plane cannot change {what} of a running cluster yet; \
+                             only topic_defaults can change after approval"
+                        )
+                        .as_str()
+                    ),
+                    "{patch:?}"
+                ),
+            }
+        }
+    }
+
+    #[test]
+    fn shared_clusters_are_never_plaintext() {
+        let plaintext = ClusterSpec {
+            security: ClusterSecurity::Plaintext,
+            ..spec(None, 10)
+        };
+        assert_eq!(
+            fields(&validate_spec(ClusterKind::Shared, &plaintext)),
+            vec!["spec.security"]
+        );
+        let with_brokers = ClusterSpec {
+            broker_count: Some(1),
+            ..plaintext.clone()
+        };
+        assert_eq!(
+            fields(&validate_spec(ClusterKind::Shared, &with_brokers)),
+            vec!["spec.security"]
+        );
+        assert!(validate_spec(ClusterKind::Dedicated, &with_brokers).is_empty());
+        assert_eq!(ClusterSecurity::default(), ClusterSecurity::SaslSsl);
     }
 }

@@ -251,6 +251,9 @@ pub async fn update(
                 excess.join("; ")
             )));
         }
+        if let Some(reason) = rules::unsupported_live_change(&before.spec, &new_spec) {
+            return Err(ApiError::Conflict(reason));
+        }
     }
     let updated = Cluster::from(
         db::clusters::update_spec(&mut tx, id, &new_spec, new_fp.brokers, new_fp.storage_bytes)
@@ -267,6 +270,16 @@ pub async fn delete(state: &AppState, caller: &Caller, id: ClusterId) -> Result<
     let mut tx = state.db.begin().await?;
     let row = lock_for(&mut tx, caller, id, Role::Member).await?;
     let before = Cluster::from(row);
+    if before.shared_cluster_id.is_some() {
+        // A slice leaves nothing behind on the shared brokers: its topics, users, ACLs and
+        // quotas go first; if the brokers cannot be reached the slice stays, whole.
+        let slice = with_brokers(state, vec![before.clone()])
+            .await?
+            .pop()
+            .ok_or_else(not_found)?;
+        super::topics::remove_all_of_slice(state, &slice).await?;
+        super::kafka_users::remove_all_of_slice(state, &slice).await?;
+    }
     // The hosts of its brokers get a new desired state without them: agents stop the
     // brokers and release their storage.
     db::brokers::bump_hosts_of(&mut tx, id).await?;

@@ -10,9 +10,12 @@ use tideway_api::{
     kafka_users::{CreateKafkaUser, CreatedKafkaUser, KafkaUser},
     ClusterId, FieldError, Role,
 };
-use tideway_engine::security::{
-    acl::{op, pattern, permission, resource, AclBinding},
-    scram::Mechanism,
+use tideway_engine::{
+    client::KafkaConnection,
+    security::{
+        acl::{op, pattern, permission, resource, AclBinding},
+        scram::Mechanism,
+    },
 };
 
 use super::{clusters, ensure_valid, security, Audit};
@@ -44,6 +47,23 @@ fn check_name(name: &str) -> Result<(), ApiError> {
         field: "name".into(),
         message: "use 1 to 64 lowercase letters, digits, '.', '_' or '-'".into(),
     }])
+}
+
+/// Kafka user names that belong to the platform, not to tenants: the control plane's own
+/// super user and anything else it may name `tideway-…`. (Brokers authenticate by their
+/// certificates' subjects, `CN=…,O=Tideway`, which no valid user name can spell.)
+const RESERVED_USER_PREFIX: &str = "tideway-";
+
+/// Why a tenant may not take `username` on a cluster, or `None` when it may.
+fn reserved(username: &str) -> Option<String> {
+    if username == cluster_pki::ADMIN_USER {
+        return Some(format!(
+            "{username:?} is the control plane's own super user on every secured cluster; choose another name"
+        ));
+    }
+    username.starts_with(RESERVED_USER_PREFIX).then(|| {
+        format!("names starting with {RESERVED_USER_PREFIX:?} are reserved for the platform; choose another name")
+    })
 }
 
 /// The prefix the cluster's users are limited to ("" for a dedicated cluster). A shared
@@ -119,14 +139,17 @@ pub async fn create(
     let cluster = clusters::get(state, caller, id).await?;
     caller.require(cluster.tenant_id, Role::Member, "cluster")?;
     check_name(&req.name)?;
+    let prefix = prefix_of(&cluster)?;
+    let username = format!("{prefix}{}", req.name);
+    if let Some(why) = reserved(&username) {
+        return Err(ApiError::Conflict(why));
+    }
     let access = security::access(state, &cluster).await?;
     let Some(secured) = &access.secured else {
         return Err(ApiError::Conflict(
             "the cluster is plaintext; Kafka users need a sasl-ssl cluster".into(),
         ));
     };
-    let prefix = prefix_of(&cluster)?;
-    let username = format!("{prefix}{}", req.name);
     let mut tx = state.db.begin().await?;
     let user = db::security::insert_kafka_user(
         &mut tx,
@@ -186,6 +209,42 @@ pub async fn create(
     })
 }
 
+/// Removes a user's credentials, ACLs and client quota from the brokers.
+async fn remove_from_brokers(kafka: &mut KafkaConnection, username: &str) -> Result<(), ApiError> {
+    for m in [Mechanism::Sha512, Mechanism::Sha256] {
+        kafka
+            .delete_scram_user(username, m)
+            .await
+            .map_err(refused("deleting the credential"))?;
+    }
+    kafka
+        .delete_acls_of(&format!("User:{username}"))
+        .await
+        .map_err(refused("removing the ACLs"))?;
+    kafka
+        .alter_quota(
+            &[("user", Some(username))],
+            &[("producer_byte_rate", None), ("consumer_byte_rate", None)],
+        )
+        .await
+        .map_err(refused("removing the client quota"))?;
+    Ok(())
+}
+
+/// Removes every Kafka user of a slice of a shared cluster from the shared brokers (the
+/// slice is being deleted; its rows go with it).
+pub(crate) async fn remove_all_of_slice(state: &AppState, slice: &Cluster) -> Result<(), ApiError> {
+    let users = db::security::kafka_users(&state.db, slice.id).await?;
+    if users.is_empty() {
+        return Ok(());
+    }
+    let mut kafka = security::access(state, slice).await?.connect().await?;
+    for user in users {
+        remove_from_brokers(&mut kafka, &user.username).await?;
+    }
+    Ok(())
+}
+
 pub async fn delete(
     state: &AppState,
     caller: &Caller,
@@ -201,23 +260,7 @@ pub async fn delete(
             ApiError::NotFound(format!("the cluster has no Kafka user named {name:?}"))
         })?;
     let mut kafka = security::access(state, &cluster).await?.connect().await?;
-    for m in [Mechanism::Sha512, Mechanism::Sha256] {
-        kafka
-            .delete_scram_user(&username, m)
-            .await
-            .map_err(refused("deleting the credential"))?;
-    }
-    kafka
-        .delete_acls_of(&format!("User:{username}"))
-        .await
-        .map_err(refused("removing the ACLs"))?;
-    kafka
-        .alter_quota(
-            &[("user", Some(&username))],
-            &[("producer_byte_rate", None), ("consumer_byte_rate", None)],
-        )
-        .await
-        .map_err(refused("removing the client quota"))?;
+    remove_from_brokers(&mut kafka, &username).await?;
     audit("kafka_user.delete", &cluster, name)
         .record(&mut tx, caller, Some(&username), None::<&()>)
         .await?;
@@ -228,6 +271,23 @@ pub async fn delete(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn platform_principals_are_reserved() {
+        for (name, reserved_) in [
+            ("tideway-admin", true),
+            ("tideway-canary", true),
+            ("app", false),
+            ("my-tideway-admin", false),
+            ("team-a.orders.tideway-admin", false),
+        ] {
+            assert_eq!(reserved(name).is_some(), reserved_, "{name}");
+        }
+        assert_eq!(
+            reserved("tideway-admin").as_deref(),
+            Some("\"tideway-admin\" is the control plane's own super user on every secured cluster; choose another name")
+        );
+    }
 
     #[test]
     fn shared_users_get_prefixed_acls_and_no_topic_lifecycle() {

@@ -9,6 +9,7 @@ pub mod clusters;
 pub mod kafka_users;
 pub mod placement;
 pub mod security;
+pub mod slices;
 pub mod tenants;
 pub mod tokens;
 pub mod topics;

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use tideway_api::{
-    clusters::Cluster,
+    clusters::{Cluster, TopicDefaults},
     topics::{CreateTopic, Topic, UpdateTopic},
     ClusterId, FieldError, Role,
 };
@@ -107,15 +107,14 @@ pub async fn list(
     Ok(db::topics::list(&state.db, cluster.id).await?)
 }
 
-pub async fn create(
-    state: &AppState,
-    caller: &Caller,
-    id: ClusterId,
-    req: CreateTopic,
-) -> Result<Topic, ApiError> {
-    let (cluster, kafka) = cluster_for(state, caller, id, Role::Member).await?;
-    let defaults = cluster.spec.topic_defaults;
-    let brokers = cluster.brokers.len().max(1) as i32;
+/// Partitions, replication factor and configs of a new topic: what the request says, else
+/// the cluster's topic defaults (retention included, as `retention.ms`; the replication
+/// factor capped by the brokers), else one partition and one replica.
+fn with_defaults(
+    req: &CreateTopic,
+    defaults: Option<TopicDefaults>,
+    brokers: i32,
+) -> (i32, i32, BTreeMap<String, String>) {
     let partitions = req
         .partitions
         .or(defaults.map(|d| d.partitions))
@@ -124,6 +123,24 @@ pub async fn create(
         .replication_factor
         .or(defaults.map(|d| d.replication_factor.min(brokers)))
         .unwrap_or(1);
+    let mut configs = req.configs.clone();
+    if let Some(d) = defaults {
+        configs
+            .entry("retention.ms".to_owned())
+            .or_insert_with(|| d.retention_ms.to_string());
+    }
+    (partitions, rf, configs)
+}
+
+pub async fn create(
+    state: &AppState,
+    caller: &Caller,
+    id: ClusterId,
+    req: CreateTopic,
+) -> Result<Topic, ApiError> {
+    let (cluster, kafka) = cluster_for(state, caller, id, Role::Member).await?;
+    let brokers = cluster.brokers.len().max(1) as i32;
+    let (partitions, rf, configs) = with_defaults(&req, cluster.spec.topic_defaults, brokers);
     let mut errors = Vec::new();
     check_name(&req.name, &mut errors);
     if let Some(prefix) = &cluster.topic_prefix {
@@ -149,7 +166,7 @@ pub async fn create(
             format!("must be between 1 and the cluster's {brokers} brokers, got {rf}"),
         );
     }
-    check_configs(&req.configs, &mut errors);
+    check_configs(&configs, &mut errors);
     ensure_valid(errors)?;
 
     let mut tx = state.db.begin().await?;
@@ -166,7 +183,7 @@ pub async fn create(
         name: req.name.clone(),
         partitions,
         replication_factor: rf,
-        configs: req.configs,
+        configs,
         created_by: caller.actor.to_string(),
         created_at: chrono::Utc::now(),
     };
@@ -215,6 +232,20 @@ pub async fn update(
     Ok(after)
 }
 
+/// Deletes every topic of a slice of a shared cluster from the shared brokers (the slice is
+/// being deleted; its rows go with it).
+pub(crate) async fn remove_all_of_slice(state: &AppState, slice: &Cluster) -> Result<(), ApiError> {
+    let topics = db::topics::list(&state.db, slice.id).await?;
+    if topics.is_empty() {
+        return Ok(());
+    }
+    let kafka = super::security::access(state, slice).await?.client_config();
+    for topic in topics {
+        kafka_admin::delete_topic(&kafka, &topic.name).await?;
+    }
+    Ok(())
+}
+
 pub async fn delete(
     state: &AppState,
     caller: &Caller,
@@ -233,4 +264,43 @@ pub async fn delete(
         .await?;
     tx.commit().await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn new_topics_take_the_clusters_defaults_unless_they_say_otherwise() {
+        let defaults = Some(TopicDefaults {
+            partitions: 6,
+            replication_factor: 3,
+            retention_ms: 3_600_000,
+        });
+        let req = |partitions, rf, retention: Option<&str>| CreateTopic {
+            name: "t".into(),
+            partitions,
+            replication_factor: rf,
+            configs: retention
+                .map(|r| BTreeMap::from([("retention.ms".to_owned(), r.to_owned())]))
+                .unwrap_or_default(),
+        };
+        let retention = |c: &BTreeMap<String, String>| c.get("retention.ms").cloned();
+        let (p, rf, c) = with_defaults(&req(None, None, None), defaults, 3);
+        assert_eq!((p, rf, retention(&c)), (6, 3, Some("3600000".into())));
+        let (p, rf, c) = with_defaults(&req(None, None, None), defaults, 1);
+        assert_eq!(
+            (p, rf, retention(&c)),
+            (6, 1, Some("3600000".into())),
+            "capped by brokers"
+        );
+        let (p, rf, c) = with_defaults(&req(Some(2), Some(2), Some("-1")), defaults, 3);
+        assert_eq!(
+            (p, rf, retention(&c)),
+            (2, 2, Some("-1".into())),
+            "the request wins"
+        );
+        let (p, rf, c) = with_defaults(&req(None, None, None), None, 3);
+        assert_eq!((p, rf, c.len()), (1, 1, 0), "no defaults, no configs");
+    }
 }
