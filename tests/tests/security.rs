@@ -44,6 +44,21 @@ async fn produce(config: &ClientConfig, topic: &str) -> Result<(), String> {
         .map_err(|(e, _)| e.to_string())
 }
 
+/// `kcat -L` as `user` over SASL_SSL.
+fn kcat_list(user: &CreatedKafkaUser, ca: &std::path::Path) -> std::process::Output {
+    Command::new("kcat")
+        .args(["-b", user.bootstrap_servers.as_deref().expect("bootstrap")])
+        .args(["-L", "-m", "10", "-X", "security.protocol=SASL_SSL"])
+        .args(["-X", "sasl.mechanisms=SCRAM-SHA-512", "-X"])
+        .arg(format!("sasl.username={}", user.user.username))
+        .arg("-X")
+        .arg(format!("sasl.password={}", user.password))
+        .arg("-X")
+        .arg(format!("ssl.ca.location={}", ca.display()))
+        .output()
+        .expect("kcat (installed by ./tideway test)")
+}
+
 /// Topic names a client's metadata request returns.
 fn visible_topics(config: &ClientConfig) -> Vec<String> {
     let consumer: BaseConsumer = config.create().expect("client");
@@ -285,22 +300,7 @@ async fn tenants_on_a_secured_shared_cluster_reach_only_their_own_prefix() {
     );
 
     // kcat with team-a's credentials lists team-a's topic only.
-    let out = Command::new("kcat")
-        .args(["-b", &bootstrap, "-L", "-m", "10"])
-        .args([
-            "-X",
-            "security.protocol=SASL_SSL",
-            "-X",
-            "sasl.mechanisms=SCRAM-SHA-512",
-        ])
-        .arg("-X")
-        .arg(format!("sasl.username={}", a.user.username))
-        .arg("-X")
-        .arg(format!("sasl.password={}", a.password))
-        .arg("-X")
-        .arg(format!("ssl.ca.location={}", ca.display()))
-        .output()
-        .expect("kcat (installed by ./tideway test)");
+    let out = kcat_list(a, &ca);
     let listing = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -348,7 +348,36 @@ async fn tenants_on_a_secured_shared_cluster_reach_only_their_own_prefix() {
         .await
         .expect_err("slices live on it");
     assert_eq!(in_use.status(), Some(409), "{in_use}");
-    for slice in &slices {
+    // Deleting a slice takes its users and topics off the shared brokers: the loader can
+    // no longer log in, and a new slice with the same name starts empty.
+    let loader_client = client(&loader, &loader.password, &ca);
+    assert_eq!(visible_topics(&loader_client), ["team-a.orders.orders"]);
+    admin
+        .delete_cluster(slices[0].id)
+        .await
+        .expect("delete slice");
+    let out = kcat_list(&loader, &ca);
+    let refused = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "the slice's users are gone");
+    assert!(
+        refused.contains("SASL authentication error: authentication failed during SCRAM-SHA-512: invalid credentials"),
+        "{refused}"
+    );
+    let again = request_slice(team_a.id, "orders", StorageBackend::LocalSsd)
+        .await
+        .expect("the same slice again");
+    let again = wait_for(admin, again.id, "Ready", |c| c.status.phase == "Ready").await;
+    assert_eq!(again.topic_prefix.as_deref(), Some("team-a.orders."));
+    let fresh = admin
+        .create_kafka_user(again.id, &CreateKafkaUser { name: "app".into() })
+        .await
+        .expect("user of the new slice");
+    assert_eq!(
+        visible_topics(&client(&fresh, &fresh.password, &ca)),
+        Vec::<String>::new(),
+        "the old slice's topic was deleted from the brokers"
+    );
+    for slice in slices.iter().skip(1).chain([&again]) {
         admin.delete_cluster(slice.id).await.expect("delete slice");
     }
     admin.delete_cluster(host.id).await.expect("delete shared");
