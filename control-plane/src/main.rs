@@ -57,10 +57,13 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     // The harness and the launcher read this line to learn the port.
     println!("tideway control plane listening on http://{addr}");
     tracing::info!(%addr, "listening");
-    axum::serve(listener, http::app(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|e| anyhow::anyhow!("server failed: {e}"))
+    axum::serve(
+        listener,
+        http::app(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .map_err(|e| anyhow::anyhow!("server failed: {e}"))
 }
 
 async fn shutdown_signal() {

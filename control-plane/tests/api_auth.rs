@@ -289,3 +289,61 @@ async fn members_are_granted_by_tenant_admins_within_their_own_role(db: PgPool) 
     let a = t.call(Method::DELETE, &path, Some(&a_admin), None).await;
     assert_problem(&a, StatusCode::NOT_FOUND);
 }
+
+#[sqlx::test(migrations = "../migrations")]
+async fn tokens_stop_working_when_their_creator_loses_the_role_behind_them(db: PgPool) {
+    let t = start(db).await;
+    let a_id = t.tenant("team-a", false, None).await;
+    let ann = t.member(&a_id, "ann", "tenant-admin").await;
+    let token = |role: &'static str| {
+        let (t, ann, a_id) = (&t, &ann, &a_id);
+        async move {
+            let a = t
+                .post(
+                    "/api/v1/tokens",
+                    ann,
+                    json!({"name": format!("ci-{role}"), "tenant_id": a_id, "role": role}),
+                )
+                .await;
+            assert_eq!(a.status, StatusCode::CREATED, "{:?}", a.body);
+            a.body["secret"].as_str().expect("secret").to_owned()
+        }
+    };
+    let admin_token = token("tenant-admin").await;
+    let member_token = token("member").await;
+    let quota = format!("/api/v1/tenants/{a_id}/quota");
+    for secret in [&admin_token, &member_token] {
+        assert_eq!(t.get(&quota, secret).await.status, StatusCode::OK);
+    }
+    let unbacked = "the user who created this token no longer holds the role it grants; ask a tenant admin for a new token";
+
+    // Ann is demoted to member: her tenant-admin token stops, her member token goes on.
+    let member_path = format!("/api/v1/tenants/{a_id}/members/ann");
+    let a = t
+        .call(
+            Method::PUT,
+            &member_path,
+            Some(&t.admin),
+            Some(json!({"role": "member"})),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{:?}", a.body);
+    assert_eq!(
+        assert_problem(&t.get(&quota, &admin_token).await, StatusCode::UNAUTHORIZED),
+        unbacked
+    );
+    assert_eq!(t.get(&quota, &member_token).await.status, StatusCode::OK);
+
+    // Ann leaves the tenant: nothing she made works there any more.
+    let a = t
+        .call(Method::DELETE, &member_path, Some(&t.admin), None)
+        .await;
+    assert_eq!(a.status, StatusCode::NO_CONTENT, "{:?}", a.body);
+    assert_eq!(
+        assert_problem(
+            &t.get(&quota, &member_token).await,
+            StatusCode::UNAUTHORIZED
+        ),
+        unbacked
+    );
+}

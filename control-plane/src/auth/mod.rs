@@ -129,6 +129,23 @@ pub fn bearer(parts: &Parts) -> Result<&str, ApiError> {
         })
 }
 
+/// The address of the client's TCP connection, when the server records it (`serve` does;
+/// forwarded-for headers are not trusted, since any client can send them).
+pub struct ClientAddr(pub Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddr(
+            parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|c| c.0.ip()),
+        ))
+    }
+}
+
 /// The request id set by the request-id layer.
 pub fn request_id(parts: &Parts) -> Option<String> {
     parts

@@ -44,6 +44,8 @@ pub async fn revoke(state: &AppState, claims: &Claims) -> Result<(), ApiError> {
 }
 
 const INVALID: &str = "the token is invalid, expired or revoked; log in again or use a new token";
+const UNBACKED: &str = "the user who created this token no longer holds the role it grants; \
+                        ask a tenant admin for a new token";
 
 /// Checks a bearer (signature, expiry, live row) and loads what the caller may do.
 pub async fn authenticate(state: &AppState, token: &str) -> Result<(Caller, Claims), ApiError> {
@@ -59,9 +61,12 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<(Caller, Clai
             user_caller(state, user).await?
         }
         TokenKind::Api => {
-            let token = db::tokens::get_live(&state.db, TokenId(claims.jti))
+            let (token, creator) = db::tokens::get_live(&state.db, TokenId(claims.jti))
                 .await?
                 .ok_or_else(|| ApiError::Unauthorized(INVALID.into()))?;
+            if !crate::service::tokens::backed_by_creator(token.role, creator) {
+                return Err(ApiError::Unauthorized(UNBACKED.into()));
+            }
             db::tokens::touch(&state.db, token.id).await?;
             token_caller(token)
         }

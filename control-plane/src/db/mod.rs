@@ -7,6 +7,7 @@ pub mod audit;
 pub mod brokers;
 pub mod clusters;
 pub mod hosts;
+pub mod login_failures;
 pub mod samples;
 pub mod security;
 pub mod sessions;

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use sqlx::{FromRow, PgConnection, PgPool};
-use tideway_api::{tokens::ApiToken, Role, TenantId, TokenId};
+use tideway_api::{tokens::ApiToken, Role, TenantId, TokenId, UserId};
 
 #[derive(Clone, Debug, FromRow)]
 pub struct TokenRow {
@@ -36,36 +36,91 @@ impl From<TokenRow> for ApiToken {
 const COLUMNS: &str =
     "id, name, tenant_id, role, created_by, created_at, expires_at, revoked_at, last_used_at";
 
-pub async fn insert(
-    conn: &mut PgConnection,
-    name: &str,
-    tenant: Option<TenantId>,
-    role: Role,
-    created_by: &str,
-    expires_at: DateTime<Utc>,
-) -> sqlx::Result<TokenRow> {
+/// A new token's row.
+pub struct NewToken<'a> {
+    pub name: &'a str,
+    pub tenant: Option<TenantId>,
+    pub role: Role,
+    pub created_by: &'a str,
+    /// The user whose authority backs the token.
+    pub creator: Option<UserId>,
+    pub expires_at: DateTime<Utc>,
+}
+
+pub async fn insert(conn: &mut PgConnection, t: &NewToken<'_>) -> sqlx::Result<TokenRow> {
     sqlx::query_as(&format!(
-        "INSERT INTO api_tokens (id, name, tenant_id, role, created_by, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6) RETURNING {COLUMNS}"
+        "INSERT INTO api_tokens (id, name, tenant_id, role, created_by, expires_at, creator_user_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {COLUMNS}"
     ))
     .bind(TokenId::new())
-    .bind(name)
-    .bind(tenant)
-    .bind(role)
-    .bind(created_by)
-    .bind(expires_at)
+    .bind(t.name)
+    .bind(t.tenant)
+    .bind(t.role)
+    .bind(t.created_by)
+    .bind(t.expires_at)
+    .bind(t.creator)
     .fetch_one(conn)
     .await
 }
 
 /// A token that is neither revoked nor expired.
-pub async fn get_live(db: &PgPool, id: TokenId) -> sqlx::Result<Option<TokenRow>> {
-    sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM api_tokens WHERE id = $1 AND revoked_at IS NULL AND expires_at > now()"
-    ))
+/// What the user behind a token holds today.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CreatorStanding {
+    /// The token has a creating user at all (tokens made before creators were recorded,
+    /// by anyone but a user, have none).
+    pub known: bool,
+    pub platform_admin: bool,
+    /// The creator's role in the token's tenant.
+    pub tenant_role: Option<Role>,
+}
+
+/// A live token (not revoked, not expired) with its creator's standing.
+pub async fn get_live(
+    db: &PgPool,
+    id: TokenId,
+) -> sqlx::Result<Option<(TokenRow, CreatorStanding)>> {
+    #[derive(FromRow)]
+    struct Row {
+        #[sqlx(flatten)]
+        token: TokenRow,
+        creator_known: bool,
+        creator_platform_admin: Option<bool>,
+        creator_role: Option<Role>,
+    }
+    let row: Option<Row> = sqlx::query_as(
+        "SELECT t.id, t.name, t.tenant_id, t.role, t.created_by, t.created_at, t.expires_at,
+                t.revoked_at, t.last_used_at, u.id IS NOT NULL AS creator_known,
+                u.platform_admin AS creator_platform_admin, m.role AS creator_role
+         FROM api_tokens t
+         LEFT JOIN users u ON u.id = t.creator_user_id
+         LEFT JOIN memberships m ON m.user_id = t.creator_user_id AND m.tenant_id = t.tenant_id
+         WHERE t.id = $1 AND t.revoked_at IS NULL AND t.expires_at > now()",
+    )
     .bind(id)
     .fetch_optional(db)
-    .await
+    .await?;
+    Ok(row.map(|r| {
+        (
+            r.token,
+            CreatorStanding {
+                known: r.creator_known,
+                platform_admin: r.creator_platform_admin.unwrap_or(false),
+                tenant_role: r.creator_role,
+            },
+        )
+    }))
+}
+
+/// The user a token acts for (`None` when unknown).
+pub async fn creator_of(conn: &mut PgConnection, id: TokenId) -> sqlx::Result<Option<UserId>> {
+    Ok(
+        sqlx::query_scalar("SELECT creator_user_id FROM api_tokens WHERE id = $1")
+            .bind(id)
+            .fetch_optional(conn)
+            .await?
+            .flatten(),
+    )
 }
 
 pub async fn get(conn: &mut PgConnection, id: TokenId) -> sqlx::Result<Option<TokenRow>> {

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod cluster_rules;
 pub mod clusters;
 pub mod kafka_users;
+pub mod login_throttle;
 pub mod placement;
 pub mod security;
 pub mod slices;

@@ -9,7 +9,7 @@ use tideway_api::{
 
 use super::Audit;
 use crate::{
-    auth::{jwt::TokenKind, Caller},
+    auth::{jwt::TokenKind, Actor, Caller},
     db,
     error::ApiError,
     state::AppState,
@@ -78,13 +78,21 @@ pub async fn create(
     }
     let expires_at = Utc::now() + chrono::Duration::days(days);
     let mut tx = state.db.begin().await?;
+    let creator = match &caller.actor {
+        Actor::User { id, .. } => Some(*id),
+        Actor::Token { id, .. } => db::tokens::creator_of(&mut tx, *id).await?,
+        Actor::Agent { .. } | Actor::System => None,
+    };
     let row = db::tokens::insert(
         &mut tx,
-        name,
-        req.tenant_id,
-        req.role,
-        &caller.actor.to_string(),
-        expires_at,
+        &db::tokens::NewToken {
+            name,
+            tenant: req.tenant_id,
+            role: req.role,
+            created_by: &caller.actor.to_string(),
+            creator,
+            expires_at,
+        },
     )
     .await?;
     let token = ApiToken::from(row);
@@ -94,6 +102,14 @@ pub async fn create(
     tx.commit().await?;
     let secret = state.jwt.sign(token.id.0, TokenKind::Api, expires_at, None);
     Ok(CreatedToken { token, secret })
+}
+
+/// Whether a token's creator still holds the authority the token grants: a platform admin
+/// backs any token; anyone else only tokens of a tenant they hold at least that role in.
+pub fn backed_by_creator(role: Role, creator: db::tokens::CreatorStanding) -> bool {
+    creator.known
+        && (creator.platform_admin
+            || (role != Role::PlatformAdmin && creator.tenant_role.is_some_and(|r| r >= role)))
 }
 
 /// Tokens the caller manages: all for a platform admin, else those of tenants they administer.
@@ -131,4 +147,40 @@ pub async fn revoke(state: &AppState, caller: &Caller, id: TokenId) -> Result<()
         .await?;
     tx.commit().await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::tokens::CreatorStanding;
+
+    #[test]
+    fn a_token_works_only_while_its_creator_holds_its_role() {
+        let member = |role| CreatorStanding {
+            known: true,
+            platform_admin: false,
+            tenant_role: role,
+        };
+        let admin = CreatorStanding {
+            known: true,
+            platform_admin: true,
+            tenant_role: None,
+        };
+        for (role, creator, backed) in [
+            (Role::Member, member(Some(Role::TenantAdmin)), true),
+            (Role::TenantAdmin, member(Some(Role::TenantAdmin)), true),
+            (Role::TenantAdmin, member(Some(Role::Member)), false),
+            (Role::Viewer, member(None), false),
+            (Role::PlatformAdmin, member(Some(Role::TenantAdmin)), false),
+            (Role::PlatformAdmin, admin, true),
+            (Role::TenantAdmin, admin, true),
+            (Role::Viewer, CreatorStanding::default(), false),
+        ] {
+            assert_eq!(
+                backed_by_creator(role, creator),
+                backed,
+                "{role:?} {creator:?}"
+            );
+        }
+    }
 }

@@ -1,14 +1,14 @@
 //! Users: the first local platform admin, local accounts, login (local password or
 //! directory bind, with directory groups mapped to roles), and "who am I".
 
-use std::collections::HashMap;
+use std::{collections::HashMap, net::IpAddr, sync::LazyLock};
 
 use tideway_api::{
     tenants::{CreateUser, Me, User},
     Role,
 };
 
-use super::Audit;
+use super::{login_throttle, Audit};
 use crate::{
     auth::{
         ldap::{Grant, LdapError},
@@ -74,17 +74,48 @@ pub async fn bootstrap_admin(
     Ok(())
 }
 
+/// A hash no password matches, checked when a login names no local account, so that a
+/// missing user costs the same time as a wrong password and names cannot be probed.
+static NO_ACCOUNT_HASH: LazyLock<String> =
+    LazyLock::new(|| password::hash("no account has this password"));
+
+/// Checks `pw` against an argon2 hash off the async threads.
+async fn verify_password(pw: &str, hash: &str) -> Result<bool, ApiError> {
+    let (hash, pw) = (hash.to_owned(), pw.to_owned());
+    tokio::task::spawn_blocking(move || password::verify(&pw, &hash))
+        .await
+        .map_err(|e| ApiError::Internal(format!("password check: {e}")))
+}
+
+/// Logs a user in, throttled per username and per client address (429 with Retry-After
+/// once either has failed too often; see `login_throttle`).
+pub async fn login(
+    state: &AppState,
+    username: &str,
+    pw: &str,
+    client: Option<IpAddr>,
+) -> Result<UserRow, ApiError> {
+    login_throttle::check(state, username, client).await?;
+    match authenticate(state, username, pw).await {
+        Ok(user) => {
+            login_throttle::succeeded(state, username).await?;
+            Ok(user)
+        }
+        Err(e @ ApiError::Unauthorized(_)) => {
+            login_throttle::failed(state, username, client).await?;
+            Err(e)
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// Checks a username and password: a local password if the account has one, otherwise the
 /// directory (which also refreshes the user's directory-granted roles).
-pub async fn login(state: &AppState, username: &str, pw: &str) -> Result<UserRow, ApiError> {
+async fn authenticate(state: &AppState, username: &str, pw: &str) -> Result<UserRow, ApiError> {
     let existing = db::users::by_username(&state.db, username).await?;
     if let Some(user) = &existing {
         if let Some(hash) = &user.password_hash {
-            let (hash, pw) = (hash.clone(), pw.to_owned());
-            let ok = tokio::task::spawn_blocking(move || password::verify(&pw, &hash))
-                .await
-                .map_err(|e| ApiError::Internal(format!("password check: {e}")))?;
-            if !ok {
+            if !verify_password(pw, hash).await? {
                 return Err(ApiError::Unauthorized(BAD_LOGIN.into()));
             }
             db::users::touch_login(&state.db, user.id).await?;
@@ -92,6 +123,7 @@ pub async fn login(state: &AppState, username: &str, pw: &str) -> Result<UserRow
         }
     }
     let Some(directory) = &state.ldap else {
+        verify_password(pw, &NO_ACCOUNT_HASH).await?;
         return Err(ApiError::Unauthorized(BAD_LOGIN.into()));
     };
     let found = directory

@@ -67,6 +67,7 @@ pub async fn start_with(db: PgPool, extra: &[&str]) -> TestApp {
 #[derive(Debug)]
 pub struct Answer {
     pub status: StatusCode,
+    pub headers: axum::http::HeaderMap,
     pub content_type: String,
     pub body: Value,
 }
@@ -96,6 +97,7 @@ impl TestApp {
     pub async fn send(&self, req: Request<Body>) -> Answer {
         let res = self.app.clone().oneshot(req).await.expect("infallible");
         let status = res.status();
+        let headers = res.headers().clone();
         let content_type = res
             .headers()
             .get(header::CONTENT_TYPE)
@@ -106,6 +108,7 @@ impl TestApp {
         let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         Answer {
             status,
+            headers,
             content_type,
             body,
         }

@@ -7,7 +7,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use super::ProblemResponse;
 
 use crate::{
-    auth::{session, Caller},
+    auth::{session, Caller, ClientAddr},
     error::{ApiJson, ApiResult},
     service,
     state::AppState,
@@ -26,9 +26,10 @@ pub fn router() -> OpenApiRouter<AppState> {
               (status = "default", response = ProblemResponse)))]
 async fn login(
     State(s): State<AppState>,
+    ClientAddr(client): ClientAddr,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> ApiResult<Json<LoginResponse>> {
-    let user = service::users::login(&s, &req.username, &req.password).await?;
+    let user = service::users::login(&s, &req.username, &req.password, client).await?;
     let issued = session::issue(&s, user.id).await?;
     Ok(Json(LoginResponse {
         token: issued.token,

@@ -13,7 +13,7 @@ use serde::Deserialize;
 
 use super::{cookie, render, CsrfForm, NoFields, WebResult, SESSION_COOKIE};
 use crate::{
-    auth::{self, session},
+    auth::{self, session, ClientAddr},
     error::ApiError,
     service,
     state::AppState,
@@ -72,6 +72,7 @@ struct LoginForm {
 
 async fn submit(
     State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> WebResult<Response> {
@@ -100,13 +101,18 @@ async fn submit(
             "The login form expired; please try again.".into(),
         );
     }
-    let user = match service::users::login(&state, form.username.trim(), &form.password).await {
-        Ok(user) => user,
-        Err(e @ (ApiError::Unauthorized(_) | ApiError::Unavailable(_))) => {
-            return failure(e.status(), e.public_detail());
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let user =
+        match service::users::login(&state, form.username.trim(), &form.password, client).await {
+            Ok(user) => user,
+            Err(
+                e @ (ApiError::Unauthorized(_)
+                | ApiError::Unavailable(_)
+                | ApiError::TooManyRequests { .. }),
+            ) => {
+                return failure(e.status(), e.public_detail());
+            }
+            Err(e) => return Err(e.into()),
+        };
     let issued = session::issue(&state, user.id).await?;
     let max_age = state.config.session_ttl.as_secs() as i64;
     let mut response = Redirect::to("/").into_response();
