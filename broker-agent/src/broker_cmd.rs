@@ -88,7 +88,9 @@ impl BrokerArgs {
             .as_ref()
             .map(|c| c.membership(node_id))
             .transpose()?;
+        let max_request_bytes = file.max_request_bytes.unwrap_or(DEFAULT_MAX_REQUEST_BYTES);
         let config = BrokerConfig {
+            connections: file.connections.config(max_request_bytes)?,
             cluster,
             data_dir,
             listen,
@@ -97,7 +99,7 @@ impl BrokerArgs {
             cluster_id: self.cluster_id.or(file.cluster_id.clone()),
             auto_create_topics: self.auto_create_topics || file.auto_create_topics.unwrap_or(false),
             default_partitions: file.default_partitions.unwrap_or(1),
-            max_request_bytes: file.max_request_bytes.unwrap_or(DEFAULT_MAX_REQUEST_BYTES),
+            max_request_bytes,
             retention_check: self
                 .retention_check_interval
                 .or(file.retention_check_interval)

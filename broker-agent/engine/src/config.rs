@@ -5,6 +5,7 @@ use std::{collections::BTreeMap, net::SocketAddr, path::PathBuf, time::Duration}
 use serde::Deserialize;
 
 use crate::{
+    connections::{ConnectionConfig, ConnectionsSection},
     groups::GroupConfig,
     log::config::LogConfig,
     security::{
@@ -55,6 +56,8 @@ pub struct BrokerConfig {
     pub kerberos: Option<KerberosConfig>,
     /// Where `/metrics` (Prometheus text) is served; port 0 picks a free port.
     pub metrics_listen: Option<SocketAddr>,
+    /// What clients may hold: connections, idle time, frame sizes, request memory.
+    pub connections: ConnectionConfig,
 }
 
 /// `[[bootstrap-credentials]]`: a SCRAM credential in its stored form (salt, stored key
@@ -322,9 +325,11 @@ pub struct FileConfig {
     pub kerberos: Option<KerberosConfig>,
     #[serde(default)]
     pub metrics_listen: Option<SocketAddr>,
+    #[serde(default)]
+    pub connections: ConnectionsSection,
 }
 
-mod humantime_serde_opt {
+pub(crate) mod humantime_serde_opt {
     use std::time::Duration;
 
     use serde::{Deserialize, Deserializer};

@@ -51,6 +51,7 @@ pub struct BrokerMetrics {
     requests: Family<ApiLabel, Counter>,
     request_seconds: Family<ApiLabel, Histogram, fn() -> Histogram>,
     connections: Gauge,
+    refused_connections: Counter,
     failed_authentications: Counter,
     throttle_seconds: Counter<f64, std::sync::atomic::AtomicU64>,
     log_size: Family<PartitionLabel, Gauge>,
@@ -67,6 +68,7 @@ impl Default for BrokerMetrics {
             requests: Family::default(),
             request_seconds: Family::new_with_constructor(latency_histogram),
             connections: Gauge::default(),
+            refused_connections: Counter::default(),
             failed_authentications: Counter::default(),
             throttle_seconds: Counter::default(),
             log_size: Family::default(),
@@ -102,6 +104,11 @@ impl Default for BrokerMetrics {
             "server_connections",
             "Open client connections",
             m.connections.clone(),
+        );
+        registry.register(
+            "server_refused_connections",
+            "Connections closed at once for exceeding max-connections or max-connections-per-ip",
+            m.refused_connections.clone(),
         );
         registry.register(
             "server_failed_authentications",
@@ -160,6 +167,10 @@ impl BrokerMetrics {
 
     pub fn authentication_failed(&self) {
         self.failed_authentications.inc();
+    }
+
+    pub fn connection_refused(&self) {
+        self.refused_connections.inc();
     }
 
     pub fn throttled(&self, how_long: Duration) {

@@ -2,6 +2,9 @@
 //! says so), read length-prefixed request frames, answer them in order, and run the
 //! background work (flush policy, retention). A malformed or oversized frame closes only
 //! its own connection; a throttled client is not read from until its throttle is over.
+//! Connections are admitted, timed out and their frames sized by `connections`: a frame's
+//! memory is taken from a shared budget and filled as its bytes arrive, so slow or huge
+//! frames from many clients cannot grow the broker without bound.
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
@@ -20,8 +23,12 @@ use crate::{
     },
     broker::Broker,
     config::{ListenerConfig, SecurityProtocol},
+    connections::{self, Connections},
     security::tls::{principal_of, ClientAuth},
 };
+
+/// The most of a frame's memory set aside before its bytes arrive.
+const READ_CHUNK: usize = 64 * 1024;
 
 /// How long a client has to finish its TLS handshake.
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -64,6 +71,7 @@ struct Accepting {
     socket: TcpListener,
     listener: Arc<Listener>,
     tls: Option<TlsAcceptor>,
+    limits: Arc<Connections>,
 }
 
 /// Serves the main listener and `extra` (bound from `config.listeners`, in order) until
@@ -105,11 +113,13 @@ pub async fn serve(
     let (stop_tx, stop) = watch::channel(false);
     let background = tokio::spawn(background(broker.clone(), stop.clone()));
     let mut acceptors = tokio::task::JoinSet::new();
+    let limits = Arc::new(Connections::new(broker.config.connections.clone()));
     for (socket, listener, tls) in listeners {
         let accepting = Accepting {
             socket,
             tls,
             listener: Arc::new(listener),
+            limits: limits.clone(),
         };
         acceptors.spawn(accept(broker.clone(), accepting, stop.clone()));
     }
@@ -154,10 +164,23 @@ async fn accept(broker: Arc<Broker>, on: Accepting, mut stop: watch::Receiver<bo
         tokio::select! {
             accepted = on.socket.accept() => match accepted {
                 Ok((stream, peer)) => {
+                    let admitted = match on.limits.admit(peer.ip()) {
+                        Ok(admitted) => admitted,
+                        Err(refusal) => {
+                            broker.traffic.metrics.connection_refused();
+                            tracing::warn!(%peer, listener = %on.listener.name, "refusing a connection: {refusal}");
+                            drop(stream);
+                            continue;
+                        }
+                    };
                     let b = broker.clone();
                     let stop = stop.clone();
-                    let (listener, tls) = (on.listener.clone(), on.tls.clone());
-                    tokio::spawn(async move { open(b, stream, peer, listener, tls, stop).await });
+                    let (listener, tls, limits) =
+                        (on.listener.clone(), on.tls.clone(), on.limits.clone());
+                    tokio::spawn(async move {
+                        let _admitted = admitted;
+                        open(b, stream, peer, listener, tls, limits, stop).await
+                    });
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "accept failed");
@@ -207,12 +230,13 @@ async fn open(
     peer: SocketAddr,
     listener: Arc<Listener>,
     tls: Option<TlsAcceptor>,
+    limits: Arc<Connections>,
     shutdown: watch::Receiver<bool>,
 ) {
     let _ = stream.set_nodelay(true);
     let Some(tls) = tls else {
         let session = Session::new(peer, listener, None);
-        return connection(broker, stream, session, shutdown).await;
+        return connection(broker, stream, session, &limits, shutdown).await;
     };
     let stream = match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, tls.accept(stream)).await {
         Ok(Ok(stream)) => stream,
@@ -233,13 +257,14 @@ async fn open(
         .and_then(|chain| chain.first())
         .and_then(principal_of);
     let session = Session::new(peer, listener, certificate);
-    connection(broker, stream, session, shutdown).await
+    connection(broker, stream, session, &limits, shutdown).await
 }
 
 async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
     broker: Arc<Broker>,
     stream: S,
     mut session: Session,
+    limits: &Connections,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let peer = session.peer;
@@ -247,21 +272,38 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
     let (rd, wr) = tokio::io::split(stream);
     let (mut rd, mut wr) = (BufReader::new(rd), BufWriter::new(wr));
     let max = broker.config.max_request_bytes;
+    let limit = &limits.config;
     loop {
         let len = tokio::select! {
-            len = rd.read_i32() => match len {
-                Ok(len) => len,
-                Err(_) => return,
+            len = tokio::time::timeout(limit.idle, rd.read_i32()) => match len {
+                Ok(Ok(len)) => len,
+                Ok(Err(_)) => return,
+                Err(_) => {
+                    tracing::info!(%peer, idle = ?limit.idle, "closing an idle connection");
+                    return;
+                }
             },
             _ = shutdown.changed() => return,
         };
-        if len < 0 || len as usize > max {
-            tracing::warn!(%peer, len, max, "closing a connection that sent an invalid or oversized frame");
-            return;
-        }
-        let mut body = vec![0u8; len as usize];
-        if rd.read_exact(&mut body).await.is_err() {
-            return;
+        let len = match connections::check_frame(len, session.logged_in(), max) {
+            Ok(len) => len,
+            Err(refusal) => {
+                tracing::warn!(%peer, "closing the connection: {refusal}");
+                return;
+            }
+        };
+        // Memory for the frame comes from the shared budget and grows only as its bytes
+        // arrive; a frame not sent whole in time closes the connection.
+        let _reserved = limits.reserve(len).await;
+        let mut body = Vec::with_capacity(len.min(READ_CHUNK));
+        let mut frame = (&mut rd).take(len as u64);
+        match tokio::time::timeout(limit.frame_read_timeout, frame.read_to_end(&mut body)).await {
+            Ok(Ok(n)) if n == len => {}
+            Ok(_) => return,
+            Err(_) => {
+                tracing::warn!(%peer, len, "closing a connection whose frame did not arrive in time");
+                return;
+            }
         }
         let reply = match api::handle(&broker, &mut session, Bytes::from(body)).await {
             Ok(reply) => reply,

@@ -81,6 +81,11 @@ impl Session {
         }
     }
 
+    /// Whether the client has logged in (or needs no login on this listener).
+    pub fn logged_in(&self) -> bool {
+        matches!(self.phase, Phase::Open)
+    }
+
     /// Whether `api` may be served now.
     pub fn admits(&self, api: ApiKey) -> bool {
         matches!(self.phase, Phase::Open)
