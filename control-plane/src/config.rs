@@ -99,6 +99,10 @@ pub struct ServeConfig {
     /// HMAC-SHA256 of its body, so the receiver can tell it came from here.
     #[arg(long, env = "TIDEWAY_ALERT_WEBHOOK_SECRET", hide_env_values = true)]
     pub alert_webhook_secret: Option<String>,
+    /// Internal networks (CIDRs, comma-separated) tenants' alert webhooks may reach
+    /// anyway; by default they may not point at loopback, private or link-local addresses.
+    #[arg(long, env = "TIDEWAY_WEBHOOK_ALLOWED_NETWORKS", value_delimiter = ',')]
+    pub webhook_allowed_networks: Vec<String>,
     #[command(flatten)]
     pub ldap: LdapArgs,
 }
@@ -182,6 +186,7 @@ impl ServeConfig {
                 return Err("TIDEWAY_ALERT_WEBHOOK_URL must be an http:// or https:// URL".into());
             }
         }
+        crate::monitoring::webhook_guard::WebhookPolicy::parse(&self.webhook_allowed_networks)?;
         self.organisation_ca()?;
         self.ldap.settings().map(drop)
     }

@@ -8,6 +8,7 @@ use sqlx::PgPool;
 use crate::{
     auth::{jwt::JwtKeys, ldap::LdapSettings},
     config::ServeConfig,
+    monitoring::webhook_guard::WebhookPolicy,
 };
 
 /// Cheap to clone: everything inside is shared.
@@ -22,6 +23,8 @@ pub struct AppState {
     pub sealer: crate::secrets::Sealer,
     /// The organisation CA, when secured clusters are not to get a CA of their own.
     pub organisation_ca: Option<Arc<crate::cluster_pki::OrganisationCa>>,
+    /// Where tenants' alert webhooks may point.
+    pub webhook_policy: Arc<WebhookPolicy>,
 }
 
 impl AppState {
@@ -35,7 +38,9 @@ impl AppState {
     pub fn new(config: ServeConfig, db: PgPool, metrics: PrometheusHandle) -> Result<Self, String> {
         let ldap = config.ldap.settings()?.map(Arc::new);
         let organisation_ca = config.organisation_ca()?.map(Arc::new);
+        let webhook_policy = Arc::new(WebhookPolicy::parse(&config.webhook_allowed_networks)?);
         Ok(Self {
+            webhook_policy,
             jwt: JwtKeys::new(config.jwt_secret.as_bytes()),
             sealer: crate::secrets::Sealer::new(config.jwt_secret.as_bytes()),
             organisation_ca,

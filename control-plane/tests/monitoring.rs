@@ -181,7 +181,7 @@ async fn a_silent_host_fires_once_resolves_and_both_reach_the_outbox(db: PgPool)
         .map(|n| n.payload["state"].as_str().unwrap_or_default().to_owned())
         .collect();
     assert_eq!(states, ["firing", "resolved"]);
-    let http = reqwest::Client::new();
+    let http = monitoring::webhook::Webhooks::new(t.state.webhook_policy.clone()).expect("clients");
     let sent = monitoring::webhook::deliver_due(&t.state, &http)
         .await
         .expect("deliver");
@@ -388,7 +388,8 @@ async fn broker_down_for_five_minutes(t: &TestApp, db: &PgPool, tenant: &str, po
 
 #[sqlx::test(migrations = "../migrations")]
 async fn a_tenants_alerts_reach_its_own_signed_webhook(db: PgPool) {
-    let t = start(db.clone()).await;
+    // The receiver runs on loopback, which the operator allows here.
+    let t = start_with(db.clone(), &["--webhook-allowed-networks", "127.0.0.1/32"]).await;
     let tenant = t.tenant("team-a", true, None).await;
     let admin_of_a = t.member(&tenant, "ada", "tenant-admin").await;
     let member_of_a = t.member(&tenant, "max", "member").await;
@@ -460,7 +461,7 @@ async fn a_tenants_alerts_reach_its_own_signed_webhook(db: PgPool) {
     monitoring::alerts::evaluate(&t.state, &[])
         .await
         .expect("evaluate");
-    let http = reqwest::Client::new();
+    let http = monitoring::webhook::Webhooks::new(t.state.webhook_policy.clone()).expect("clients");
     let sent = monitoring::webhook::deliver_due(&t.state, &http)
         .await
         .expect("deliver");
@@ -482,4 +483,117 @@ async fn a_tenants_alerts_reach_its_own_signed_webhook(db: PgPool) {
     let removed = t.call(Method::DELETE, &path, Some(&admin_of_a), None).await;
     assert_eq!(removed.status, StatusCode::NO_CONTENT);
     assert_problem(&t.get(&path, &member_of_a).await, StatusCode::NOT_FOUND);
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn tenant_webhooks_cannot_reach_internal_addresses_or_follow_redirects(db: PgPool) {
+    let t = start(db.clone()).await;
+    let tenant = t.tenant("team-a", true, None).await;
+    let admin_of_a = t.member(&tenant, "ada", "tenant-admin").await;
+    let path = format!("/api/v1/tenants/{tenant}/alert-webhook");
+    for (url, shown) in [
+        ("http://127.0.0.1:8080/api/v1/tenants", "127.0.0.1"),
+        ("http://169.254.169.254/latest/meta-data", "169.254.169.254"),
+        ("http://[::1]:9/hook", "[::1]"),
+        ("http://10.0.0.5/hook", "10.0.0.5"),
+        ("http://localhost:9/hook", "localhost"),
+    ] {
+        let a = t
+            .call(
+                Method::PUT,
+                &path,
+                Some(&admin_of_a),
+                Some(json!({"url": url})),
+            )
+            .await;
+        let detail = assert_problem(&a, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(
+            detail.starts_with(&format!("url: {shown} is "))
+                && detail.ends_with(
+                    ", an internal address; webhooks must reach the outside world \
+                 (an operator can allow the network with --webhook-allowed-networks)"
+                ),
+            "{url}: {detail}"
+        );
+    }
+
+    // A name that points inside by the time of delivery is refused then too, and a
+    // receiver's redirect is not followed.
+    let reached: std::sync::Arc<std::sync::atomic::AtomicUsize> = Default::default();
+    let count = reached.clone();
+    let app = axum::Router::new()
+        .route(
+            "/hook",
+            axum::routing::post(|| async {
+                (StatusCode::TEMPORARY_REDIRECT, [("location", "/inside")])
+            }),
+        )
+        .route(
+            "/inside",
+            axum::routing::post(move || {
+                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                async { StatusCode::OK }
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    sqlx::query("INSERT INTO tenant_alert_webhooks (tenant_id, url) VALUES ($1, $2)")
+        .bind(tenant.parse::<uuid::Uuid>().expect("id"))
+        .bind(format!("http://localhost:{port}/hook"))
+        .execute(&db)
+        .await
+        .expect("a webhook whose name now points inside");
+    broker_down_for_five_minutes(&t, &db, &tenant, 19092).await;
+    monitoring::alerts::evaluate(&t.state, &[])
+        .await
+        .expect("evaluate");
+    let hooks =
+        monitoring::webhook::Webhooks::new(t.state.webhook_policy.clone()).expect("clients");
+    assert_eq!(
+        monitoring::webhook::deliver_due(&t.state, &hooks)
+            .await
+            .expect("deliver"),
+        0
+    );
+    let error: Option<String> =
+        sqlx::query_scalar("SELECT last_error FROM alert_notifications WHERE tenant_id = $1")
+            .bind(tenant.parse::<uuid::Uuid>().expect("id"))
+            .fetch_one(&db)
+            .await
+            .expect("notification");
+    assert!(
+        error
+            .as_deref()
+            .is_some_and(|e| e.contains("localhost is ") && e.contains(", an internal address")),
+        "{error:?}"
+    );
+
+    // Allowed on loopback, the receiver redirects; the redirect is reported, not followed.
+    let allowed = start_with(db.clone(), &["--webhook-allowed-networks", "127.0.0.0/8"]).await;
+    sqlx::query("UPDATE alert_notifications SET next_attempt_at = now()")
+        .execute(&db)
+        .await
+        .expect("due again");
+    let hooks =
+        monitoring::webhook::Webhooks::new(allowed.state.webhook_policy.clone()).expect("clients");
+    assert_eq!(
+        monitoring::webhook::deliver_due(&allowed.state, &hooks)
+            .await
+            .expect("deliver"),
+        0
+    );
+    let error: Option<String> =
+        sqlx::query_scalar("SELECT last_error FROM alert_notifications WHERE tenant_id = $1")
+            .bind(tenant.parse::<uuid::Uuid>().expect("id"))
+            .fetch_one(&db)
+            .await
+            .expect("notification");
+    assert_eq!(
+        error.as_deref(),
+        Some("the webhook answered 307 Temporary Redirect")
+    );
+    assert_eq!(reached.load(std::sync::atomic::Ordering::SeqCst), 0);
 }

@@ -46,7 +46,7 @@ async fn lead(state: &AppState, interval: Duration) -> anyhow::Result<()> {
         return Ok(());
     };
     let mut memory = Memory::default();
-    let http = reqwest::Client::new();
+    let hooks = webhook::Webhooks::new(state.webhook_policy.clone())?;
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut deliveries = tokio::time::interval(Duration::from_secs(1));
@@ -59,7 +59,7 @@ async fn lead(state: &AppState, interval: Duration) -> anyhow::Result<()> {
                 sqlx::query("SELECT 1").execute(&mut *lock).await?;
             }
             _ = deliveries.tick() => {
-                if let Err(e) = webhook::deliver_due(state, &http).await {
+                if let Err(e) = webhook::deliver_due(state, &hooks).await {
                     tracing::warn!(error = %e, "alert delivery failed");
                 }
             }

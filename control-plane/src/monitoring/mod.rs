@@ -11,3 +11,4 @@ pub mod lag;
 pub mod offsets;
 pub mod series;
 pub mod webhook;
+pub mod webhook_guard;

@@ -3,11 +3,12 @@
 //! exponential backoff (1 s doubling up to 5 min) until the receiver answers 2xx, or
 //! given up after `MAX_ATTEMPTS`.
 
-use std::{collections::HashMap, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use tideway_api::TenantId;
 
-use crate::{db, error::ApiError, state::AppState};
+use super::webhook_guard::WebhookPolicy;
+use crate::{db, db::alerts::Notification, error::ApiError, state::AppState};
 
 /// Attempts before a notification is given up.
 pub const MAX_ATTEMPTS: i32 = 12;
@@ -54,34 +55,65 @@ async fn target_of(state: &AppState, tenant: Option<TenantId>) -> Result<Option<
     Ok(Some((url, secret)))
 }
 
-/// Sends every notification that is due.
-pub async fn deliver_due(state: &AppState, http: &reqwest::Client) -> Result<usize, ApiError> {
-    let mut sent = 0;
-    let mut targets: HashMap<Option<TenantId>, Option<Target>> = HashMap::new();
+/// The HTTP clients deliveries use: the operator's webhook as configured; tenants' through
+/// the guard (no internal addresses unless allowed). Neither follows redirects.
+pub struct Webhooks {
+    platform: reqwest::Client,
+    tenants: reqwest::Client,
+    policy: Arc<WebhookPolicy>,
+}
+
+impl Webhooks {
+    pub fn new(policy: Arc<WebhookPolicy>) -> reqwest::Result<Webhooks> {
+        Ok(Webhooks {
+            platform: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()?,
+            tenants: policy.tenant_client()?,
+            policy,
+        })
+    }
+}
+
+/// Sends every notification that is due: each receiver's in order, different receivers
+/// at the same time, so one slow endpoint delays nobody else's alerts.
+pub async fn deliver_due(state: &AppState, hooks: &Webhooks) -> Result<usize, ApiError> {
+    let mut groups: Vec<(Option<TenantId>, Vec<Notification>)> = Vec::new();
     for n in db::alerts::due(&state.db, 100).await? {
-        let target = match targets.entry(n.tenant_id) {
-            std::collections::hash_map::Entry::Occupied(known) => known.into_mut(),
-            std::collections::hash_map::Entry::Vacant(slot) => {
-                slot.insert(target_of(state, n.tenant_id).await?)
-            }
-        };
-        let Some((url, secret)) = target else {
+        match groups.iter_mut().find(|(t, _)| *t == n.tenant_id) {
+            Some((_, group)) => group.push(n),
+            None => groups.push((n.tenant_id, vec![n])),
+        }
+    }
+    let results = futures::future::join_all(
+        groups
+            .into_iter()
+            .map(|(tenant, group)| deliver_to(state, hooks, tenant, group)),
+    )
+    .await;
+    results.into_iter().sum()
+}
+
+/// Delivers one receiver's notifications, oldest first.
+async fn deliver_to(
+    state: &AppState,
+    hooks: &Webhooks,
+    tenant: Option<TenantId>,
+    group: Vec<Notification>,
+) -> Result<usize, ApiError> {
+    let target = target_of(state, tenant).await?;
+    let mut sent = 0;
+    for n in group {
+        let Some((url, secret)) = &target else {
             let why = "the webhook was removed before this alert could be delivered";
             db::alerts::attempt_failed(&state.db, n.id, why, None).await?;
             continue;
         };
         let body = serde_json::to_vec(&n.payload).unwrap_or_default();
-        let mut request = http
-            .post(url.as_str())
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .timeout(Duration::from_secs(10));
-        if let Some(secret) = secret {
-            request = request.header("x-tideway-signature", signature(secret, &body));
-        }
-        let failure = match request.body(body).send().await {
+        let failure = match post(hooks, tenant.is_some(), url, secret.as_deref(), body).await {
             Ok(r) if r.status().is_success() => None,
             Ok(r) => Some(format!("the webhook answered {}", r.status())),
-            Err(e) => Some(format!("the webhook could not be reached: {e}")),
+            Err(e) => Some(e),
         };
         match failure {
             None => {
@@ -101,6 +133,37 @@ pub async fn deliver_due(state: &AppState, http: &reqwest::Client) -> Result<usi
         }
     }
     Ok(sent)
+}
+
+/// POSTs `body` to `url`; a tenant's URL must pass the guard (checked here, and the
+/// client's resolver checks the addresses it actually connects to).
+async fn post(
+    hooks: &Webhooks,
+    of_tenant: bool,
+    url: &str,
+    secret: Option<&str>,
+    body: Vec<u8>,
+) -> Result<reqwest::Response, String> {
+    let http = if of_tenant {
+        let parsed =
+            reqwest::Url::parse(url).map_err(|e| format!("the webhook URL is invalid: {e}"))?;
+        hooks.policy.check_url(&parsed).await?;
+        &hooks.tenants
+    } else {
+        &hooks.platform
+    };
+    let mut request = http
+        .post(url)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .timeout(Duration::from_secs(10));
+    if let Some(secret) = secret {
+        request = request.header("x-tideway-signature", signature(secret, &body));
+    }
+    request
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| format!("the webhook could not be reached: {e:#}"))
 }
 
 #[cfg(test)]

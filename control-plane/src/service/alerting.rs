@@ -168,11 +168,19 @@ pub async fn set_webhook(
     let mut errors = Vec::new();
     let url = body.url.trim();
     let parsed = reqwest::Url::parse(url).ok();
-    if !parsed.is_some_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some()) {
-        errors.push(FieldError {
+    match parsed.filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some()) {
+        None => errors.push(FieldError {
             field: "url".into(),
             message: "must be an http:// or https:// URL with a host".into(),
-        });
+        }),
+        Some(url) => {
+            if let Err(why) = state.webhook_policy.check_url(&url).await {
+                errors.push(FieldError {
+                    field: "url".into(),
+                    message: why,
+                });
+            }
+        }
     }
     if body.secret.as_deref().is_some_and(|s| s.len() < 16) {
         errors.push(FieldError {
