@@ -41,6 +41,11 @@ pub struct ServeConfig {
     /// Address to listen on; port 0 picks a free port (printed on stdout).
     #[arg(long, env = "TIDEWAY_LISTEN", default_value = DEFAULT_LISTEN)]
     pub listen: SocketAddr,
+    /// Operations listener: `/metrics`, `/live` and `/ready` without login, for Prometheus
+    /// and probes on the operations network (on the main listener `/metrics` takes a
+    /// platform admin's token). Off unless set; port 0 picks a free port.
+    #[arg(long, env = "TIDEWAY_OPS_LISTEN")]
+    pub ops_listen: Option<SocketAddr>,
     /// PostgreSQL connection URL.
     #[arg(long, env = "DATABASE_URL")]
     pub database_url: String,

@@ -57,6 +57,19 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     // The harness and the launcher read this line to learn the port.
     println!("tideway control plane listening on http://{addr}");
     tracing::info!(%addr, "listening");
+    if let Some(ops) = state.config.ops_listen {
+        let listener = tokio::net::TcpListener::bind(ops)
+            .await
+            .map_err(|e| anyhow::anyhow!("failed to listen on {ops} (--ops-listen): {e}"))?;
+        let addr = listener.local_addr()?;
+        println!("tideway operations endpoints on http://{addr}");
+        let app = http::ops_app(state.clone());
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::error!(error = %e, "the operations listener failed");
+            }
+        });
+    }
     axum::serve(
         listener,
         http::app(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),

@@ -6,8 +6,28 @@ use axum::http::{Method, StatusCode};
 use common::*;
 use sqlx::PgPool;
 
+/// The text a router answers on `/metrics`, with its status.
+async fn scrape(app: &axum::Router, token: Option<&str>) -> (StatusCode, String) {
+    let mut req = axum::http::Request::get("/metrics");
+    if let Some(t) = token {
+        req = req.header("authorization", format!("Bearer {t}"));
+    }
+    let res = tower::ServiceExt::oneshot(
+        app.clone(),
+        req.body(axum::body::Body::empty()).expect("request"),
+    )
+    .await
+    .expect("infallible");
+    let status = res.status();
+    let bytes = http_body_util::BodyExt::collect(res.into_body())
+        .await
+        .expect("body")
+        .to_bytes();
+    (status, String::from_utf8(bytes.to_vec()).expect("utf8"))
+}
+
 #[sqlx::test(migrations = "../migrations")]
-async fn live_ready_and_metrics_answer_without_auth(db: PgPool) {
+async fn health_answers_anyone_but_metrics_only_an_admin_or_the_operations_listener(db: PgPool) {
     let t = start(db).await;
     assert_eq!(
         t.call(Method::GET, "/live", None, None).await.status,
@@ -18,26 +38,48 @@ async fn live_ready_and_metrics_answer_without_auth(db: PgPool) {
         StatusCode::OK
     );
     t.get("/api/v1/tenants", &t.admin).await;
-    let req = axum::http::Request::get("/metrics")
-        .body(axum::body::Body::empty())
-        .expect("request");
-    let res = tower::ServiceExt::oneshot(t.app.clone(), req)
-        .await
-        .expect("infallible");
-    let bytes = http_body_util::BodyExt::collect(res.into_body())
-        .await
-        .expect("body")
-        .to_bytes();
-    let text = String::from_utf8(bytes.to_vec()).expect("utf8");
-    assert!(
-        text.contains(r#"http_requests_total{method="GET",route="/api/v1/tenants",status="200"}"#),
-        "{text}"
+
+    // On the main listener /metrics names every tenant's clusters: admins only.
+    let anonymous = t.call(Method::GET, "/metrics", None, None).await;
+    assert_eq!(
+        assert_problem(&anonymous, StatusCode::UNAUTHORIZED),
+        "send Authorization: Bearer <token>"
     );
-    assert!(
-        text.contains("http_request_duration_seconds_bucket"),
-        "{text}"
+    let a_id = t.tenant("team-a", false, None).await;
+    let ann = t.member(&a_id, "ann", "tenant-admin").await;
+    assert_problem(&t.get("/metrics", &ann).await, StatusCode::FORBIDDEN);
+    for (status, text) in [
+        scrape(&t.app, Some(&t.admin)).await,
+        scrape(&control_plane::http::ops_app(t.state.clone()), None).await,
+    ] {
+        assert_eq!(status, StatusCode::OK);
+        assert!(
+            text.contains(
+                r#"http_requests_total{method="GET",route="/api/v1/tenants",status="200"}"#
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("http_request_duration_seconds_bucket"),
+            "{text}"
+        );
+        assert!(text.contains("db_pool_connections"), "{text}");
+    }
+    let ops = control_plane::http::ops_app(t.state.clone());
+    let (status, _) = {
+        let req = axum::http::Request::get("/api/v1/tenants")
+            .body(axum::body::Body::empty())
+            .expect("request");
+        let res = tower::ServiceExt::oneshot(ops, req)
+            .await
+            .expect("infallible");
+        (res.status(), ())
+    };
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "the operations listener serves nothing else"
     );
-    assert!(text.contains("db_pool_connections"), "{text}");
 }
 
 #[sqlx::test(migrations = "../migrations")]

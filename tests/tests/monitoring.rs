@@ -151,6 +151,7 @@ async fn a_slow_consumer_warns_a_stopped_one_alerts_and_the_portal_charts_it() {
         format!("        authorization: {{ type: Bearer, credentials: {token:?} }}"),
         "  - job_name: tideway-control-plane".to_owned(),
         format!("    static_configs: [{{ targets: [{cp_address:?}] }}]"),
+        format!("    authorization: {{ type: Bearer, credentials: {token:?} }}"),
         "  - job_name: tideway-agents".to_owned(),
         format!("    static_configs: [{{ targets: [\"127.0.0.1:{agent_metrics}\"] }}]"),
     ]
@@ -282,7 +283,7 @@ async fn a_slow_consumer_warns_a_stopped_one_alerts_and_the_portal_charts_it() {
             .any(|l| l.starts_with(r#"kafka_server_messages_in_total{topic="events"} "#)),
         "{broker_metrics}"
     );
-    let cp_metrics = scrape(&format!("{}/metrics", p.cp.url)).await;
+    let cp_metrics = scrape_as(&format!("{}/metrics", p.cp.url), Some(&token)).await;
     let status_line = cp_metrics
         .lines()
         .find(|l| {

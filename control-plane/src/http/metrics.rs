@@ -60,6 +60,17 @@ pub async fn track(req: Request, next: Next) -> Response {
     response
 }
 
+/// `/metrics` on the main listener: it names every tenant's clusters and groups, so it
+/// takes a platform admin's token (an API token with that role, for Prometheus).
+pub async fn render_for_admin(
+    State(state): State<AppState>,
+    caller: crate::auth::Caller,
+) -> Result<Response, crate::error::ApiError> {
+    caller.require_platform_admin()?;
+    Ok(render(State(state)).await.into_response())
+}
+
+/// `/metrics` as text, unauthenticated: served as is only on the operations listener.
 pub async fn render(State(state): State<AppState>) -> impl IntoResponse {
     metrics::gauge!("db_pool_connections").set(f64::from(state.db.size()));
     metrics::gauge!("db_pool_idle_connections").set(state.db.num_idle() as f64);

@@ -1,5 +1,7 @@
-//! The router: `/api/v1` (REST), `/` (web UI), `/live`, `/ready`, `/metrics`, Swagger UI,
-//! and the layers every request passes (request id, tracing, metrics).
+//! The router: `/api/v1` (REST), `/` (web UI), `/live`, `/ready`, `/metrics` (a platform
+//! admin's token), Swagger UI, and the layers every request passes (request id, tracing,
+//! metrics); and the operations router (`/metrics`, `/live`, `/ready` without login) for a
+//! listener of its own on the operations network.
 
 pub mod api;
 pub mod metrics;
@@ -26,12 +28,22 @@ pub fn app(state: AppState) -> Router {
         .merge(web::router())
         .route("/live", get(live))
         .route("/ready", get(ready))
-        .route("/metrics", get(metrics::render))
+        .route("/metrics", get(metrics::render_for_admin))
         .fallback(not_found)
         .layer(middleware::from_fn(metrics::track))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(TraceLayer::new_for_http())
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .with_state(state)
+}
+
+/// What `--ops-listen` serves: health and metrics for scrapers and probes, nothing else.
+pub fn ops_app(state: AppState) -> Router {
+    Router::new()
+        .route("/live", get(live))
+        .route("/ready", get(ready))
+        .route("/metrics", get(metrics::render))
+        .fallback(not_found)
         .with_state(state)
 }
 

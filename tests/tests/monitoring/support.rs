@@ -49,7 +49,17 @@ pub fn rule_metric_names(rules: &str) -> Vec<String> {
 }
 
 pub async fn scrape(url: &str) -> String {
-    reqwest::get(url)
+    scrape_as(url, None).await
+}
+
+/// Scrapes with a bearer token (the control plane's `/metrics` takes a platform admin's).
+pub async fn scrape_as(url: &str, token: Option<&str>) -> String {
+    let mut request = reqwest::Client::new().get(url);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    request
+        .send()
         .await
         .expect("scrape")
         .text()
