@@ -160,3 +160,29 @@ fn broker_on(data: &std::path::Path, listen: &str) -> (bool, String) {
         "other",
     ])
 }
+
+#[test]
+fn two_brokers_never_share_a_data_dir() {
+    let dir = tempfile::tempdir().expect("dir");
+    let data = dir.path().join("data");
+    let first = BrokerProcess::start(&data, &[]);
+    let (ok, err) = broker(&[
+        "--data-dir",
+        data.to_str().expect("utf8"),
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    assert!(!ok, "the second broker must not start");
+    assert!(
+        err.contains(&format!(
+            "{} is in use by another broker (it holds {}/.lock); two brokers never share a data dir",
+            data.display(),
+            data.display()
+        )),
+        "{err}"
+    );
+    // Once the first has stopped, the data dir is free again.
+    first.stop();
+    let again = BrokerProcess::start(&data, &[]);
+    again.stop();
+}

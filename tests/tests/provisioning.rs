@@ -128,6 +128,43 @@ async fn an_approved_request_becomes_a_cluster_clients_produce_to() {
     .await;
     produce_and_consume(&bootstrap, "orders", "after").await;
 
+    // The broker dies while the agent is away and its pid now names another process: the
+    // next agent neither takes that process for its broker nor signals it, and starts the
+    // broker again.
+    p.agent = None;
+    let broker_pid = std::fs::read_to_string(&pid_file).expect("pid");
+    let broker_pid = broker_pid.split_whitespace().next().expect("pid");
+    let killed = std::process::Command::new("kill")
+        .args(["-KILL", broker_pid])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let mut impostor = std::process::Command::new("sleep")
+        .arg("600")
+        .spawn()
+        .expect("sleep");
+    // The pid alone, as older agents wrote it: nothing else vouches for the process.
+    std::fs::write(&pid_file, format!("{}\n", impostor.id())).expect("pid file");
+    p.start_agent();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let now = std::fs::read_to_string(&pid_file).expect("pid");
+        if now.split_whitespace().next() != Some(impostor.id().to_string().as_str()) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the agent never started its broker again"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    produce_and_consume(&bootstrap, "orders", "after-the-impostor").await;
+    assert!(
+        impostor.try_wait().expect("status").is_none(),
+        "the agent left the other process alone"
+    );
+    let _ = impostor.kill();
+
     // Deleting the cluster stops the broker and releases its volume.
     admin.delete_cluster(cluster.id).await.expect("delete");
     p.until_volumes_released().await;

@@ -139,6 +139,8 @@ pub struct Broker {
     pub security: crate::security::Security,
     /// The metadata quorum, in cluster mode.
     quorum: std::sync::OnceLock<Arc<crate::cluster::MetadataQuorum>>,
+    /// Held while the broker lives: no other broker opens its data dir.
+    _data_dir_lock: std::fs::File,
 }
 
 fn partition_dir(data_dir: &Path, topic: &str, partition: i32) -> PathBuf {
@@ -152,6 +154,7 @@ impl Broker {
         let data = &config.data_dir;
         std::fs::create_dir_all(data.join("meta"))
             .map_err(|e| anyhow::anyhow!("cannot create the data dir {}: {e}", data.display()))?;
+        let data_dir_lock = crate::fsutil::lock_dir(data)?;
         let cluster_id = Self::cluster_identity(&config)?;
         let clean_marker = data.join(CLEAN_SHUTDOWN);
         let recover = data.join("meta/topics.json").exists() && !clean_marker.exists();
@@ -194,6 +197,7 @@ impl Broker {
             appended: Notify::new(),
             traffic: Default::default(),
             quorum: Default::default(),
+            _data_dir_lock: data_dir_lock,
         }))
     }
 

@@ -3,6 +3,7 @@
 //! retrying with backoff whenever the control plane cannot be reached. The data path never
 //! depends on the control plane being up.
 
+mod broker_process;
 mod broker_security;
 mod host;
 mod metrics;

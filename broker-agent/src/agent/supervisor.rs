@@ -1,8 +1,10 @@
 //! Supervises one `broker-agent broker` process per assigned broker: prepares its volume,
 //! writes its config atomically, starts it, restarts it with exponential backoff when it
-//! exits, restarts it when its config changes, stops it and releases its volume when it is
-//! no longer assigned. Brokers run as their own processes (pid files beside their
-//! configs), so they keep serving when the agent restarts, and are adopted again.
+//! exits, restarts it when its config changes (the old process gone before the new one
+//! starts), stops it and releases its volume when it is no longer assigned. Brokers run as
+//! their own processes (pid files beside their configs), so they keep serving when the
+//! agent restarts, and are adopted again — only when the pid still names the same broker
+//! (see `broker_process`).
 
 use std::{
     collections::HashMap,
@@ -18,6 +20,7 @@ use tideway_api::{
 use tideway_engine::fsutil::write_atomic;
 
 use super::{
+    broker_process::BrokerPid,
     broker_security, probe,
     volumes::{self, Storage},
 };
@@ -30,7 +33,7 @@ const STOP_GRACE: Duration = Duration::from_secs(10);
 /// A removed broker on its way out; its volume is released once it has exited.
 struct Stopping {
     assignment: BrokerAssignment,
-    pid: u32,
+    pid: BrokerPid,
     kill_at: Instant,
 }
 
@@ -39,7 +42,10 @@ struct Managed {
     /// Where its data lives.
     volume: PathBuf,
     /// The running process, if any.
-    pid: Option<u32>,
+    pid: Option<BrokerPid>,
+    /// The process of the previous config, asked to stop, and when it gets killed: the
+    /// new one starts only once it has exited.
+    replacing: Option<(BrokerPid, Instant)>,
     restarts: u32,
     next_start: Instant,
     last_error: String,
@@ -57,25 +63,6 @@ pub struct Supervisor {
     unprepared: HashMap<BrokerId, (BrokerAssignment, String)>,
     /// Removed brokers still stopping: the agent does not wait for them.
     stopping: Vec<Stopping>,
-}
-
-/// True while a process with this pid runs our binary.
-fn alive(pid: u32) -> bool {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // A zombie (state Z) has exited but not been reaped yet.
-    !status.is_empty()
-        && !status
-            .split(") ")
-            .nth(1)
-            .is_some_and(|rest| rest.starts_with('Z'))
-}
-
-fn signal(pid: u32, sig: &str) {
-    let _ = Command::new("kill")
-        .args([sig, &pid.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
 }
 
 impl Supervisor {
@@ -211,12 +198,12 @@ impl Supervisor {
         }
         let adopted = std::fs::read_to_string(dir.join("broker.pid"))
             .ok()
-            .and_then(|p| p.trim().parse::<u32>().ok())
-            .filter(|p| alive(*p));
+            .and_then(|text| BrokerPid::from_file(&text, &self.exe, &config_path));
         let entry = self.brokers.entry(a.broker_id).or_insert_with(|| Managed {
             assignment: a.clone(),
             volume: volume.clone(),
             pid: adopted,
+            replacing: None,
             restarts: 0,
             next_start: Instant::now(),
             last_error: String::new(),
@@ -224,9 +211,10 @@ impl Supervisor {
         entry.assignment = a.clone();
         entry.volume = volume;
         if changed {
-            if let Some(pid) = entry.pid.take() {
+            if let Some(old) = entry.pid.take() {
                 tracing::info!(broker = %a.broker_id, "config changed: restarting the broker");
-                signal(pid, "-TERM");
+                old.signal("-TERM");
+                entry.replacing = Some((old, Instant::now() + STOP_GRACE));
             }
         }
         Ok(())
@@ -247,8 +235,18 @@ impl Supervisor {
             let Some(m) = self.brokers.get_mut(&id) else {
                 continue;
             };
+            if let Some((old, kill_at)) = m.replacing {
+                if old.alive() {
+                    if now >= kill_at {
+                        tracing::warn!(broker = %id, "the old broker did not stop in time: killing it");
+                        old.signal("-KILL");
+                    }
+                    continue;
+                }
+                m.replacing = None;
+            }
             if let Some(pid) = m.pid {
-                if alive(pid) {
+                if pid.alive() {
                     continue;
                 }
                 m.pid = None;
@@ -281,9 +279,10 @@ impl Supervisor {
         let Some(m) = self.brokers.remove(&id) else {
             return;
         };
-        match m.pid.filter(|p| alive(*p)) {
+        // A broker still being replaced is the one to wait for if no new one started.
+        match m.pid.or(m.replacing.map(|r| r.0)).filter(BrokerPid::alive) {
             Some(pid) => {
-                signal(pid, "-TERM");
+                pid.signal("-TERM");
                 self.stopping.push(Stopping {
                     assignment: m.assignment,
                     pid,
@@ -303,12 +302,12 @@ impl Supervisor {
         let now = Instant::now();
         let (gone, still): (Vec<Stopping>, Vec<Stopping>) = std::mem::take(&mut self.stopping)
             .into_iter()
-            .partition(|s| !alive(s.pid));
+            .partition(|s| !s.pid.alive());
         self.stopping = still;
         for s in &self.stopping {
             if now >= s.kill_at {
                 tracing::warn!(broker = %s.assignment.broker_id, "broker did not stop in time: killing it");
-                signal(s.pid, "-KILL");
+                s.pid.signal("-KILL");
             }
         }
         for s in gone {
@@ -347,7 +346,7 @@ impl Supervisor {
     pub async fn observe(&self) -> Vec<BrokerObserved> {
         let mut out = Vec::with_capacity(self.brokers.len());
         for (id, m) in &self.brokers {
-            let running = m.pid.is_some_and(alive);
+            let running = m.pid.is_some_and(|p| p.alive());
             let answer = if running {
                 let target = probe::ProbeTarget {
                     addr: format!("127.0.0.1:{}", m.assignment.port),
@@ -388,7 +387,7 @@ impl Supervisor {
 }
 
 /// Starts `broker-agent broker --config` detached from the agent, logging beside its config.
-fn start(exe: &Path, dir: &Path) -> Result<u32, String> {
+fn start(exe: &Path, dir: &Path) -> Result<BrokerPid, String> {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -406,15 +405,17 @@ fn start(exe: &Path, dir: &Path) -> Result<u32, String> {
         .stderr(err)
         .spawn()
         .map_err(|e| format!("cannot start the broker: {e}"))?;
-    let pid = child.id();
+    // Its identity, read while it is surely running or just started.
+    let broker = BrokerPid::of(child.id());
     // The broker outlives the agent; its exit is noticed through /proc, and the thread
     // below reaps it so it does not linger as a zombie while the agent runs.
     std::thread::spawn(move || {
         let mut child = child;
         let _ = child.wait();
     });
-    write_atomic(&dir.join("broker.pid"), pid.to_string().as_bytes())
+    let broker = broker.ok_or("the broker exited as soon as it started; see broker.log")?;
+    write_atomic(&dir.join("broker.pid"), broker.to_file().as_bytes())
         .map_err(|e| format!("cannot write the pid file: {e}"))?;
-    tracing::info!(pid, dir = %dir.display(), "broker started");
-    Ok(pid)
+    tracing::info!(pid = broker.pid, dir = %dir.display(), "broker started");
+    Ok(broker)
 }
