@@ -98,21 +98,30 @@ async fn retries_are_stored_once_and_gaps_and_old_epochs_are_refused() {
     let broker = BrokerProcess::start_on(dir.path(), &listen, &[]);
     assert_eq!(produce(&broker, batch(pid, 0, 3, 2)), (0, 3));
 
-    // Re-initialising bumps the epoch; once the new epoch wrote, the old one is fenced.
-    assert_eq!(init(&broker, pid, 0), (pid, 1));
-    assert_eq!(produce(&broker, batch(pid, 1, 0, 1)), (0, 5));
+    // Naming an id and epoch (anyone's) gets a new id at epoch 0, as Kafka answers without
+    // a transactional id: nobody can bump, and so fence, another producer's epoch.
+    let (other, other_epoch) = init(&broker, pid, 0);
+    assert_ne!(other, pid);
+    assert_eq!(other_epoch, 0);
     assert_eq!(
-        produce(&broker, batch(pid, 0, 5, 1)).0,
+        produce(&broker, batch(pid, 0, 5, 1)),
+        (0, 5),
+        "the producer goes on unfenced"
+    );
+    // Once a newer epoch of the id wrote, the old one is fenced.
+    assert_eq!(produce(&broker, batch(pid, 1, 0, 1)), (0, 6));
+    assert_eq!(
+        produce(&broker, batch(pid, 0, 6, 1)).0,
         ResponseError::InvalidProducerEpoch.code()
     );
 
     let reader = broker.reader("idem", 1);
     assert_eq!(
         reader.fetch_watermarks("idem", 0, WAIT).expect("wm"),
-        (0, 6)
+        (0, 7)
     );
-    let keys: Vec<String> = drain(&reader, 6, WAIT).into_iter().map(|m| m.2).collect();
-    assert_eq!(keys, vec!["s0", "s1", "s2", "s3", "s4", "s0"]);
+    let keys: Vec<String> = drain(&reader, 7, WAIT).into_iter().map(|m| m.2).collect();
+    assert_eq!(keys, vec!["s0", "s1", "s2", "s3", "s4", "s5", "s0"]);
 
     // Transactions are not coordinated here: a transactional id is refused.
     let req = InitProducerIdRequest::default()
@@ -161,5 +170,31 @@ async fn librdkafka_idempotent_producer_stores_each_record_once_in_order() {
             "partition {p} holds each record once, in send order"
         );
         assert_eq!(keys.len(), 250);
+    }
+}
+
+#[test]
+fn producer_ids_are_unique_across_a_cluster_and_its_restarts() {
+    let mut cluster = common::cluster::Cluster::start("");
+    for i in 0..3 {
+        cluster.until_brokers(i, 3);
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    let mut take = |cluster: &common::cluster::Cluster, i: usize| {
+        let (id, epoch) = init(cluster.broker(i), -1, -1);
+        assert_eq!(epoch, 0);
+        assert!(seen.insert(id), "producer id {id} was given twice");
+        id
+    };
+    for i in [0, 1, 2, 0, 1, 2] {
+        take(&cluster, i);
+    }
+    // A restarted broker takes a new block: it never hands out its old ids again.
+    cluster.brokers[1].take().expect("running").stop();
+    let again = cluster.spawn(1);
+    cluster.brokers[1] = Some(again);
+    cluster.until_brokers(1, 3);
+    for i in [1, 1, 0, 2] {
+        take(&cluster, i);
     }
 }

@@ -45,9 +45,10 @@ impl Partition {
         config: LogConfig,
         recover: bool,
         standalone: bool,
+        visible: Arc<Notify>,
     ) -> Result<Partition, crate::log::LogError> {
         let log = PartitionLog::open(&dir, config, recover)?;
-        let replica = ReplicaState::open(&dir, log.log_end_offset());
+        let replica = ReplicaState::open(&dir, log.log_end_offset(), visible);
         if standalone {
             // The only replica: everything in the log is committed.
             replica.set_high_watermark(log.log_end_offset());
@@ -128,11 +129,14 @@ pub struct Broker {
     pub cluster_id: String,
     registry: Mutex<TopicRegistry>,
     pub(crate) partitions: RwLock<HashMap<(String, i32), Arc<Partition>>>,
-    /// Woken on every append, for fetches waiting for data.
-    pub appended: Notify,
+    /// Woken on every append and whenever a high watermark advances, for fetches waiting
+    /// for data (replicas wait for appends, consumers for the high watermark).
+    pub appended: Arc<Notify>,
     /// Consumer groups and their committed offsets.
     pub groups: Arc<Coordinator>,
     producer_ids: Mutex<ProducerIds>,
+    /// Cluster mode: producer ids from the quorum.
+    pub(crate) quorum_producer_ids: tokio::sync::Mutex<crate::producer_ids::QuorumBlock>,
     /// Bytes produced and fetched, published for the agent.
     pub traffic: crate::stats::TrafficStats,
     /// Credentials, ACLs and quotas, and the authorizer.
@@ -162,6 +166,7 @@ impl Broker {
             tracing::info!("the last stop was not clean: recovering active segments");
         }
         let registry = TopicRegistry::load(&data.join("meta/topics.json"))?;
+        let appended = Arc::new(Notify::new());
         let mut partitions = HashMap::new();
         for t in registry.topics.values() {
             let log_config = config.log.with_overrides(&t.configs)?;
@@ -171,6 +176,7 @@ impl Broker {
                     log_config.clone(),
                     recover,
                     config.cluster.is_none(),
+                    appended.clone(),
                 )?;
                 partitions.insert((t.name.clone(), p), Arc::new(partition));
             }
@@ -189,12 +195,13 @@ impl Broker {
         Ok(Arc::new(Broker {
             security,
             producer_ids,
+            quorum_producer_ids: Default::default(),
             groups,
             config,
             cluster_id,
             registry: Mutex::new(registry),
             partitions: RwLock::new(partitions),
-            appended: Notify::new(),
+            appended,
             traffic: Default::default(),
             quorum: Default::default(),
             _data_dir_lock: data_dir_lock,
@@ -444,6 +451,7 @@ impl Broker {
                 config.clone(),
                 false,
                 self.config.cluster.is_none(),
+                self.appended.clone(),
             )?;
             opened.push(((topic.to_owned(), p), Arc::new(partition)));
         }

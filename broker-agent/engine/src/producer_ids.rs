@@ -1,13 +1,62 @@
-//! Producer ids for idempotent producers (InitProducerId): handed out from blocks whose
-//! end is written to the data volume before any id of the block is used, so an id is
-//! never given twice, even after a crash.
+//! Producer ids for idempotent producers (InitProducerId), never given twice. A
+//! standalone broker hands them out from blocks whose end is written to the data volume
+//! before any id of the block is used, so not even after a crash. In cluster mode every
+//! block comes from the metadata quorum (Kafka's AllocateProducerIds), so no two brokers
+//! give out the same id either.
 
 use std::path::{Path, PathBuf};
 
 use crate::fsutil::write_atomic;
 
-/// Ids reserved per write.
+/// Ids reserved per write (or per quorum allocation).
 const BLOCK: i64 = 1000;
+
+/// A block of ids from the quorum, handed out one by one.
+#[derive(Debug, Default)]
+pub struct QuorumBlock {
+    next: i64,
+    end: i64,
+}
+
+impl QuorumBlock {
+    fn take(&mut self) -> Option<i64> {
+        (self.next < self.end).then(|| {
+            self.next += 1;
+            self.next - 1
+        })
+    }
+}
+
+/// A producer id from this broker's quorum block, taking a new block from the quorum when
+/// it is used up. The lock is held across the allocation, so one block is taken at a time.
+pub async fn allocate_from_quorum(
+    block: &tokio::sync::Mutex<QuorumBlock>,
+    quorum: &crate::cluster::MetadataQuorum,
+    broker: i32,
+) -> Result<i64, String> {
+    use crate::cluster::image::{Command, Outcome};
+    let mut block = block.lock().await;
+    if let Some(id) = block.take() {
+        return Ok(id);
+    }
+    let command = Command::AllocateProducerIds {
+        broker,
+        count: BLOCK as i32,
+    };
+    match quorum.propose(command).await? {
+        Outcome::ProducerIds { start, count } => {
+            *block = QuorumBlock {
+                next: start,
+                end: start + i64::from(count),
+            };
+            block
+                .take()
+                .ok_or_else(|| "the quorum gave an empty block".to_owned())
+        }
+        Outcome::Rejected { message, .. } => Err(message),
+        Outcome::Done => Err("the quorum answered without a block of producer ids".into()),
+    }
+}
 
 pub struct ProducerIds {
     path: PathBuf,

@@ -4,7 +4,7 @@
 //! broker of several replicates on its replication port over mutual TLS, every broker of
 //! the cluster (by its certificate's subject) being a super user.
 
-use std::{io::Write, os::unix::fs::OpenOptionsExt, path::Path};
+use std::path::Path;
 
 use tideway_api::agents::{BrokerAssignment, BrokerSecurity};
 
@@ -18,25 +18,10 @@ pub fn write_files(dir: &Path, security: &BrokerSecurity) -> Result<(), String> 
         if std::fs::read_to_string(&path).ok().as_deref() == Some(text.as_str()) {
             continue;
         }
-        write_private(&path, text.as_bytes())
+        tideway_engine::fsutil::write_atomic(&path, text.as_bytes())
             .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     }
     Ok(())
-}
-
-/// Replaces `path` with `data` atomically; the file is never readable by others, not
-/// even while it is being written.
-fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension("tmp");
-    let _ = std::fs::remove_file(&tmp);
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)?;
-    f.write_all(data)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)
 }
 
 /// The port of the broker's main listener: the replication port for a secured broker of

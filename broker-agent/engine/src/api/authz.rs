@@ -58,8 +58,8 @@ pub async fn change_security(
 ) -> Result<(), (i16, String)> {
     match broker.quorum() {
         Some(q) => match q.propose(Command::Security(change)).await {
-            Ok(Outcome::Done) => Ok(()),
             Ok(Outcome::Rejected { code, message }) => Err((code, message)),
+            Ok(_) => Ok(()),
             Err(e) => Err((ResponseError::RequestTimedOut.code(), e)),
         },
         None => {

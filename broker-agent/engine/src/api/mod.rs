@@ -324,7 +324,7 @@ async fn dispatch(
             })
         }
         ApiKey::InitProducerId => answer!(InitProducerIdRequest, |r| producers::init_producer_id(
-            broker, r, version, &client
+            broker, r, &client
         )
         .await),
         ApiKey::DeleteRecords => {

@@ -141,11 +141,19 @@ pub async fn produce(
                 .with_partition_responses(partitions),
         );
     }
-    for (ti, pi, partition, last_offset) in pending {
-        let topic = responses[ti].name.0.to_string();
-        let r = &mut responses[ti].partition_responses[pi];
-        let waited =
-            leader::wait_committed(broker, &topic, r.index, &partition, last_offset, timeout).await;
+    // Every partition's replicas catch up at once: the request waits for the slowest one,
+    // within its one timeout, not for each in turn.
+    let waits = pending.iter().map(|(ti, pi, partition, last_offset)| {
+        let topic = responses[*ti].name.0.to_string();
+        let index = responses[*ti].partition_responses[*pi].index;
+        async move {
+            leader::wait_committed(broker, &topic, index, partition, *last_offset, timeout).await
+        }
+    });
+    let waited = futures::future::join_all(waits).await;
+    for ((ti, pi, _, _), waited) in pending.iter().zip(waited) {
+        let topic = responses[*ti].name.0.to_string();
+        let r = &mut responses[*ti].partition_responses[*pi];
         if let Err((code, text)) = waited {
             tracing::debug!(%topic, partition = r.index, code, "acks=all not satisfied: {text}");
             r.error_code = code;

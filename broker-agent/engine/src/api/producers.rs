@@ -1,7 +1,10 @@
 //! InitProducerId for idempotent producers. Transactions are not coordinated by this
 //! broker, so a transactional id is refused with COORDINATOR_NOT_AVAILABLE (as
 //! FindCoordinator does for transaction coordinators). An idempotent producer needs
-//! IDEMPOTENT_WRITE on the cluster or WRITE on some topic (as in Kafka 3).
+//! IDEMPOTENT_WRITE on the cluster or WRITE on some topic (as in Kafka 3). As Kafka does
+//! without a transactional id, every request gets a new producer id at epoch 0, whatever
+//! id and epoch it names: nobody can bump the epoch of, and so fence, a producer id that
+//! is not theirs. Ids are unique across the cluster (see `producer_ids`).
 
 use std::sync::Arc;
 
@@ -16,7 +19,6 @@ use crate::broker::Broker;
 pub async fn init_producer_id(
     broker: &Arc<Broker>,
     req: InitProducerIdRequest,
-    version: i16,
     client: &super::Client,
 ) -> InitProducerIdResponse {
     let refused = |code: ResponseError| {
@@ -39,24 +41,30 @@ pub async fn init_producer_id(
     {
         return refused(ResponseError::ClusterAuthorizationFailed);
     }
-    // A producer re-initialising (v3+) keeps its id with a bumped epoch.
-    if version >= 3
-        && req.producer_id.0 >= 0
-        && req.producer_epoch >= 0
-        && req.producer_epoch < i16::MAX - 1
-    {
-        return InitProducerIdResponse::default()
-            .with_producer_id(req.producer_id)
-            .with_producer_epoch(req.producer_epoch + 1);
-    }
-    let b = broker.clone();
-    match blocking(move || b.allocate_producer_id()).await {
+    // A failure is the quorum's (retriable, as Kafka's when no id block is to be had) or
+    // the data volume's.
+    let allocated = match broker.quorum() {
+        Some(q) => crate::producer_ids::allocate_from_quorum(
+            &broker.quorum_producer_ids,
+            q,
+            broker.config.node_id,
+        )
+        .await
+        .map_err(|e| (ResponseError::CoordinatorLoadInProgress, e)),
+        None => {
+            let b = broker.clone();
+            blocking(move || b.allocate_producer_id())
+                .await
+                .map_err(|e| (ResponseError::KafkaStorageError, e.to_string()))
+        }
+    };
+    match allocated {
         Ok(id) => InitProducerIdResponse::default()
             .with_producer_id(ProducerId(id))
             .with_producer_epoch(0),
-        Err(e) => {
+        Err((code, e)) => {
             tracing::error!(error = %e, "failed to allocate a producer id");
-            refused(ResponseError::KafkaStorageError)
+            refused(code)
         }
     }
 }

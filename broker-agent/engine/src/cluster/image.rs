@@ -23,6 +23,10 @@ pub mod codes {
 /// "No leader".
 pub const NO_LEADER: i32 = -1;
 
+/// The first producer id the quorum hands out: above any id a broker of an older version
+/// gave out from its own counter, so ids from before and after never meet.
+pub const FIRST_CLUSTER_PRODUCER_ID: i64 = 1 << 32;
+
 /// A broker as the cluster knows it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BrokerInfo {
@@ -83,6 +87,9 @@ pub struct ClusterImage {
     /// SCRAM credentials, ACLs and client quotas.
     #[serde(default)]
     pub security: crate::security::SecurityState,
+    /// The next producer id no broker has been given (0: none given yet).
+    #[serde(default)]
+    pub next_producer_id: i64,
 }
 
 /// A change to the image, proposed to the controller and applied on every broker.
@@ -143,13 +150,27 @@ pub enum Command {
     DeleteGroup {
         group: String,
     },
+    /// A broker takes the next block of producer ids (Kafka's AllocateProducerIds), so
+    /// no two brokers ever give a producer the same id.
+    AllocateProducerIds {
+        broker: i32,
+        count: i32,
+    },
 }
 
 /// What applying a command did.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Outcome {
     Done,
-    Rejected { code: i16, message: String },
+    Rejected {
+        code: i16,
+        message: String,
+    },
+    /// The block of producer ids a broker was given: `count` ids from `start`.
+    ProducerIds {
+        start: i64,
+        count: i32,
+    },
 }
 
 fn rejected(code: i16, message: impl Into<String>) -> Outcome {
@@ -205,6 +226,20 @@ impl ClusterImage {
                 );
                 self.broker_up(*id);
                 Outcome::Done
+            }
+            Command::AllocateProducerIds { broker, count } => {
+                if *count < 1 || !self.brokers.contains_key(broker) {
+                    return rejected(
+                        codes::INVALID_REQUEST,
+                        format!("broker {broker} cannot take {count} producer ids"),
+                    );
+                }
+                let start = self.next_producer_id.max(FIRST_CLUSTER_PRODUCER_ID);
+                self.next_producer_id = start + i64::from(*count);
+                Outcome::ProducerIds {
+                    start,
+                    count: *count,
+                }
             }
             Command::SetBrokerAlive { id, alive } => {
                 let Some(b) = self.brokers.get_mut(id) else {

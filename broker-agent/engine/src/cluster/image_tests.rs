@@ -224,3 +224,43 @@ fn isr_changes_are_fenced_by_leader_epoch_and_bring_back_the_preferred_leader() 
     assert_eq!((p.leader, p.leader_epoch), (a, 2), "preferred leader back");
     assert_eq!(p.isr, vec![a, b], "ISR kept in replica order");
 }
+
+#[test]
+fn producer_id_blocks_never_overlap() {
+    let mut image = cluster(&["a", "b"]);
+    let take = |image: &mut ClusterImage, broker| {
+        image.apply(&Command::AllocateProducerIds {
+            broker,
+            count: 1000,
+        })
+    };
+    assert_eq!(
+        take(&mut image, 1),
+        Outcome::ProducerIds {
+            start: FIRST_CLUSTER_PRODUCER_ID,
+            count: 1000
+        }
+    );
+    assert_eq!(
+        take(&mut image, 2),
+        Outcome::ProducerIds {
+            start: FIRST_CLUSTER_PRODUCER_ID + 1000,
+            count: 1000
+        }
+    );
+    assert!(matches!(
+        take(&mut image, 9),
+        Outcome::Rejected {
+            code: codes::INVALID_REQUEST,
+            ..
+        }
+    ));
+    assert!(matches!(
+        image.apply(&Command::AllocateProducerIds {
+            broker: 1,
+            count: 0
+        }),
+        Outcome::Rejected { .. }
+    ));
+    assert_eq!(image.next_producer_id, FIRST_CLUSTER_PRODUCER_ID + 2000);
+}

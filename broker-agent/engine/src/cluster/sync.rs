@@ -116,8 +116,8 @@ pub async fn delete_group(quorum: &MetadataQuorum, group: &str) -> Result<(), To
 /// Commits `command`; a refusal carries the controller's Kafka error code.
 async fn commit(quorum: &MetadataQuorum, command: Command) -> Result<(), TopicError> {
     match quorum.propose(command).await {
-        Ok(Outcome::Done) => Ok(()),
         Ok(Outcome::Rejected { code, message }) => Err(TopicError::Refused { code, message }),
+        Ok(_) => Ok(()),
         Err(message) => Err(TopicError::Refused {
             code: ResponseError::RequestTimedOut.code(),
             message,

@@ -13,7 +13,7 @@ use std::{
     path::Path,
     sync::{
         atomic::{AtomicI64, Ordering},
-        Mutex,
+        Arc, Mutex,
     },
     time::Instant,
 };
@@ -55,6 +55,9 @@ pub struct ReplicaState {
     leadership: Mutex<Option<Leadership>>,
     /// Woken when the high watermark advances (acks=all waits on it).
     pub committed: Notify,
+    /// The broker's wake-up for fetches waiting for data: records become visible to
+    /// consumers when the high watermark passes them, not when they are appended.
+    visible: Arc<Notify>,
     /// When this broker last proposed an ISR change for the partition.
     last_proposal: Mutex<Option<Instant>>,
 }
@@ -62,7 +65,7 @@ pub struct ReplicaState {
 impl ReplicaState {
     /// The state of the partition stored in `dir`: the high watermark it last wrote,
     /// never past `log_end`.
-    pub fn open(dir: &Path, log_end: i64) -> ReplicaState {
+    pub fn open(dir: &Path, log_end: i64, visible: Arc<Notify>) -> ReplicaState {
         let stored = std::fs::read_to_string(dir.join(HW_FILE))
             .ok()
             .and_then(|t| t.trim().parse::<i64>().ok())
@@ -73,6 +76,7 @@ impl ReplicaState {
             persisted: AtomicI64::new(stored),
             leadership: Mutex::new(None),
             committed: Notify::new(),
+            visible,
             last_proposal: Mutex::new(None),
         }
     }
@@ -87,6 +91,7 @@ impl ReplicaState {
         let old = self.high_watermark.swap(hw, Ordering::AcqRel);
         if hw > old {
             self.committed.notify_waiters();
+            self.visible.notify_waiters();
         }
     }
 
@@ -223,7 +228,7 @@ mod tests {
     #[test]
     fn the_high_watermark_follows_the_slowest_isr_member_and_never_goes_back() {
         let dir = tempfile::tempdir().expect("dir");
-        let r = ReplicaState::open(dir.path(), 0);
+        let r = ReplicaState::open(dir.path(), 0, Default::default());
         r.advance(1, 1, &[1, 2, 3], 10);
         assert_eq!(r.high_watermark(), 0, "followers not heard from hold it");
         r.record_fetch(1, 2, 10, 10);
@@ -240,14 +245,20 @@ mod tests {
         r.advance(1, 1, &[1, 2], 12);
         assert_eq!(r.high_watermark(), 10, "never lowered");
         r.persist(dir.path()).expect("persist");
-        assert_eq!(ReplicaState::open(dir.path(), 100).high_watermark(), 10);
-        assert_eq!(ReplicaState::open(dir.path(), 7).high_watermark(), 7);
+        assert_eq!(
+            ReplicaState::open(dir.path(), 100, Default::default()).high_watermark(),
+            10
+        );
+        assert_eq!(
+            ReplicaState::open(dir.path(), 7, Default::default()).high_watermark(),
+            7
+        );
     }
 
     #[test]
     fn a_follower_that_stops_reaching_the_log_end_lags() {
         let dir = tempfile::tempdir().expect("dir");
-        let r = ReplicaState::open(dir.path(), 0);
+        let r = ReplicaState::open(dir.path(), 0, Default::default());
         r.record_fetch(1, 2, 5, 5);
         r.record_fetch(1, 3, 5, 5);
         std::thread::sleep(Duration::from_millis(30));
