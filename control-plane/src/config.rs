@@ -27,6 +27,9 @@ pub struct Cli {
 pub enum Command {
     /// Run migrations and serve the API, the web UI and the metrics.
     Serve(Box<ServeConfig>),
+    /// Rewrite every sealed secret with the newest of TIDEWAY_SEAL_KEYS (after a new key
+    /// was put first), then exit; the older keys can then be dropped.
+    Reseal(Box<ServeConfig>),
     /// Write the OpenAPI document to a file (or stdout with `-`).
     Openapi {
         /// Output path.
@@ -55,6 +58,18 @@ pub struct ServeConfig {
     /// Secret that signs session and API tokens (at least 32 characters; keep it secret).
     #[arg(long, env = "TIDEWAY_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: String,
+    /// Keys that seal secrets at rest, newest first, comma-separated (each at least 32
+    /// characters, none the signing secret): the first seals, all open. Rotate by putting
+    /// a new key first, running `control-plane reseal`, then dropping the old key. Unset,
+    /// secrets are sealed with a key derived from TIDEWAY_JWT_SECRET (as before there were
+    /// sealing keys).
+    #[arg(
+        long,
+        env = "TIDEWAY_SEAL_KEYS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub seal_keys: Vec<String>,
     /// Username of the first local platform admin, created when no admin exists.
     #[arg(long, env = "TIDEWAY_ADMIN_USERNAME", default_value = "admin")]
     pub admin_username: String,
@@ -161,6 +176,18 @@ impl ServeConfig {
                 "TIDEWAY_JWT_SECRET must be at least {MIN_SECRET_LEN} characters (got {})",
                 self.jwt_secret.len()
             ));
+        }
+        if let Some(k) = self.seal_keys.iter().find(|k| k.len() < MIN_SECRET_LEN) {
+            return Err(format!(
+                "each of TIDEWAY_SEAL_KEYS must be at least {MIN_SECRET_LEN} characters (one has {})",
+                k.len()
+            ));
+        }
+        if self.seal_keys.contains(&self.jwt_secret) {
+            return Err(
+                "TIDEWAY_SEAL_KEYS must not hold TIDEWAY_JWT_SECRET: signing and sealing keys are kept apart"
+                    .into(),
+            );
         }
         if let Some(p) = &self.admin_password {
             if p.len() < 8 {

@@ -1,4 +1,4 @@
-//! `control-plane`: serve the platform, or write the OpenAPI document.
+//! `control-plane`: serve the platform, reseal its secrets, or write the OpenAPI document.
 
 use std::{io::IsTerminal, process::ExitCode};
 
@@ -14,6 +14,7 @@ async fn main() -> ExitCode {
     init_tracing();
     let result = match cli.command {
         Command::Serve(config) => serve(*config).await,
+        Command::Reseal(config) => reseal(*config).await,
         Command::Openapi { out } => openapi::write(&out),
     };
     match result {
@@ -38,6 +39,21 @@ fn init_tracing() {
     }
 }
 
+/// Rewrites sealed secrets with the newest sealing key.
+async fn reseal(config: ServeConfig) -> anyhow::Result<()> {
+    config.validate().map_err(anyhow::Error::msg)?;
+    anyhow::ensure!(
+        !config.seal_keys.is_empty(),
+        "set TIDEWAY_SEAL_KEYS (the new key first) before resealing"
+    );
+    let metrics = http::metrics::install()?;
+    let pool = db::connect_and_migrate(&config.database_url, 2).await?;
+    let state = AppState::new(config, pool, metrics).map_err(anyhow::Error::msg)?;
+    let n = service::security::reseal_all(&state).await?;
+    println!("resealed {n} secrets with the newest sealing key");
+    Ok(())
+}
+
 async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     config.validate().map_err(anyhow::Error::msg)?;
     let metrics = http::metrics::install()?;
@@ -45,6 +61,12 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let admin_username = config.admin_username.clone();
     let admin_password = config.admin_password.clone();
     let listen = config.listen;
+    if config.seal_keys.is_empty() {
+        tracing::warn!(
+            "TIDEWAY_SEAL_KEYS is not set: secrets are sealed with a key derived from the \
+             signing secret; set a sealing key of its own and run `control-plane reseal`"
+        );
+    }
     let state = AppState::new(config, pool, metrics).map_err(anyhow::Error::msg)?;
     service::users::bootstrap_admin(&state, &admin_username, admin_password.as_deref()).await?;
     reconciler::spawn(state.clone(), state.config.reconcile_interval);

@@ -42,7 +42,10 @@ impl AppState {
         Ok(Self {
             webhook_policy,
             jwt: JwtKeys::new(config.jwt_secret.as_bytes()),
-            sealer: crate::secrets::Sealer::new(config.jwt_secret.as_bytes()),
+            sealer: crate::secrets::Sealer::with_keys(
+                &config.seal_keys,
+                config.jwt_secret.as_bytes(),
+            ),
             organisation_ca,
             ldap,
             db,

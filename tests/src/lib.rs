@@ -164,6 +164,8 @@ impl ControlPlane {
             ])
             .args(["--admin-password", ADMIN_PASSWORD])
             .args(flags)
+            // A sealing key of its own, apart from the signing secret.
+            .env("TIDEWAY_SEAL_KEYS", "e2e-sealing-key-e2e-sealing-key-e2e")
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

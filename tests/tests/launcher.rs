@@ -36,7 +36,8 @@ fn broker_pids(state: &Path) -> Vec<u32> {
         return Vec::new();
     };
     dirs.filter_map(|d| std::fs::read_to_string(d.ok()?.path().join("broker.pid")).ok())
-        .filter_map(|p| p.trim().parse().ok())
+        // "PID START-TIME"
+        .filter_map(|p| p.split_whitespace().next()?.parse().ok())
         .collect()
 }
 

@@ -176,3 +176,56 @@ pub async fn delete_kafka_user(
     .fetch_optional(conn)
     .await
 }
+
+/// Every column that holds a sealed secret: (table, its key column, the sealed column).
+const SEALED_COLUMNS: &[(&str, &str, &str)] = &[
+    ("cluster_secrets", "cluster_id", "ca_key_sealed"),
+    ("cluster_secrets", "cluster_id", "admin_password_sealed"),
+    ("brokers", "id", "tls_key_sealed"),
+    ("tenant_alert_webhooks", "tenant_id", "secret_sealed"),
+];
+
+/// Rewrites every sealed value `rewrite` returns a new value for, in one transaction;
+/// how many were rewritten. An error from `rewrite` changes nothing.
+pub async fn rewrite_sealed(
+    db: &PgPool,
+    rewrite: impl Fn(&[u8]) -> Result<Option<Vec<u8>>, String>,
+) -> Result<u64, ResealError> {
+    let mut tx = db.begin().await?;
+    let mut rewritten = 0;
+    for (table, key, column) in SEALED_COLUMNS {
+        let rows: Vec<(uuid::Uuid, Vec<u8>)> = sqlx::query_as(&format!(
+            "SELECT {key}, {column} FROM {table} WHERE {column} IS NOT NULL FOR UPDATE"
+        ))
+        .fetch_all(&mut *tx)
+        .await?;
+        for (id, sealed) in rows {
+            let Some(new) = rewrite(&sealed).map_err(|reason| ResealError::Open {
+                what: format!("{table}.{column} of {id}"),
+                reason,
+            })?
+            else {
+                continue;
+            };
+            sqlx::query(&format!(
+                "UPDATE {table} SET {column} = $2 WHERE {key} = $1"
+            ))
+            .bind(id)
+            .bind(new)
+            .execute(&mut *tx)
+            .await?;
+            rewritten += 1;
+        }
+    }
+    tx.commit().await?;
+    Ok(rewritten)
+}
+
+/// Why resealing stopped (nothing was changed).
+#[derive(Debug, thiserror::Error)]
+pub enum ResealError {
+    #[error("cannot open {what}: {reason}; is the key that sealed it still in TIDEWAY_SEAL_KEYS?")]
+    Open { what: String, reason: String },
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+}

@@ -242,6 +242,19 @@ pub async fn access(state: &AppState, cluster: &Cluster) -> Result<KafkaAccess, 
     Ok(KafkaAccess { bootstrap, secured })
 }
 
+/// Rewrites every sealed secret that another key than the newest sealed (`control-plane
+/// reseal`); how many were rewritten. All or nothing.
+pub async fn reseal_all(state: &AppState) -> Result<u64, db::security::ResealError> {
+    let sealer = &state.sealer;
+    db::security::rewrite_sealed(&state.db, |sealed| {
+        if !sealer.is_stale(sealed) {
+            return Ok(None);
+        }
+        sealer.open(sealed).map(|plain| Some(sealer.seal(&plain)))
+    })
+    .await
+}
+
 /// The CA certificate of the cluster serving `cluster`, if it is secured.
 pub async fn ca_of(state: &AppState, cluster: &Cluster) -> Result<Option<String>, ApiError> {
     let mut conn = state.db.acquire().await?;
