@@ -426,3 +426,100 @@ async fn committed_offsets_outlive_the_group_coordinator() {
         c.until_brokers(i, 3);
     }
 }
+
+/// Records of each producer that a partition holds out of the order they were sent in
+/// (values are `p<producer>-<sequence>`): (partition, the earlier-sent value, the later).
+fn reordered(log: &HashMap<(i32, i64), String>) -> Vec<(i32, String, String)> {
+    let mut entries: Vec<(&(i32, i64), &String)> = log.iter().collect();
+    entries.sort();
+    let mut last: HashMap<(i32, String), (u64, String)> = HashMap::new();
+    let mut out = Vec::new();
+    for ((partition, _), value) in entries {
+        let Some((producer, seq)) = value.split_once('-') else {
+            continue;
+        };
+        let seq: u64 = seq.parse().unwrap_or_default();
+        let key = (*partition, producer.to_owned());
+        if let Some((prev, prev_value)) = last.get(&key) {
+            if *prev > seq {
+                out.push((*partition, value.clone(), prev_value.clone()));
+            }
+        }
+        last.insert(key, (seq, value.clone()));
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_producers_on_three_brokers_lose_duplicate_and_reorder_nothing_through_a_crash() {
+    const PER_PRODUCER: usize = 300;
+    let mut c = Cluster::start(FAST);
+    for i in 0..3 {
+        c.until_brokers(i, 3);
+    }
+    create(&c, "shared-ledger", 3).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let auditor = audit(&c, "shared-ledger", "history", stop.clone());
+    // Each producer knows only one broker at first, so each gets its producer id there.
+    let producers: Vec<FutureProducer> = (0..3)
+        .map(|i| {
+            c.broker(i)
+                .config()
+                .set("acks", "all")
+                .set("enable.idempotence", "true")
+                .set("message.timeout.ms", "60000")
+                .set("linger.ms", "2")
+                .create()
+                .expect("producer")
+        })
+        .collect();
+    let mut sent: Sent = Vec::new();
+    let mut killed = None;
+    for seq in 0..PER_PRODUCER {
+        for (k, producer) in producers.iter().enumerate() {
+            let value = format!("p{k}-{seq}");
+            let record = FutureRecord::<(), _>::to("shared-ledger")
+                .payload(&value)
+                .partition((seq % 3) as i32);
+            let delivery = producer
+                .send_result(record)
+                .map_err(|(e, _)| e)
+                .expect("enqueue");
+            sent.push((value, delivery));
+        }
+        // The leader of partition 0 dies mid-stream (kill -9) and comes back later.
+        if seq == PER_PRODUCER / 3 {
+            let (leader, _) = c.partitions("shared-ledger")[0];
+            c.brokers[(leader - 1) as usize]
+                .take()
+                .expect("leader running")
+                .crash();
+            killed = Some(leader);
+        }
+        if seq == 2 * PER_PRODUCER / 3 {
+            let i = (killed.expect("killed") - 1) as usize;
+            c.brokers[i] = Some(c.spawn(i));
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let (acked, failed) = settle(sent).await;
+    assert!(
+        failed.is_empty(),
+        "idempotent retries ride out the crash: {failed:?}"
+    );
+    assert_eq!(acked.len(), 3 * PER_PRODUCER);
+    c.until_isr("shared-ledger", 3, Duration::from_secs(60));
+
+    let log = final_log(&c, "shared-ledger", 3);
+    stop.store(true, Ordering::Release);
+    let reads = auditor.join().expect("auditor");
+    // Lost or duplicated: check_history; reordered within a producer and partition: here.
+    check_history(&acked, &reads, &log);
+    assert_eq!(
+        log.len(),
+        3 * PER_PRODUCER,
+        "nothing but what was acknowledged"
+    );
+    let out_of_order = reordered(&log);
+    assert!(out_of_order.is_empty(), "reordered: {out_of_order:?}");
+}
