@@ -197,5 +197,26 @@ principal-to-local-rules = ["RULE:[2:$1@$0](kafka@{REALM})s/.*/broker/", "DEFAUL
         stranger_keytab.to_str().expect("utf8"),
     );
     stranger.set("message.timeout.ms", "3000");
+    // No key of the principal exists (alice's keytab holds none), so no ticket for it can
+    // be had, and none reaches the broker ...
+    let kinit = std::process::Command::new("kinit")
+        .args([
+            "-c",
+            &dir.path().join("stranger.ccache").display().to_string(),
+        ])
+        .args(["-k", "-t", stranger_keytab.to_str().expect("utf8")])
+        .arg(format!("mallory@{REALM}"))
+        .envs(kdc.env())
+        .output()
+        .expect("kinit");
+    let why = String::from_utf8_lossy(&kinit.stderr);
+    assert!(
+        !kinit.status.success()
+            && why.contains(&format!(
+                "Keytab contains no suitable keys for mallory@{REALM}"
+            )),
+        "{why}"
+    );
+    // ... and nothing is written.
     assert!(produce(&stranger, "krb.orders", "x").await.is_err());
 }
