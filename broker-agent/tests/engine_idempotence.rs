@@ -41,11 +41,16 @@ fn batch(pid: i64, epoch: i16, seq: i32, n: i32) -> Bytes {
 
 /// Produces one batch to idem-0: (error code, base offset).
 fn produce(broker: &BrokerProcess, records: Bytes) -> (i16, i64) {
+    produce_to(broker, "idem", records)
+}
+
+/// Produces one batch to partition 0 of `topic`: (error code, base offset).
+fn produce_to(broker: &BrokerProcess, topic: &'static str, records: Bytes) -> (i16, i64) {
     let data = PartitionProduceData::default()
         .with_index(0)
         .with_records(Some(records));
     let topic = TopicProduceData::default()
-        .with_name(TopicName(StrBytes::from_static_str("idem")))
+        .with_name(TopicName(StrBytes::from_static_str(topic)))
         .with_partition_data(vec![data]);
     let req = ProduceRequest::default()
         .with_acks(-1)
@@ -197,4 +202,61 @@ fn producer_ids_are_unique_across_a_cluster_and_its_restarts() {
     for i in [1, 1, 0, 2] {
         take(&cluster, i);
     }
+}
+
+#[tokio::test]
+async fn a_retry_is_recognised_after_segments_rolled_and_the_broker_crashed() {
+    let dir = tempfile::tempdir().expect("dir");
+    let broker = BrokerProcess::start(dir.path(), &[]);
+    // Tiny segments: every batch or two rolls a new one.
+    broker
+        .create_topic(
+            "rolled",
+            1,
+            &[("segment.bytes", "200"), ("flush.messages", "1")],
+        )
+        .await;
+    let (pid, _) = init(&broker, -1, -1);
+    for seq in 0..10 {
+        assert_eq!(
+            produce_to(&broker, "rolled", batch(pid, 0, seq, 1)),
+            (0, i64::from(seq))
+        );
+    }
+    let segments = std::fs::read_dir(dir.path().join("rolled-0"))
+        .expect("partition dir")
+        .filter(|e| {
+            e.as_ref()
+                .is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".log"))
+        })
+        .count();
+    assert!(segments >= 4, "the log rolled: {segments} segments");
+
+    // kill -9, then the producer retries a batch whose segment is no longer the active
+    // one, and one from the last segment: both are answered with their first offsets.
+    let listen = broker.listen();
+    broker.crash();
+    let broker = BrokerProcess::start_on(dir.path(), &listen, &[]);
+    assert_eq!(
+        produce_to(&broker, "rolled", batch(pid, 0, 5, 1)),
+        (0, 5),
+        "a retry"
+    );
+    assert_eq!(
+        produce_to(&broker, "rolled", batch(pid, 0, 9, 1)),
+        (0, 9),
+        "a retry"
+    );
+    assert_eq!(
+        produce_to(&broker, "rolled", batch(pid, 0, 12, 1)).0,
+        ResponseError::OutOfOrderSequenceNumber.code(),
+        "the producer's place is known"
+    );
+    assert_eq!(produce_to(&broker, "rolled", batch(pid, 0, 10, 1)), (0, 10));
+    let reader = broker.reader("rolled", 1);
+    assert_eq!(
+        reader.fetch_watermarks("rolled", 0, WAIT).expect("wm"),
+        (0, 11),
+        "nothing was stored twice"
+    );
 }

@@ -124,11 +124,25 @@ impl PartitionLog {
         Ok(log)
     }
 
-    /// Producer states from the active segment (after open or truncation).
+    /// Producer states at the log end (after open or truncation): the newest snapshot at
+    /// or below the active segment's base, then every batch from there on; with no
+    /// snapshot (an older data dir), every batch of the log.
     fn rebuild_producers(&mut self) -> Result<(), LogError> {
-        self.producers = ProducerStates::default();
-        for h in self.active().headers()? {
-            self.producers.record(&h);
+        let active_base = self.segments.keys().next_back().copied().unwrap_or(0);
+        let (from, states) = ProducerStates::latest_snapshot(&self.dir, active_base)?
+            .unwrap_or((i64::MIN, ProducerStates::default()));
+        self.producers = states;
+        let first = self
+            .segments
+            .range(..=from)
+            .next_back()
+            .map_or(i64::MIN, |(b, _)| *b);
+        for seg in self.segments.range(first..).map(|(_, s)| s) {
+            for h in seg.headers()? {
+                if h.base_offset >= from {
+                    self.producers.record(&h);
+                }
+            }
         }
         Ok(())
     }
@@ -303,6 +317,7 @@ impl PartitionLog {
         }
         self.active_mut().truncate_to(offset)?;
         self.epochs.truncate_from(offset)?;
+        ProducerStates::remove_snapshots_above(&self.dir, offset)?;
         self.rebuild_producers()?;
         tracing::info!(dir = %self.dir.display(), offset, "truncated the log");
         Ok(())
@@ -323,6 +338,7 @@ impl PartitionLog {
         self.log_start_offset = offset;
         self.write_log_start()?;
         self.epochs.clear()?;
+        ProducerStates::remove_snapshots_above(&self.dir, i64::MIN)?;
         self.producers = ProducerStates::default();
         Ok(())
     }
@@ -338,6 +354,7 @@ impl PartitionLog {
         }
         let base = active.next_offset;
         self.active_mut().flush(true)?;
+        self.producers.snapshot(&self.dir, base)?;
         let interval = self.config.index_interval_bytes.max(0) as u64;
         self.segments
             .insert(base, Segment::open(&self.dir, base, interval, false)?);

@@ -1,16 +1,29 @@
 //! Idempotent-producer state of one partition: per producer id, its epoch and its last
 //! five batches (sequence range and offsets), as Kafka keeps it. A retried batch is
 //! recognised and answered with its original offsets; a gap in sequences or an old epoch
-//! is refused. Rebuilt from the active segment's batch headers at start.
+//! is refused. As Kafka does, the state is snapshotted at every segment roll
+//! (`<offset>.snapshot`, the state of every batch below that offset), and rebuilt at start
+//! from the latest snapshot plus the batch headers of the segments after it, so a retry is
+//! still recognised after a roll and a restart.
 
-use std::collections::{HashMap, VecDeque};
+use std::{
+    collections::{HashMap, VecDeque},
+    path::{Path, PathBuf},
+};
+
+use serde::{Deserialize, Serialize};
 
 use super::batch::BatchHeader;
+
+/// The file name suffix of producer-state snapshots.
+const SNAPSHOT_SUFFIX: &str = ".snapshot";
+/// Snapshots kept per partition (older ones are never needed to rebuild).
+const SNAPSHOTS_KEPT: usize = 2;
 
 /// Batches remembered per producer (Kafka's max.in.flight for idempotence).
 const REMEMBERED: usize = 5;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 struct Entry {
     first_seq: i32,
     last_seq: i32,
@@ -18,7 +31,7 @@ struct Entry {
     last_offset: i64,
 }
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 struct Producer {
     epoch: i16,
     recent: VecDeque<Entry>,
@@ -51,9 +64,69 @@ pub enum SequenceError {
 }
 
 /// Producer states by producer id.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProducerStates {
     producers: HashMap<i64, Producer>,
+}
+
+fn snapshot_path(dir: &Path, offset: i64) -> PathBuf {
+    dir.join(format!("{offset:020}{SNAPSHOT_SUFFIX}"))
+}
+
+/// The offsets of the snapshots in `dir`, ascending.
+fn snapshot_offsets(dir: &Path) -> std::io::Result<Vec<i64>> {
+    let mut offsets: Vec<i64> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            e.file_name()
+                .to_str()?
+                .strip_suffix(SNAPSHOT_SUFFIX)?
+                .parse()
+                .ok()
+        })
+        .collect();
+    offsets.sort_unstable();
+    Ok(offsets)
+}
+
+impl ProducerStates {
+    /// Writes the state of every batch below `offset` (taken at a roll to a segment that
+    /// starts there), keeping only the newest snapshots.
+    pub fn snapshot(&self, dir: &Path, offset: i64) -> std::io::Result<()> {
+        let json = serde_json::to_vec(self).map_err(std::io::Error::other)?;
+        crate::fsutil::write_atomic(&snapshot_path(dir, offset), &json)?;
+        let offsets = snapshot_offsets(dir)?;
+        for old in offsets.iter().rev().skip(SNAPSHOTS_KEPT) {
+            std::fs::remove_file(snapshot_path(dir, *old))?;
+        }
+        Ok(())
+    }
+
+    /// The newest readable snapshot at or below `at_most`: its offset and state.
+    pub fn latest_snapshot(dir: &Path, at_most: i64) -> std::io::Result<Option<(i64, Self)>> {
+        for offset in snapshot_offsets(dir)?.into_iter().rev() {
+            if offset > at_most {
+                continue;
+            }
+            let read = std::fs::read(snapshot_path(dir, offset))?;
+            match serde_json::from_slice(&read) {
+                Ok(state) => return Ok(Some((offset, state))),
+                Err(e) => {
+                    tracing::warn!(dir = %dir.display(), offset, error = %e, "ignoring a damaged producer snapshot")
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Removes the snapshots above `offset` (the log was cut back there) or, with
+    /// `i64::MIN`, all of them.
+    pub fn remove_snapshots_above(dir: &Path, offset: i64) -> std::io::Result<()> {
+        for o in snapshot_offsets(dir)?.into_iter().filter(|o| *o > offset) {
+            std::fs::remove_file(snapshot_path(dir, o))?;
+        }
+        Ok(())
+    }
 }
 
 fn last_seq(h: &BatchHeader) -> i32 {
