@@ -2,6 +2,7 @@
 //! agent-prepared volume, served over the Kafka protocol (codec from `kafka-protocol`).
 
 pub mod api;
+pub mod backoff;
 pub mod broker;
 pub mod client;
 pub mod cluster;

@@ -168,6 +168,8 @@ impl MetadataQuorum {
     /// through elections for up to 15 s.
     pub async fn propose(&self, command: Command) -> Result<Outcome, String> {
         let deadline = Instant::now() + PROPOSE_TIMEOUT;
+        let mut backoff =
+            crate::backoff::Backoff::new(Duration::from_millis(50), Duration::from_secs(1));
         loop {
             let attempt = match self.raft.client_write(command.clone()).await {
                 Ok(r) => return Ok(r.data),
@@ -188,7 +190,7 @@ impl MetadataQuorum {
                 }
                 Err(e) => {
                     tracing::debug!(error = %e, "proposal not committed yet; retrying");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    backoff.wait().await;
                 }
             }
         }
@@ -288,13 +290,18 @@ pub async fn join(
         incarnation: Some(quorum.incarnation),
     };
     tokio::spawn(async move {
+        let mut backoff =
+            crate::backoff::Backoff::new(Duration::from_millis(500), Duration::from_secs(10));
         loop {
             match quorum.propose(register.clone()).await {
                 Ok(_) => {
                     tracing::info!(node_id, "registered with the cluster");
                     return;
                 }
-                Err(e) => tracing::warn!(error = %e, "cannot register with the cluster yet"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot register with the cluster yet");
+                    backoff.wait().await;
+                }
             }
         }
     });

@@ -31,7 +31,9 @@ const MAX_WAIT_MS: i32 = 500;
 const PARTITION_MAX_BYTES: i32 = 1 << 20;
 const RESPONSE_MAX_BYTES: i32 = 16 << 20;
 /// Pause after a failed exchange before trying again.
+/// The first wait after a failure towards a leader, doubling up to `MAX_BACKOFF`.
 const BACKOFF: Duration = Duration::from_millis(200);
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
 /// (topic, partition) → the leader epoch the log was reconciled with.
 type Reconciled = HashMap<(String, i32), i32>;
@@ -107,6 +109,7 @@ async fn follow_leader(broker: Arc<Broker>, quorum: Arc<MetadataQuorum>, leader:
     let mut conn: Option<KafkaConnection> = None;
     let mut reconciled = Reconciled::new();
     let mut images = quorum.watch();
+    let mut backoff = crate::backoff::Backoff::new(BACKOFF, MAX_BACKOFF);
     loop {
         images.borrow_and_update();
         let parts = followed(&broker, &quorum, leader);
@@ -122,14 +125,14 @@ async fn follow_leader(broker: Arc<Broker>, quorum: Arc<MetadataQuorum>, leader:
                 .get(&leader)
                 .map(|b| (b.host.clone(), b.port))
             else {
-                tokio::time::sleep(BACKOFF).await;
+                backoff.wait().await;
                 continue;
             };
             let security = match peer_security(&broker.config, &host) {
                 Ok(s) => s,
                 Err(e) => {
                     tracing::warn!(leader, error = %e, "cannot set up TLS towards the leader");
-                    tokio::time::sleep(BACKOFF).await;
+                    backoff.wait().await;
                     continue;
                 }
             };
@@ -143,7 +146,7 @@ async fn follow_leader(broker: Arc<Broker>, quorum: Arc<MetadataQuorum>, leader:
                 Ok(c) => conn = Some(c),
                 Err(e) => {
                     tracing::debug!(leader, error = %e, "cannot reach the leader");
-                    tokio::time::sleep(BACKOFF).await;
+                    backoff.wait().await;
                     continue;
                 }
             }
@@ -157,7 +160,9 @@ async fn follow_leader(broker: Arc<Broker>, quorum: Arc<MetadataQuorum>, leader:
         if let Err(e) = result {
             tracing::debug!(leader, error = %e, "replica fetch failed");
             conn = None;
-            tokio::time::sleep(BACKOFF).await;
+            backoff.wait().await;
+        } else {
+            backoff.reset();
         }
     }
 }
