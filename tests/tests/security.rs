@@ -207,10 +207,6 @@ async fn tenants_on_a_secured_shared_cluster_reach_only_their_own_prefix() {
             .expect("topic over SASL_SSL");
     }
 
-    // team-a's applications may produce 64 KiB/s each (the tenant's quota).
-    let mut quota = admin.get_quota(team_a.id).await.expect("quota").quota;
-    quota.max_produce_bytes_per_sec = 64 << 10;
-    admin.put_quota(team_a.id, &quota).await.expect("put quota");
     let on_host = admin
         .create_kafka_user(host.id, &CreateKafkaUser { name: "all".into() })
         .await
@@ -281,6 +277,11 @@ async fn tenants_on_a_secured_shared_cluster_reach_only_their_own_prefix() {
         )
         .await
         .expect("second user");
+    // team-a's quota drops to 64 KiB/s per application after its users exist: the brokers
+    // enforce the new rate for them at once.
+    let mut quota = admin.get_quota(team_a.id).await.expect("quota").quota;
+    quota.max_produce_bytes_per_sec = 64 << 10;
+    admin.put_quota(team_a.id, &quota).await.expect("put quota");
     // The same 512 KiB by team-b's user (the default 50 MiB/s) is the baseline: team-a's
     // quota must make it several times slower, whatever this machine's speed.
     let baseline = load(&client(b, &b.password, &ca), "team-b.orders.orders").await;

@@ -139,6 +139,20 @@ pub async fn kafka_users(db: &PgPool, cluster: ClusterId) -> sqlx::Result<Vec<Ka
     Ok(rows.into_iter().map(KafkaUser::from).collect())
 }
 
+/// The clusters (and slices) of `tenant` that have Kafka users.
+pub async fn clusters_with_kafka_users(
+    db: &PgPool,
+    tenant: tideway_api::TenantId,
+) -> sqlx::Result<Vec<ClusterId>> {
+    sqlx::query_scalar(
+        "SELECT DISTINCT k.cluster_id FROM kafka_users k JOIN clusters c ON c.id = k.cluster_id
+         WHERE c.tenant_id = $1",
+    )
+    .bind(tenant)
+    .fetch_all(db)
+    .await
+}
+
 /// Records a user; false when the name is taken on this cluster.
 pub async fn insert_kafka_user(
     conn: &mut PgConnection,

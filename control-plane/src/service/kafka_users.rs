@@ -8,7 +8,8 @@
 use tideway_api::{
     clusters::{Cluster, ClusterKind},
     kafka_users::{CreateKafkaUser, CreatedKafkaUser, KafkaUser},
-    ClusterId, FieldError, Role,
+    tenants::Quota,
+    ClusterId, FieldError, Role, TenantId,
 };
 use tideway_engine::{
     client::KafkaConnection,
@@ -178,22 +179,7 @@ pub async fn create(
         .await
         .map_err(refused("granting the ACLs"))?;
     let quota = db::tenants::quota(&state.db, cluster.tenant_id).await?;
-    kafka
-        .alter_quota(
-            &[("user", Some(&username))],
-            &[
-                (
-                    "producer_byte_rate",
-                    Some(quota.max_produce_bytes_per_sec as f64),
-                ),
-                (
-                    "consumer_byte_rate",
-                    Some(quota.max_consume_bytes_per_sec as f64),
-                ),
-            ],
-        )
-        .await
-        .map_err(refused("setting the client quota"))?;
+    set_client_quota(&mut kafka, &username, &quota).await?;
     audit("kafka_user.create", &cluster, &req.name)
         .record(&mut tx, caller, None::<&()>, Some(&user))
         .await?;
@@ -207,6 +193,74 @@ pub async fn create(
         ca_pem: secured.ca_pem.clone(),
         prefix,
     })
+}
+
+/// Gives a user the tenant's produce and consume byte rates on the brokers.
+async fn set_client_quota(
+    kafka: &mut KafkaConnection,
+    username: &str,
+    quota: &Quota,
+) -> Result<(), ApiError> {
+    kafka
+        .alter_quota(
+            &[("user", Some(username))],
+            &[
+                (
+                    "producer_byte_rate",
+                    Some(quota.max_produce_bytes_per_sec as f64),
+                ),
+                (
+                    "consumer_byte_rate",
+                    Some(quota.max_consume_bytes_per_sec as f64),
+                ),
+            ],
+        )
+        .await
+        .map_err(refused("setting the client quota"))
+}
+
+/// Gives every Kafka user of `tenant`, on every cluster, the byte rates of its new quota.
+/// If a cluster cannot take them, the clusters already changed get `old` back and the
+/// caller keeps the old quota: the brokers and the stored quota never disagree.
+pub(crate) async fn apply_tenant_quota(
+    state: &AppState,
+    tenant: TenantId,
+    new: &Quota,
+    old: &Quota,
+) -> Result<(), ApiError> {
+    let mut done = Vec::new();
+    for id in db::security::clusters_with_kafka_users(&state.db, tenant).await? {
+        let Some(cluster) = clusters::load(state, id).await? else {
+            continue;
+        };
+        if let Err(e) = set_cluster_quota(state, &cluster, new).await {
+            for changed in &done {
+                if let Err(undo) = set_cluster_quota(state, changed, old).await {
+                    tracing::error!(cluster = %changed.name, error = %undo, "could not restore the Kafka users' quota");
+                }
+            }
+            return Err(ApiError::Unavailable(format!(
+                "the quota could not be applied to the Kafka users of {}; it is unchanged: {}",
+                cluster.name,
+                e.public_detail()
+            )));
+        }
+        done.push(cluster);
+    }
+    Ok(())
+}
+
+/// Sets the byte rates of `quota` for every Kafka user of `cluster`.
+async fn set_cluster_quota(
+    state: &AppState,
+    cluster: &Cluster,
+    quota: &Quota,
+) -> Result<(), ApiError> {
+    let mut kafka = security::access(state, cluster).await?.connect().await?;
+    for user in db::security::kafka_users(&state.db, cluster.id).await? {
+        set_client_quota(&mut kafka, &user.username, quota).await?;
+    }
+    Ok(())
 }
 
 /// Removes a user's credentials, ACLs and client quota from the brokers.

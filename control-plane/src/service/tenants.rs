@@ -239,6 +239,9 @@ pub async fn put_quota(
     let mut tx = state.db.begin().await?;
     let before = db::tenants::lock_quota(&mut tx, id).await?;
     db::tenants::put_quota(&mut tx, id, &q).await?;
+    // The tenant's Kafka users get the new byte rates on the brokers before the quota is
+    // stored; if a cluster cannot take them, the quota stays as it was.
+    super::kafka_users::apply_tenant_quota(state, id, &q, &before).await?;
     audit("quota.update", id, "tenant", id.to_string())
         .record(&mut tx, caller, Some(&before), Some(&q))
         .await?;
