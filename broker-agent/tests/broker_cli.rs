@@ -161,8 +161,8 @@ fn broker_on(data: &std::path::Path, listen: &str) -> (bool, String) {
     ])
 }
 
-#[test]
-fn two_brokers_never_share_a_data_dir() {
+#[tokio::test]
+async fn two_brokers_never_share_a_data_dir() {
     let dir = tempfile::tempdir().expect("dir");
     let data = dir.path().join("data");
     let first = BrokerProcess::start(&data, &[]);
@@ -181,8 +181,9 @@ fn two_brokers_never_share_a_data_dir() {
         )),
         "{err}"
     );
-    // Once the first has stopped, the data dir is free again.
+    // Once the first has stopped, the data dir is free again: a new broker serves from it.
     first.stop();
     let again = BrokerProcess::start(&data, &[]);
-    again.stop();
+    again.create_topic("after", 1, &[]).await;
+    again.crash();
 }

@@ -198,3 +198,47 @@ async fn three_brokers_share_one_metadata_and_serve_partitions_spread_over_them(
         );
     }
 }
+
+/// A replica fetch as broker 2 would send it, for partition 0 of `topic`.
+fn replica_fetch(addr: &str, topic: &'static str) -> i16 {
+    use kafka_protocol::{
+        messages::{
+            fetch_request::{FetchPartition, FetchTopic},
+            BrokerId, FetchRequest, FetchResponse, TopicName,
+        },
+        protocol::StrBytes,
+    };
+    let req = FetchRequest::default()
+        .with_replica_id(BrokerId(2))
+        .with_max_wait_ms(0)
+        .with_topics(vec![FetchTopic::default()
+            .with_topic(TopicName(StrBytes::from_static_str(topic)))
+            .with_partitions(vec![FetchPartition::default()
+                .with_partition(0)
+                .with_fetch_offset(0)
+                .with_partition_max_bytes(1024)])]);
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let r: FetchResponse = common::raw::call(&mut s, &req, 12);
+    r.error_code
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replica_fetches_are_taken_only_on_the_listener_brokers_replicate_over() {
+    let c = Cluster::start_with(
+        "[[listeners]]\nname = \"CLIENT\"\nprotocol = \"PLAINTEXT\"\nlisten = \"127.0.0.1:0\"\n",
+        "",
+    );
+    for i in 0..3 {
+        c.until_brokers(i, 3);
+    }
+    c.broker(0).create_topic("guarded", 1, &[]).await;
+    // A client on the clients' listener posing as broker 2 is refused; on the main
+    // (replication) listener the same request is a replica fetch.
+    assert_eq!(
+        replica_fetch(&c.broker(0).listener("CLIENT"), "guarded"),
+        kafka_protocol::ResponseError::ClusterAuthorizationFailed.code()
+    );
+    assert_eq!(replica_fetch(&c.broker(0).bootstrap, "guarded"), 0);
+}

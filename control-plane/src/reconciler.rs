@@ -136,7 +136,6 @@ async fn place(state: &AppState, c: &Cluster) -> Result<(), ApiError> {
         profile: c.spec.hardware_profile,
         backend: c.spec.storage_backend,
         bytes_per_broker: (c.spec.storage_gib as u64) << 30,
-        secured: c.spec.security == tideway_api::clusters::ClusterSecurity::SaslSsl,
     };
     let mut tx = state.db.begin().await?;
     let offline_after = state.host_offline_after().num_seconds();

@@ -282,6 +282,39 @@ async fn a_three_broker_cluster_spans_three_hosts() {
     assert_eq!(leaders.len(), 3, "leaders on every broker: {leaders:?}");
     produce_and_consume(&bootstrap, "clicks", "three-hosts").await;
 
+    // Clients use plaintext, but only the cluster's brokers take part in its quorum and
+    // replication: both ports want a client certificate from the cluster's CA.
+    let db = sqlx::PgPool::connect(&h.cp.db.url).await.expect("db");
+    let ports: Vec<(String, i32, i32)> = sqlx::query_as(
+        "SELECT h.address, b.controller_port, b.replication_port
+         FROM brokers b JOIN hosts h ON h.id = b.host_id WHERE b.cluster_id = $1",
+    )
+    .bind(cluster.id.0)
+    .fetch_all(&db)
+    .await
+    .expect("broker ports");
+    assert_eq!(ports.len(), 3);
+    for (address, controller, replication) in ports {
+        for port in [controller, replication] {
+            // -ign_eof: read on after our (empty) input, until the broker's alert.
+            let out = std::process::Command::new("timeout")
+                .args(["20", "openssl", "s_client", "-ign_eof", "-connect"])
+                .arg(format!("{address}:{port}"))
+                .stdin(std::process::Stdio::null())
+                .output()
+                .expect("openssl");
+            let said = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(
+                said.contains("certificate required"),
+                "{address}:{port} let a client without a certificate in: {said}"
+            );
+        }
+    }
+
     // Consumer lag across the three brokers: ten records in each partition, a group that
     // committed four of each; the control plane reads every leader and the coordinator.
     let producer: rdkafka::producer::FutureProducer = rdkafka::ClientConfig::new()

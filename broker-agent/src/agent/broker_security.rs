@@ -63,14 +63,23 @@ pub fn tables(
         main_auth = "required";
         let voters = a.cluster.iter().flat_map(|c| &c.voters);
         supers.extend(voters.map(|v| broker_principal(&v.address)));
+        let protocol = if security.plaintext_clients {
+            "PLAINTEXT"
+        } else {
+            "SASL_SSL"
+        };
         client_listener = format!(
-            "[[listeners]]\nname = \"CLIENT\"\nprotocol = \"SASL_SSL\"\nlisten = \"0.0.0.0:{port}\"\nadvertised = \"{address}:{port}\"\nclient-auth = \"none\"\n\n",
+            "[[listeners]]\nname = \"CLIENT\"\nprotocol = \"{protocol}\"\nlisten = \"0.0.0.0:{port}\"\nadvertised = \"{address}:{port}\"\nclient-auth = \"none\"\n\n",
             port = a.port
         );
     }
+    // Plaintext clients are not logged in, so there is nothing to authorize them by; the
+    // brokers among themselves are held apart by the mutual TLS of the main listener (and
+    // the engine takes replication only there).
+    let authorizer = !security.plaintext_clients;
     let supers: Vec<String> = supers.iter().map(|s| format!("{s:?}")).collect();
     format!(
-        "[tls]\ncert = {:?}\nkey = {:?}\nclient-ca = {:?}\nclient-auth = \"{main_auth}\"\n\n[authorizer]\nenabled = true\nsuper-users = [{}]\n\n{client_listener}[[bootstrap-credentials]]\nuser = {:?}\nmechanism = {:?}\niterations = {}\nsalt = {:?}\nstored-key = {:?}\nserver-key = {:?}\n",
+        "[tls]\ncert = {:?}\nkey = {:?}\nclient-ca = {:?}\nclient-auth = \"{main_auth}\"\n\n[authorizer]\nenabled = {authorizer}\nsuper-users = [{}]\n\n{client_listener}[[bootstrap-credentials]]\nuser = {:?}\nmechanism = {:?}\niterations = {}\nsalt = {:?}\nstored-key = {:?}\nserver-key = {:?}\n",
         dir.join(FILES[1]).display().to_string(),
         dir.join(FILES[2]).display().to_string(),
         dir.join(FILES[0]).display().to_string(),

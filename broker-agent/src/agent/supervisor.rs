@@ -350,10 +350,12 @@ impl Supervisor {
             let answer = if running {
                 let target = probe::ProbeTarget {
                     addr: format!("127.0.0.1:{}", m.assignment.port),
+                    // The client port speaks TLS unless the cluster's clients are plaintext.
                     tls: m
                         .assignment
                         .security
                         .as_ref()
+                        .filter(|s| !s.plaintext_clients)
                         .map(|s| (s.ca_pem.as_str(), self.address.as_str())),
                 };
                 probe::api_versions(target).await

@@ -156,6 +156,10 @@ pub struct BrokerSecurity {
     /// The control plane's own user, a super user never shown to tenants, in SCRAM
     /// stored form (no password).
     pub admin: ScramStoredCredential,
+    /// Clients connect in plaintext (a plaintext cluster of several brokers): the
+    /// certificates serve only the brokers' replication and quorum, over mutual TLS.
+    #[serde(default)]
+    pub plaintext_clients: bool,
 }
 
 impl std::fmt::Debug for BrokerSecurity {

@@ -33,24 +33,23 @@ pub struct Demand {
     pub profile: HardwareProfile,
     pub backend: StorageBackend,
     pub bytes_per_broker: u64,
-    /// A secured cluster: brokers of several replicate on a port of their own (mutual TLS).
-    pub secured: bool,
 }
 
 impl Demand {
     /// Brokers of a multi-broker cluster run the engine's cluster mode and need a
-    /// controller port besides their Kafka port, and a replication port when secured.
+    /// controller port and a replication port besides their Kafka port: brokers talk to
+    /// each other over mutual TLS on those, whatever their clients use.
     fn ports_per_broker(&self) -> usize {
-        match (self.brokers > 1, self.secured) {
-            (false, _) => 1,
-            (true, false) => 2,
-            (true, true) => 3,
+        if self.brokers > 1 {
+            3
+        } else {
+            1
         }
     }
 }
 
-/// Where one broker goes: its host, Kafka port and (cluster mode) controller port and
-/// (secured cluster mode) replication port.
+/// Where one broker goes: its host, Kafka port and (cluster mode) controller and
+/// replication ports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Spot {
     pub host: HostId,
@@ -176,7 +175,6 @@ mod tests {
             profile: HardwareProfile::Virtual,
             backend: StorageBackend::LocalSsd,
             bytes_per_broker: gib * GIB,
-            secured: false,
         }
     }
 
@@ -192,24 +190,30 @@ mod tests {
             host("f", true, v, 300, &[9000, 9001]),
         ];
         let placed = place(demand(1, 50), &hosts).expect("fits");
-        let spot = |h: &Candidate, port, controller_port| Spot {
+        let spot = |h: &Candidate, port, controller_port, replication_port| Spot {
             host: h.id,
             port,
             controller_port,
-            replication_port: None,
+            replication_port,
         };
-        assert_eq!(placed, vec![spot(&hosts[1], 9001, None)]);
-        // Cluster mode needs two free ports per broker: host b has one left.
+        assert_eq!(placed, vec![spot(&hosts[1], 9001, None, None)]);
+        // Cluster mode needs three free ports per broker: host b has one left.
         let placed = place(demand(2, 50), &hosts);
         assert!(placed.is_err(), "{placed:?}");
         let mut roomy = hosts.clone();
+        for h in &mut roomy {
+            h.port_range = Some(PortRange {
+                first: 9000,
+                last: 9002,
+            });
+        }
         roomy[1].used_ports.clear();
         let placed = place(demand(2, 50), &roomy).expect("fits");
         assert_eq!(
             placed,
             vec![
-                spot(&roomy[1], 9000, Some(9001)),
-                spot(&roomy[0], 9000, Some(9001))
+                spot(&roomy[1], 9000, Some(9001), Some(9002)),
+                spot(&roomy[0], 9000, Some(9001), Some(9002))
             ]
         );
 
@@ -223,16 +227,13 @@ mod tests {
     }
 
     #[test]
-    fn secured_cluster_brokers_get_a_replication_port() {
+    fn brokers_of_several_get_a_replication_port() {
         let mut h = host("a", true, HardwareProfile::Virtual, 100, &[]);
         h.port_range = Some(PortRange {
             first: 9000,
             last: 9002,
         });
-        let secured = Demand {
-            secured: true,
-            ..demand(1, 10)
-        };
+        let secured = demand(1, 10);
         assert_eq!(
             place(secured, &[h.clone()]).expect("one broker")[0].replication_port,
             None

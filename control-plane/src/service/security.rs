@@ -1,7 +1,9 @@
 //! Secured clusters: their CA, certificates and control-plane credential are made when
 //! the brokers are placed; agents get each broker's material with its assignment; and
 //! every Kafka connection the control plane opens (topics, canary, users) logs in as its
-//! super user over SASL_SSL. Plaintext clusters are reached as before.
+//! super user over SASL_SSL. A plaintext cluster of several brokers gets a CA and
+//! certificates too: its brokers replicate and run their quorum over mutual TLS, so
+//! nobody but them takes part, while its clients connect in plaintext as they asked.
 
 use rdkafka::ClientConfig;
 use sqlx::{types::Json, PgConnection};
@@ -19,6 +21,17 @@ use crate::{
     state::AppState,
 };
 
+/// Whether the cluster's brokers get certificates: a secured cluster, or any of several
+/// brokers (for their traffic among themselves).
+fn needs_certificates(cluster: &Cluster) -> bool {
+    cluster.spec.security == ClusterSecurity::SaslSsl || cluster.spec.broker_count.unwrap_or(1) > 1
+}
+
+/// Whether clients log in over SASL_SSL (else they connect in plaintext).
+fn clients_secured(cluster: &Cluster) -> bool {
+    cluster.spec.security == ClusterSecurity::SaslSsl
+}
+
 fn internal(what: &str) -> impl Fn(String) -> ApiError + '_ {
     move |e| ApiError::Internal(format!("{what}: {e}"))
 }
@@ -31,7 +44,7 @@ pub async fn secure_brokers(
     cluster: &Cluster,
 ) -> Result<(), ApiError> {
     let sealer = &state.sealer;
-    if cluster.spec.security != ClusterSecurity::SaslSsl {
+    if !needs_certificates(cluster) {
         return Ok(());
     }
     let secrets = match db::security::cluster_secrets(conn, cluster.id).await? {
@@ -94,7 +107,7 @@ fn ca_key(state: &AppState, secrets: &ClusterSecretsRow) -> Result<String, ApiEr
 /// get the new files with the next desired state and the brokers serve them without a
 /// restart. How many were renewed.
 pub async fn renew_due(state: &AppState, cluster: &Cluster) -> Result<usize, ApiError> {
-    if cluster.spec.security != ClusterSecurity::SaslSsl {
+    if !needs_certificates(cluster) {
         return Ok(0);
     }
     let mut tx = state.db.begin().await?;
@@ -144,6 +157,9 @@ pub async fn attach(
         let Some(secrets) = db::security::cluster_secrets(&mut conn, cluster).await? else {
             continue;
         };
+        let plaintext_clients = db::clusters::get(&state.db, cluster)
+            .await?
+            .is_some_and(|c| c.spec.0.security == ClusterSecurity::Plaintext);
         let key_pem = state
             .sealer
             .open_text(&key_sealed)
@@ -154,6 +170,7 @@ pub async fn attach(
                 cert_pem,
                 key_pem,
                 admin: secrets.admin_credential.0,
+                plaintext_clients,
             });
         }
     }
@@ -228,7 +245,11 @@ pub async fn access(state: &AppState, cluster: &Cluster) -> Result<KafkaAccess, 
         ApiError::Conflict("the cluster has no running brokers yet; wait until it is Ready".into())
     })?;
     let mut conn = state.db.acquire().await?;
-    let secured = match db::security::cluster_secrets(&mut conn, serving_cluster(cluster)).await? {
+    let secrets = match clients_secured(cluster) {
+        true => db::security::cluster_secrets(&mut conn, serving_cluster(cluster)).await?,
+        false => None,
+    };
+    let secured = match secrets {
         Some(s) => Some(SecuredAccess {
             password: state
                 .sealer
@@ -257,6 +278,9 @@ pub async fn reseal_all(state: &AppState) -> Result<u64, db::security::ResealErr
 
 /// The CA certificate of the cluster serving `cluster`, if it is secured.
 pub async fn ca_of(state: &AppState, cluster: &Cluster) -> Result<Option<String>, ApiError> {
+    if !clients_secured(cluster) {
+        return Ok(None);
+    }
     let mut conn = state.db.acquire().await?;
     Ok(
         db::security::cluster_secrets(&mut conn, serving_cluster(cluster))

@@ -44,9 +44,13 @@ impl Client {
         self.may_cluster(broker, op::CREATE) || self.may_topic(broker, op::CREATE, topic)
     }
 
-    /// A replica's requests (replica fetch) need CLUSTER_ACTION.
+    /// A replica's requests (replica fetch) need CLUSTER_ACTION and, in cluster mode, the
+    /// main listener, which brokers replicate over: on any other listener a client could
+    /// pose as a follower and move the high watermark past what the followers have.
     pub fn may_replicate(&self, broker: &Broker) -> bool {
-        self.may_cluster(broker, op::CLUSTER_ACTION)
+        let inter_broker =
+            broker.config.cluster.is_none() || self.listener.name == broker.config.protocol.name();
+        inter_broker && self.may_cluster(broker, op::CLUSTER_ACTION)
     }
 }
 
