@@ -485,6 +485,21 @@ async fn a_tenants_alerts_reach_its_own_signed_webhook(db: PgPool) {
     assert_problem(&t.get(&path, &member_of_a).await, StatusCode::NOT_FOUND);
 }
 
+/// Delivers what is due, which must reach nobody; the tenant's notification's last error.
+async fn deliver_nothing(t: &TestApp, tenant: &str) -> Option<String> {
+    let hooks =
+        monitoring::webhook::Webhooks::new(t.state.webhook_policy.clone()).expect("clients");
+    let sent = monitoring::webhook::deliver_due(&t.state, &hooks)
+        .await
+        .expect("deliver");
+    assert_eq!(sent, 0);
+    sqlx::query_scalar("SELECT last_error FROM alert_notifications WHERE tenant_id = $1")
+        .bind(tenant.parse::<uuid::Uuid>().expect("id"))
+        .fetch_one(&t.state.db)
+        .await
+        .expect("notification")
+}
+
 #[sqlx::test(migrations = "../migrations")]
 async fn tenant_webhooks_cannot_reach_internal_addresses_or_follow_redirects(db: PgPool) {
     let t = start(db.clone()).await;
@@ -550,20 +565,7 @@ async fn tenant_webhooks_cannot_reach_internal_addresses_or_follow_redirects(db:
     monitoring::alerts::evaluate(&t.state, &[])
         .await
         .expect("evaluate");
-    let hooks =
-        monitoring::webhook::Webhooks::new(t.state.webhook_policy.clone()).expect("clients");
-    assert_eq!(
-        monitoring::webhook::deliver_due(&t.state, &hooks)
-            .await
-            .expect("deliver"),
-        0
-    );
-    let error: Option<String> =
-        sqlx::query_scalar("SELECT last_error FROM alert_notifications WHERE tenant_id = $1")
-            .bind(tenant.parse::<uuid::Uuid>().expect("id"))
-            .fetch_one(&db)
-            .await
-            .expect("notification");
+    let error = deliver_nothing(&t, &tenant).await;
     assert!(
         error
             .as_deref()
@@ -577,20 +579,7 @@ async fn tenant_webhooks_cannot_reach_internal_addresses_or_follow_redirects(db:
         .execute(&db)
         .await
         .expect("due again");
-    let hooks =
-        monitoring::webhook::Webhooks::new(allowed.state.webhook_policy.clone()).expect("clients");
-    assert_eq!(
-        monitoring::webhook::deliver_due(&allowed.state, &hooks)
-            .await
-            .expect("deliver"),
-        0
-    );
-    let error: Option<String> =
-        sqlx::query_scalar("SELECT last_error FROM alert_notifications WHERE tenant_id = $1")
-            .bind(tenant.parse::<uuid::Uuid>().expect("id"))
-            .fetch_one(&db)
-            .await
-            .expect("notification");
+    let error = deliver_nothing(&allowed, &tenant).await;
     assert_eq!(
         error.as_deref(),
         Some("the webhook answered 307 Temporary Redirect")
