@@ -14,6 +14,7 @@ use rdkafka::{
     util::Timeout,
     TopicPartitionList,
 };
+use tideway_engine::log_dirs::find_partition_dir;
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -161,6 +162,10 @@ async fn topics_are_administered_with_kafka_errors_for_bad_requests() {
         .expect("new partition");
 
     // Delete: gone from metadata and from disk.
+    let orders_log = find_partition_dir(dir.path(), "orders", 0)
+        .expect("registry")
+        .expect("orders has a log dir");
+    assert!(orders_log.is_dir());
     let r = admin
         .delete_topics(&["orders"], &opts)
         .await
@@ -179,7 +184,11 @@ async fn topics_are_administered_with_kafka_errors_for_bad_requests() {
         .fetch_metadata(None, Timeout::After(WAIT))
         .expect("metadata");
     assert!(md.topics().iter().all(|t| t.name() != "orders"));
-    assert!(!dir.path().join("orders-0").exists());
+    assert!(
+        !orders_log.exists(),
+        "{} outlived its topic",
+        orders_log.display()
+    );
     // Topic metadata survives a restart.
     broker
         .create_topic("kept", 5, &[("retention.bytes", "1048576")])
@@ -286,5 +295,9 @@ async fn acks_zero_stores_without_answering_and_auto_creation_is_off_by_default(
         md.topics()[0].error(),
         Some(rdkafka::types::RDKafkaRespErr::RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
     );
-    assert!(!dir.path().join("ghost-0").exists());
+    assert_eq!(
+        find_partition_dir(dir.path(), "ghost", 0).expect("registry"),
+        None,
+        "ghost was not created"
+    );
 }

@@ -242,3 +242,109 @@ async fn replica_fetches_are_taken_only_on_the_listener_brokers_replicate_over()
     );
     assert_eq!(replica_fetch(&c.broker(0).bootstrap, "guarded"), 0);
 }
+
+/// Every file under `dir` whose bytes contain `needle`.
+fn files_containing(dir: &std::path::Path, needle: &[u8]) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(d) = pending.pop() {
+        for entry in std::fs::read_dir(&d).expect("read dir").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if std::fs::read(&path)
+                .is_ok_and(|bytes| bytes.windows(needle.len()).any(|w| w == needle))
+            {
+                found.push(path);
+            }
+        }
+    }
+    found
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_topic_recreated_while_a_broker_was_down_never_gets_the_old_records_back() {
+    let mut c = Cluster::start("broker-session-timeout = \"1s\"\nreplica-lag-time-max = \"2s\"");
+    for i in 0..3 {
+        c.until_brokers(i, 3);
+    }
+    let rf3 = NewTopic::new("reborn", 1, TopicReplication::Fixed(3));
+    let admin = c.broker(0).admin();
+    let created = admin
+        .create_topics([&rf3], &AdminOptions::new())
+        .await
+        .expect("create_topics");
+    created[0].as_ref().expect("created");
+    c.until_isr("reborn", 3, Duration::from_secs(20));
+    let producer = c.broker(0).producer(&[("acks", "all")]);
+    for i in 0..20 {
+        let value = format!("old-{i}");
+        producer
+            .send(
+                FutureRecord::<(), _>::to("reborn").payload(&value),
+                Duration::from_secs(10),
+            )
+            .await
+            .unwrap_or_else(|(e, _)| panic!("produce {value}: {e}"));
+    }
+    assert!(
+        !files_containing(&c.data_dir(2), b"old-").is_empty(),
+        "broker 3 holds a replica of the old records"
+    );
+
+    // Broker 3 is away while the topic is deleted and created again under its name.
+    c.brokers[2].take().expect("running").crash();
+    let deleted = admin
+        .delete_topics(&["reborn"], &AdminOptions::new())
+        .await
+        .expect("delete_topics");
+    deleted[0].as_ref().expect("deleted");
+    let created = admin
+        .create_topics([&rf3], &AdminOptions::new())
+        .await
+        .expect("create_topics");
+    created[0].as_ref().expect("created again");
+    for i in 0..5 {
+        let value = format!("new-{i}");
+        producer
+            .send(
+                FutureRecord::<(), _>::to("reborn").payload(&value),
+                Duration::from_secs(20),
+            )
+            .await
+            .unwrap_or_else(|(e, _)| panic!("produce {value}: {e}"));
+    }
+
+    // Back, broker 3 follows the new topic from nothing: no old record on its disk, and
+    // the cluster serves only the new ones.
+    c.brokers[2] = Some(c.spawn(2));
+    // (The ISR may name broker 3 from before it was seen to stop: wait for its disk.)
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while files_containing(&c.data_dir(2), b"new-4").is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "broker 3 never replicated the new records"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        files_containing(&c.data_dir(2), b"old-"),
+        Vec::<std::path::PathBuf>::new(),
+        "files of broker 3 still holding records of the deleted topic"
+    );
+    let reader = c.broker(2).reader("reborn", 1);
+    assert_eq!(
+        reader
+            .fetch_watermarks("reborn", 0, Duration::from_secs(10))
+            .expect("watermarks"),
+        (0, 5)
+    );
+    let values: Vec<String> = drain(&reader, 5, Duration::from_secs(20))
+        .into_iter()
+        .map(|(_, _, _, v)| String::from_utf8_lossy(&v).into_owned())
+        .collect();
+    assert_eq!(
+        values,
+        (0..5).map(|i| format!("new-{i}")).collect::<Vec<_>>()
+    );
+}

@@ -97,7 +97,7 @@ async fn acknowledged_records_survive_kill_9_under_load() {
             let ends: Vec<(i64, i64)> = (0..2)
                 .map(|q| reader.fetch_watermarks("durable", q, WAIT).expect("wm"))
                 .collect();
-            let files: Vec<String> = std::fs::read_dir(dir.path().join(format!("durable-{p}")))
+            let files: Vec<String> = std::fs::read_dir(log_dir(dir.path(), "durable", *p))
                 .expect("dir")
                 .filter_map(|e| e.ok())
                 .map(|e| {
@@ -218,11 +218,18 @@ async fn retention_by_time_and_by_size_deletes_old_segments() {
     let rest = drain(&reader, (35 - time_low) as usize, WAIT);
     assert_eq!(rest.first().map(|m| m.1), Some(time_low));
     assert_eq!(rest.iter().filter(|m| m.2 == "new").count(), 5);
-    let size: u64 = std::fs::read_dir(dir.path().join("by-size-0"))
+    let size: u64 = std::fs::read_dir(log_dir(dir.path(), "by-size", 0))
         .expect("dir")
         .filter_map(|e| e.ok())
         .filter(|e| e.file_name().to_string_lossy().ends_with(".log"))
         .map(|e| e.metadata().expect("meta").len())
         .sum();
     assert!(size <= 2048 + 1024, "by-size holds {size} bytes");
+}
+
+/// Where partition `p` of `topic` keeps its log in `data_dir`.
+fn log_dir(data_dir: &std::path::Path, topic: &str, p: i32) -> std::path::PathBuf {
+    tideway_engine::log_dirs::find_partition_dir(data_dir, topic, p)
+        .expect("topic registry")
+        .unwrap_or_else(|| panic!("{topic} has no log dir"))
 }

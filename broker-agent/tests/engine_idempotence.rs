@@ -223,13 +223,17 @@ async fn a_retry_is_recognised_after_segments_rolled_and_the_broker_crashed() {
             (0, i64::from(seq))
         );
     }
-    let segments = std::fs::read_dir(dir.path().join("rolled-0"))
-        .expect("partition dir")
-        .filter(|e| {
-            e.as_ref()
-                .is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".log"))
-        })
-        .count();
+    let segments = std::fs::read_dir(
+        tideway_engine::log_dirs::find_partition_dir(dir.path(), "rolled", 0)
+            .expect("registry")
+            .expect("rolled has a log dir"),
+    )
+    .expect("partition dir")
+    .filter(|e| {
+        e.as_ref()
+            .is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".log"))
+    })
+    .count();
     assert!(segments >= 4, "the log rolled: {segments} segments");
 
     // kill -9, then the producer retries a batch whose segment is no longer the active

@@ -19,6 +19,7 @@ use tideway_api::{
     clusters::{ClusterKind, ClusterSpec, CreateCluster, StorageBackend},
     topics::CreateTopic,
 };
+use tideway_engine::log_dirs::find_partition_dir;
 
 fn spec(backend: StorageBackend) -> ClusterSpec {
     ClusterSpec {
@@ -107,8 +108,9 @@ async fn a_ceph_rbd_cluster_keeps_its_data_on_an_rbd_image_released_on_delete() 
         .expect("topic");
     let bootstrap = ready.bootstrap_servers.expect("bootstrap");
     produce_and_consume(&bootstrap, "payments", "on-rbd").await;
-    let segment = Path::new(data_dir)
-        .join("payments-0")
+    let segment = find_partition_dir(Path::new(data_dir), "payments", 0)
+        .expect("topic registry")
+        .expect("payments has a log dir")
         .join("00000000000000000000.log");
     assert!(
         std::fs::metadata(&segment).is_ok_and(|m| m.len() > 0),
@@ -232,7 +234,9 @@ async fn nfs_volume_on_ganesha() {
             .expect("topic");
         produce_and_consume(&bootstrap, "events", "on-nfs").await;
         assert!(
-            broker_dir.join("events-0").is_dir(),
+            find_partition_dir(&broker_dir, "events", 0)
+                .expect("topic registry")
+                .is_some_and(|d| d.is_dir()),
             "segments on the export"
         );
     } else {

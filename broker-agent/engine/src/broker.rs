@@ -3,7 +3,7 @@
 
 use std::{
     collections::{BTreeMap, HashMap},
-    path::{Path, PathBuf},
+    path::PathBuf,
     sync::{Arc, Mutex, RwLock},
 };
 
@@ -16,14 +16,14 @@ use crate::{
     config::BrokerConfig,
     fsutil::write_atomic,
     groups::{store::GroupStore, Coordinator},
-    log::{
-        config::{ConfigError, LogConfig},
-        PartitionLog,
-    },
+    log::{config::LogConfig, PartitionLog},
+    log_dirs::{partition_dir, remove_topic},
     producer_ids::ProducerIds,
     replication::ReplicaState,
     topics::{check_topic_name, TopicMeta, TopicRegistry},
 };
+
+pub use crate::topics::TopicError;
 
 /// Written at a clean stop; its absence at start means the active segments need recovery.
 const CLEAN_SHUTDOWN: &str = ".clean-shutdown";
@@ -66,57 +66,6 @@ impl Partition {
     }
 }
 
-/// Why a topic operation failed; each maps to a Kafka error code.
-#[derive(Debug, thiserror::Error)]
-pub enum TopicError {
-    #[error("topic {0:?} already exists")]
-    AlreadyExists(String),
-    #[error("topic {0:?} does not exist")]
-    NotFound(String),
-    #[error("{0}")]
-    InvalidName(String),
-    #[error("{0}")]
-    InvalidPartitions(String),
-    #[error("{0}")]
-    InvalidReplicationFactor(String),
-    #[error(transparent)]
-    InvalidConfig(#[from] ConfigError),
-    #[error("storage failed: {0}")]
-    Io(String),
-    /// The metadata quorum refused or could not commit the change.
-    #[error("{message}")]
-    Refused { code: i16, message: String },
-}
-
-impl TopicError {
-    pub fn code(&self) -> i16 {
-        match self {
-            TopicError::AlreadyExists(_) => ResponseError::TopicAlreadyExists.code(),
-            TopicError::NotFound(_) => ResponseError::UnknownTopicOrPartition.code(),
-            TopicError::InvalidName(_) => ResponseError::InvalidTopicException.code(),
-            TopicError::InvalidPartitions(_) => ResponseError::InvalidPartitions.code(),
-            TopicError::InvalidReplicationFactor(_) => {
-                ResponseError::InvalidReplicationFactor.code()
-            }
-            TopicError::InvalidConfig(_) => ResponseError::InvalidConfig.code(),
-            TopicError::Io(_) => ResponseError::KafkaStorageError.code(),
-            TopicError::Refused { code, .. } => *code,
-        }
-    }
-}
-
-impl From<std::io::Error> for TopicError {
-    fn from(e: std::io::Error) -> Self {
-        TopicError::Io(e.to_string())
-    }
-}
-
-impl From<crate::log::LogError> for TopicError {
-    fn from(e: crate::log::LogError) -> Self {
-        TopicError::Io(e.to_string())
-    }
-}
-
 #[derive(Serialize, Deserialize)]
 struct ClusterFile {
     cluster_id: String,
@@ -147,10 +96,6 @@ pub struct Broker {
     _data_dir_lock: std::fs::File,
 }
 
-fn partition_dir(data_dir: &Path, topic: &str, partition: i32) -> PathBuf {
-    data_dir.join(format!("{topic}-{partition}"))
-}
-
 impl Broker {
     /// Opens the data dir: cluster identity, topics, and every partition log (recovering
     /// active segments when the last stop was not clean).
@@ -166,13 +111,25 @@ impl Broker {
             tracing::info!("the last stop was not clean: recovering active segments");
         }
         let registry = TopicRegistry::load(&data.join("meta/topics.json"))?;
+        let known: Vec<TopicMeta> = registry.topics.values().cloned().collect();
+        let moved = crate::log_dirs::adopt_legacy_layout(data, &known)?;
+        if moved > 0 {
+            tracing::info!(
+                partitions = moved,
+                "moved partition logs under their topic ids"
+            );
+        }
+        let live = known.iter().map(|t| t.id).collect();
+        for stray in crate::log_dirs::remove_strays(data, &live)? {
+            tracing::info!(dir = %stray.display(), "removed the logs of a deleted topic");
+        }
         let appended = Arc::new(Notify::new());
         let mut partitions = HashMap::new();
         for t in registry.topics.values() {
             let log_config = config.log.with_overrides(&t.configs)?;
             for p in 0..t.partitions {
                 let partition = Partition::open(
-                    partition_dir(data, &t.name, p),
+                    partition_dir(data, t.id, p),
                     log_config.clone(),
                     recover,
                     config.cluster.is_none(),
@@ -295,7 +252,7 @@ impl Broker {
         if validate_only {
             return Ok(meta);
         }
-        self.open_partitions(&meta.name, 0..partitions, &log_config)?;
+        self.open_partitions(&meta, 0..partitions, &log_config)?;
         registry.topics.insert(name.to_owned(), meta.clone());
         registry.save()?;
         tracing::info!(topic = name, partitions, "created topic");
@@ -412,13 +369,22 @@ impl Broker {
     pub fn adopt_topic(&self, meta: TopicMeta, local: &[i32]) -> Result<(), TopicError> {
         let config = self.config.log.with_overrides(&meta.configs)?;
         let mut registry = self.registry();
+        if let Some(old) = registry.topics.get(&meta.name).filter(|o| o.id != meta.id) {
+            // Deleted and created again while this broker was away: the old topic's
+            // records must not come back as the new one's.
+            tracing::info!(topic = %meta.name, old = %old.id, new = %meta.id, "the topic was recreated: dropping the old topic's logs");
+            let old = old.clone();
+            registry.topics.remove(&meta.name);
+            registry.save()?;
+            self.close_and_remove(&old);
+        }
         let missing: Vec<i32> = local
             .iter()
             .copied()
             .filter(|p| self.partition(&meta.name, *p).is_none())
             .collect();
         for p in missing {
-            self.open_partitions(&meta.name, p..p + 1, &config)?;
+            self.open_partitions(&meta, p..p + 1, &config)?;
         }
         let old = registry.topics.get(&meta.name);
         if old.is_some_and(|o| o.configs != meta.configs) {
@@ -440,20 +406,20 @@ impl Broker {
 
     fn open_partitions(
         &self,
-        topic: &str,
+        topic: &TopicMeta,
         range: std::ops::Range<i32>,
         config: &LogConfig,
     ) -> Result<(), TopicError> {
         let mut opened = Vec::new();
         for p in range {
             let partition = Partition::open(
-                partition_dir(&self.config.data_dir, topic, p),
+                partition_dir(&self.config.data_dir, topic.id, p),
                 config.clone(),
                 false,
                 self.config.cluster.is_none(),
                 self.appended.clone(),
             )?;
-            opened.push(((topic.to_owned(), p), Arc::new(partition)));
+            opened.push(((topic.name.clone(), p), Arc::new(partition)));
         }
         self.partitions
             .write()
@@ -470,22 +436,25 @@ impl Broker {
             .remove(name)
             .ok_or_else(|| TopicError::NotFound(name.to_owned()))?;
         registry.save()?;
+        self.close_and_remove(&meta);
+        tracing::info!(topic = name, "deleted topic");
+        Ok(meta)
+    }
+
+    /// Closes a topic's partitions and removes their logs (a failure to remove is only
+    /// logged: the next start removes what is left, as the registry no longer names it).
+    fn close_and_remove(&self, meta: &TopicMeta) {
         let removed: Vec<Arc<Partition>> = {
             let mut map = self.partitions.write().unwrap_or_else(|p| p.into_inner());
             (0..meta.partitions)
-                .filter_map(|p| map.remove(&(name.to_owned(), p)))
+                .filter_map(|p| map.remove(&(meta.name.clone(), p)))
                 .collect()
         };
         drop(removed);
-        for p in 0..meta.partitions {
-            let dir = partition_dir(&self.config.data_dir, name, p);
-            if let Err(e) = std::fs::remove_dir_all(&dir) {
-                tracing::warn!(dir = %dir.display(), error = %e, "could not remove a deleted partition");
-            }
+        if let Err(e) = remove_topic(&self.config.data_dir, meta.id) {
+            tracing::warn!(topic = %meta.name, error = %e, "could not remove a deleted topic's logs");
         }
-        self.groups.forget_topic(name);
-        tracing::info!(topic = name, "deleted topic");
-        Ok(meta)
+        self.groups.forget_topic(&meta.name);
     }
 
     /// Raises a topic's partition count to `count`.
@@ -511,7 +480,7 @@ impl Broker {
             return Ok(());
         }
         let config = self.config.log.with_overrides(&meta.configs)?;
-        self.open_partitions(name, meta.partitions..count, &config)?;
+        self.open_partitions(&meta, meta.partitions..count, &config)?;
         registry.topics.insert(
             name.to_owned(),
             TopicMeta {

@@ -11,6 +11,7 @@ pub mod connections;
 pub mod fsutil;
 pub mod groups;
 pub mod log;
+pub mod log_dirs;
 pub mod metrics;
 pub mod producer_ids;
 pub mod replication;

@@ -6,10 +6,62 @@ use std::{
     path::{Path, PathBuf},
 };
 
+use kafka_protocol::ResponseError;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::fsutil::write_atomic;
+use crate::{fsutil::write_atomic, log::config::ConfigError};
+
+/// Why a topic operation failed; each maps to a Kafka error code.
+#[derive(Debug, thiserror::Error)]
+pub enum TopicError {
+    #[error("topic {0:?} already exists")]
+    AlreadyExists(String),
+    #[error("topic {0:?} does not exist")]
+    NotFound(String),
+    #[error("{0}")]
+    InvalidName(String),
+    #[error("{0}")]
+    InvalidPartitions(String),
+    #[error("{0}")]
+    InvalidReplicationFactor(String),
+    #[error(transparent)]
+    InvalidConfig(#[from] ConfigError),
+    #[error("storage failed: {0}")]
+    Io(String),
+    /// The metadata quorum refused or could not commit the change.
+    #[error("{message}")]
+    Refused { code: i16, message: String },
+}
+
+impl TopicError {
+    pub fn code(&self) -> i16 {
+        match self {
+            TopicError::AlreadyExists(_) => ResponseError::TopicAlreadyExists.code(),
+            TopicError::NotFound(_) => ResponseError::UnknownTopicOrPartition.code(),
+            TopicError::InvalidName(_) => ResponseError::InvalidTopicException.code(),
+            TopicError::InvalidPartitions(_) => ResponseError::InvalidPartitions.code(),
+            TopicError::InvalidReplicationFactor(_) => {
+                ResponseError::InvalidReplicationFactor.code()
+            }
+            TopicError::InvalidConfig(_) => ResponseError::InvalidConfig.code(),
+            TopicError::Io(_) => ResponseError::KafkaStorageError.code(),
+            TopicError::Refused { code, .. } => *code,
+        }
+    }
+}
+
+impl From<std::io::Error> for TopicError {
+    fn from(e: std::io::Error) -> Self {
+        TopicError::Io(e.to_string())
+    }
+}
+
+impl From<crate::log::LogError> for TopicError {
+    fn from(e: crate::log::LogError) -> Self {
+        TopicError::Io(e.to_string())
+    }
+}
 
 /// One topic.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

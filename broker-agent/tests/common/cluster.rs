@@ -84,6 +84,11 @@ impl Cluster {
         )
     }
 
+    /// Broker `i`'s data dir.
+    pub fn data_dir(&self, i: usize) -> std::path::PathBuf {
+        self.dirs[i].path().join("data")
+    }
+
     pub fn broker(&self, i: usize) -> &BrokerProcess {
         self.brokers[i].as_ref().expect("running")
     }
