@@ -91,6 +91,7 @@ impl BrokerArgs {
         let max_request_bytes = file.max_request_bytes.unwrap_or(DEFAULT_MAX_REQUEST_BYTES);
         let config = BrokerConfig {
             connections: file.connections.config(max_request_bytes)?,
+            storage: file.storage.clone(),
             cluster,
             data_dir,
             listen,

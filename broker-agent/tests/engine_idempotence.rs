@@ -13,11 +13,7 @@ use common::{
     BrokerProcess,
 };
 use kafka_protocol::{
-    messages::{
-        produce_request::{PartitionProduceData, TopicProduceData},
-        InitProducerIdRequest, InitProducerIdResponse, ProduceRequest, ProduceResponse, ProducerId,
-        TopicName,
-    },
+    messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId},
     protocol::StrBytes,
     ResponseError,
 };
@@ -45,19 +41,8 @@ fn produce(broker: &BrokerProcess, records: Bytes) -> (i16, i64) {
 }
 
 /// Produces one batch to partition 0 of `topic`: (error code, base offset).
-fn produce_to(broker: &BrokerProcess, topic: &'static str, records: Bytes) -> (i16, i64) {
-    let data = PartitionProduceData::default()
-        .with_index(0)
-        .with_records(Some(records));
-    let topic = TopicProduceData::default()
-        .with_name(TopicName(StrBytes::from_static_str(topic)))
-        .with_partition_data(vec![data]);
-    let req = ProduceRequest::default()
-        .with_acks(-1)
-        .with_timeout_ms(5000)
-        .with_topic_data(vec![topic]);
-    let r: ProduceResponse = call(&mut connect(broker), &req, 9);
-    let p = &r.responses[0].partition_responses[0];
+fn produce_to(broker: &BrokerProcess, topic: &str, records: Bytes) -> (i16, i64) {
+    let p = raw::produce(broker, topic, records);
     (p.error_code, p.base_offset)
 }
 

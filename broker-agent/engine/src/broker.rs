@@ -90,6 +90,8 @@ pub struct Broker {
     pub traffic: crate::stats::TrafficStats,
     /// Credentials, ACLs and quotas, and the authorizer.
     pub security: crate::security::Security,
+    /// Storage budgets, checked on produce.
+    pub storage: crate::storage_budget::StorageBudgets,
     /// The metadata quorum, in cluster mode.
     quorum: std::sync::OnceLock<Arc<crate::cluster::MetadataQuorum>>,
     /// Held while the broker lives: no other broker opens its data dir.
@@ -149,7 +151,10 @@ impl Broker {
             config.cluster.is_some(),
             config.authorizer.clone(),
         )?;
+        let storage = crate::storage_budget::StorageBudgets::open(config.storage.clone())
+            .map_err(|e| anyhow::anyhow!("[storage]: {e}"))?;
         Ok(Arc::new(Broker {
+            storage,
             security,
             producer_ids,
             quorum_producer_ids: Default::default(),
@@ -213,6 +218,17 @@ impl Broker {
             .values()
             .cloned()
             .collect()
+    }
+
+    /// The bytes of log each topic holds on this broker.
+    pub fn bytes_by_topic(&self) -> BTreeMap<String, u64> {
+        let map = self.partitions.read().unwrap_or_else(|p| p.into_inner());
+        let mut held = BTreeMap::new();
+        for ((topic, _), p) in map.iter() {
+            let bytes = p.log.lock().unwrap_or_else(|e| e.into_inner()).size_bytes();
+            *held.entry(topic.clone()).or_default() += bytes;
+        }
+        held
     }
 
     pub fn topics(&self) -> Vec<TopicMeta> {

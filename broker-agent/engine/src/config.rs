@@ -58,6 +58,8 @@ pub struct BrokerConfig {
     pub metrics_listen: Option<SocketAddr>,
     /// What clients may hold: connections, idle time, frame sizes, request memory.
     pub connections: ConnectionConfig,
+    /// Storage budgets enforced on produce.
+    pub storage: crate::storage_budget::StorageConfig,
 }
 
 /// `[[bootstrap-credentials]]`: a SCRAM credential in its stored form (salt, stored key
@@ -327,6 +329,8 @@ pub struct FileConfig {
     pub metrics_listen: Option<SocketAddr>,
     #[serde(default)]
     pub connections: ConnectionsSection,
+    #[serde(default)]
+    pub storage: crate::storage_budget::StorageConfig,
 }
 
 pub(crate) mod humantime_serde_opt {

@@ -18,6 +18,7 @@ pub mod replication;
 pub mod security;
 pub mod server;
 pub mod stats;
+pub mod storage_budget;
 pub mod topics;
 
 /// The engine's version, reported by `broker-agent --version`.

@@ -8,7 +8,7 @@ use std::{
 
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::{
-    messages::{ApiKey, RequestHeader, ResponseHeader},
+    messages::{produce_response::PartitionProduceResponse, ApiKey, RequestHeader, ResponseHeader},
     protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes},
     records::{Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType},
 };
@@ -52,6 +52,27 @@ pub fn read_frame(s: &mut TcpStream) -> Option<Bytes> {
     let mut buf = vec![0u8; i32::from_be_bytes(len) as usize];
     s.read_exact(&mut buf).ok()?;
     Some(Bytes::from(buf))
+}
+
+/// Produces one batch to partition 0 of `topic` with acks=all (Produce v9, which carries
+/// error messages): the partition's answer.
+pub fn produce(broker: &BrokerProcess, topic: &str, records: Bytes) -> PartitionProduceResponse {
+    use kafka_protocol::messages::{
+        produce_request::{PartitionProduceData, TopicProduceData},
+        ProduceRequest, ProduceResponse, TopicName,
+    };
+    let data = PartitionProduceData::default()
+        .with_index(0)
+        .with_records(Some(records));
+    let topic = TopicProduceData::default()
+        .with_name(TopicName(StrBytes::from_string(topic.to_owned())))
+        .with_partition_data(vec![data]);
+    let req = ProduceRequest::default()
+        .with_acks(-1)
+        .with_timeout_ms(5000)
+        .with_topic_data(vec![topic]);
+    let mut r: ProduceResponse = call(&mut connect(broker), &req, 9);
+    r.responses.remove(0).partition_responses.remove(0)
 }
 
 /// Milliseconds since the epoch, for record timestamps.

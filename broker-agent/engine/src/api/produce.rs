@@ -2,7 +2,8 @@
 //! is refused up front when the ISR is below `min.insync.replicas`, and answered once
 //! every in-sync replica has the records (the high watermark passed them); on a
 //! standalone broker the only replica is the leader, so that is right after the append.
-//! Writing needs WRITE on the topic; the bytes count against the producer byte rate.
+//! Writing needs WRITE on the topic; the bytes count against the producer byte rate and
+//! must fit the broker's storage budgets (POLICY_VIOLATION otherwise).
 
 use std::{sync::Arc, time::Duration};
 
@@ -82,7 +83,13 @@ pub async fn produce(
                         leader::check_min_insync(broker, &name, data.index, &partition)
                     } else {
                         Ok(())
-                    };
+                    }
+                    .and_then(|()| {
+                        broker
+                            .storage
+                            .admit(&name, records.len() as u64, || broker.bytes_by_topic())
+                            .map_err(|e| (ResponseError::PolicyViolation.code(), e.to_string()))
+                    });
                     match checked {
                         Err(refused) => Err(refused),
                         Ok(()) => {
