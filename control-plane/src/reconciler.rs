@@ -211,6 +211,8 @@ async fn allocate(state: &AppState, c: &Cluster) -> Result<(), ApiError> {
                         .unwrap_or_default();
                     let prefix = slices::slice_prefix(&tenant, &c.name);
                     db::clusters::bind_to_shared(&mut conn, c.id, host, &prefix).await?;
+                    // The shared brokers learn the slice's storage quota from their hosts.
+                    db::brokers::bump_hosts_of(&mut conn, host).await?;
                     let name = ready
                         .iter()
                         .find(|r| r.id == host)

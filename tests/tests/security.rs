@@ -5,7 +5,7 @@
 
 use std::{process::Command, time::Duration};
 
-use e2e::platform::{wait_for, Platform};
+use e2e::platform::{until, wait_for, Platform};
 use rdkafka::{
     consumer::{BaseConsumer, Consumer},
     producer::{FutureProducer, FutureRecord},
@@ -91,6 +91,37 @@ fn visible_topics(config: &ClientConfig) -> Vec<String> {
 
 /// Requests a 1-broker SASL_SSL cluster and waits until it is Ready (which means the
 /// canary produced and consumed over SASL_SSL as the control plane).
+/// The slices' storage budgets the agent gave the shared brokers under `root`:
+/// (slice, prefix, max bytes), from every broker's budgets file.
+fn storage_budgets(root: &std::path::Path) -> Vec<(String, String, u64)> {
+    let mut found = Vec::new();
+    let mut pending = vec![root.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if path
+                .file_name()
+                .is_some_and(|n| n == "storage-budgets.json")
+            {
+                let list: Vec<serde_json::Value> =
+                    serde_json::from_slice(&std::fs::read(&path).unwrap_or_default())
+                        .unwrap_or_default();
+                found.extend(list.into_iter().map(|b| {
+                    (
+                        b["name"].as_str().unwrap_or_default().to_owned(),
+                        b["prefix"].as_str().unwrap_or_default().to_owned(),
+                        b["max_bytes"].as_u64().unwrap_or_default(),
+                    )
+                }));
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
 async fn secured_cluster(
     admin: &tideway_api::client::Client,
     tenant: tideway_api::TenantId,
@@ -172,6 +203,19 @@ async fn tenants_on_a_secured_shared_cluster_reach_only_their_own_prefix() {
         assert_eq!(prefix, format!("{}.{name}.", tenant.name));
         slices.push(slice);
     }
+    // Each slice's storage quota reaches the shared broker, which enforces it on produce
+    // (engine_storage_budgets shows the refusal).
+    let gib = 1u64 << 30;
+    let budget = |slice: &str| (format!("slice {slice}"), format!("{slice}."), gib);
+    let all_three = vec![
+        budget("team-a.billing"),
+        budget("team-a.orders"),
+        budget("team-b.orders"),
+    ];
+    until("the shared broker has the slices' storage budgets", || {
+        storage_budgets(p.root.path()) == all_three
+    })
+    .await;
     let outside = admin
         .create_topic(
             slices[0].id,
@@ -374,6 +418,11 @@ async fn tenants_on_a_secured_shared_cluster_reach_only_their_own_prefix() {
         .delete_cluster(slices[0].id)
         .await
         .expect("delete slice");
+    until(
+        "the deleted slice's budget leaves the shared broker",
+        || storage_budgets(p.root.path()) == [budget("team-a.billing"), budget("team-b.orders")],
+    )
+    .await;
     let out = kcat_list(&loader, &ca);
     let refused = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "the slice's users are gone");

@@ -17,7 +17,7 @@ use tideway_api::{
     agents::{BrokerAssignment, BrokerObserved},
     BrokerId,
 };
-use tideway_engine::fsutil::write_atomic;
+use tideway_engine::{fsutil::write_atomic, storage_budget::PrefixBudget};
 
 use super::{
     broker_process::BrokerPid,
@@ -63,6 +63,35 @@ pub struct Supervisor {
     unprepared: HashMap<BrokerId, (BrokerAssignment, String)>,
     /// Removed brokers still stopping: the agent does not wait for them.
     stopping: Vec<Stopping>,
+}
+
+/// The slices' storage budgets beside `broker.toml`; the broker rereads the file when it
+/// changes, so slices come and go without a restart.
+const BUDGETS_FILE: &str = "storage-budgets.json";
+
+/// The bytes of log a broker may hold on a volume of `volume_bytes`: the rest is headroom
+/// for indexes, snapshots and metadata, so the volume never fills up under the broker.
+pub fn log_budget(volume_bytes: u64) -> u64 {
+    volume_bytes / 100 * 95
+}
+
+/// Writes the slices' budgets of a shared cluster's broker when they changed.
+fn write_budgets(dir: &Path, a: &BrokerAssignment) -> Result<(), String> {
+    let budgets: Vec<PrefixBudget> = a
+        .storage_budgets
+        .iter()
+        .map(|b| PrefixBudget {
+            name: format!("slice {}", b.slice),
+            prefix: b.topic_prefix.clone(),
+            max_bytes: b.max_bytes,
+        })
+        .collect();
+    let json = serde_json::to_vec_pretty(&budgets).map_err(|e| e.to_string())?;
+    let path = dir.join(BUDGETS_FILE);
+    if std::fs::read(&path).ok().as_deref() != Some(json.as_slice()) {
+        write_atomic(&path, &json).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+    Ok(())
 }
 
 impl Supervisor {
@@ -132,6 +161,11 @@ impl Supervisor {
         if let Some(security) = &a.security {
             text.push_str(&broker_security::tables(&dir, a, security, &self.address));
         }
+        text.push_str(&format!(
+            "[storage]\nmax-bytes = {}\nbudgets-file = {:?}\n",
+            log_budget(a.storage_bytes),
+            dir.join(BUDGETS_FILE).display().to_string(),
+        ));
         text
     }
 
@@ -188,6 +222,7 @@ impl Supervisor {
         if let Some(security) = &a.security {
             broker_security::write_files(&dir, security)?;
         }
+        write_budgets(&dir, a)?;
         let config_path = dir.join("broker.toml");
         let config = self.config(a, &volume);
         let changed =

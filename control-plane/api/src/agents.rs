@@ -142,6 +142,20 @@ pub struct BrokerAssignment {
     /// For a secured cluster: TLS material and the control plane's credential.
     #[serde(default)]
     pub security: Option<BrokerSecurity>,
+    /// For a broker of a shared cluster: the storage quota of each tenant's slice on it,
+    /// which the broker enforces on its topics.
+    #[serde(default)]
+    pub storage_budgets: Vec<SliceStorageBudget>,
+}
+
+/// The bytes a slice's topics may hold on one broker of its shared cluster.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct SliceStorageBudget {
+    /// The slice as `<tenant>.<slice>`.
+    pub slice: String,
+    /// Its topics' prefix, `<tenant>.<slice>.`.
+    pub topic_prefix: String,
+    pub max_bytes: u64,
 }
 
 /// What a broker of a secured (SASL_SSL) cluster needs.

@@ -4,12 +4,18 @@ use std::collections::{BTreeSet, HashMap};
 
 use sqlx::{types::Json, FromRow, PgConnection, PgPool};
 use tideway_api::{
-    agents::{BrokerAssignment, BrokerObserved, ClusterPeers, PortRange, StorageCapacity, Voter},
+    agents::{
+        BrokerAssignment, BrokerObserved, ClusterPeers, PortRange, SliceStorageBudget,
+        StorageCapacity, Voter,
+    },
     clusters::{ClusterBroker, HardwareProfile, StorageBackend},
     BrokerId, ClusterId, HostId,
 };
 
-use crate::service::placement::{Candidate, Spot};
+use crate::service::{
+    cluster_rules::GIB,
+    placement::{Candidate, Spot},
+};
 
 #[derive(FromRow)]
 struct HostRow {
@@ -150,6 +156,16 @@ pub async fn for_host(db: &PgPool, host: HostId) -> sqlx::Result<Vec<BrokerAssig
     .bind(&clustered)
     .fetch_all(db)
     .await?;
+    // Slices bound to the shared clusters among them, with their storage per broker.
+    let clusters: Vec<uuid::Uuid> = rows.iter().map(|r| r.1 .0).collect();
+    let budgets: Vec<(ClusterId, String, i64)> = sqlx::query_as(
+        "SELECT shared_host_id, topic_prefix, (spec->>'storage_gib')::bigint
+         FROM clusters WHERE shared_host_id = ANY($1) AND topic_prefix IS NOT NULL
+         ORDER BY topic_prefix",
+    )
+    .bind(&clusters)
+    .fetch_all(db)
+    .await?;
     Ok(rows
         .into_iter()
         .map(
@@ -189,6 +205,15 @@ pub async fn for_host(db: &PgPool, host: HostId) -> sqlx::Result<Vec<BrokerAssig
                     auto_create_topics,
                     cluster,
                     security: None,
+                    storage_budgets: budgets
+                        .iter()
+                        .filter(|b| b.0 == cluster_id)
+                        .map(|(_, prefix, gib)| SliceStorageBudget {
+                            slice: prefix.trim_end_matches('.').to_owned(),
+                            topic_prefix: prefix.clone(),
+                            max_bytes: ((*gib).max(0) * GIB) as u64,
+                        })
+                        .collect(),
                 }
             },
         )

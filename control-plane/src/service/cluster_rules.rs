@@ -20,7 +20,8 @@ pub const MAX_DEFAULT_PARTITIONS: i32 = 1000;
 /// Shortest retention a topic default may ask for (one minute).
 pub const MIN_RETENTION_MS: i64 = 60_000;
 
-const GIB: i64 = 1 << 30;
+/// Bytes in a GiB.
+pub const GIB: i64 = 1 << 30;
 
 /// Checks a DNS-label style name (clusters, tenants): 3–40 of `a-z0-9-`, starting with
 /// a letter, not ending with a dash.

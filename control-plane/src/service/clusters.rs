@@ -283,6 +283,10 @@ pub async fn delete(state: &AppState, caller: &Caller, id: ClusterId) -> Result<
     // The hosts of its brokers get a new desired state without them: agents stop the
     // brokers and release their storage.
     db::brokers::bump_hosts_of(&mut tx, id).await?;
+    if let Some(shared) = before.shared_cluster_id {
+        // Its storage quota leaves the shared brokers.
+        db::brokers::bump_hosts_of(&mut tx, shared).await?;
+    }
     db::clusters::delete(&mut tx, id).await?;
     audit("cluster.delete", &before)
         .record(&mut tx, caller, Some(&before), None::<&()>)
