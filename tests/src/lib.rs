@@ -3,6 +3,7 @@
 //! through chromedriver), hosts in network namespaces, and stops them when dropped.
 
 pub mod browser;
+pub mod history;
 pub mod netns;
 pub mod platform;
 pub mod prometheus;
