@@ -360,13 +360,17 @@ async fn wrong_secrets_bad_certificates_and_skipped_logins_are_refused() {
     assert_eq!(r.error_code, 33, "UNSUPPORTED_SASL_MECHANISM");
     assert!(r.mechanisms.iter().any(|m| m.as_str() == "SCRAM-SHA-512"));
 
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let stats = tideway_engine::stats::read_published(&broker.data_dir).expect("stats file");
-    assert!(
-        stats.failed_authentications >= 7,
-        "failed logins are counted: {}",
-        stats.failed_authentications
-    );
+    // The broker publishes its counters every second: wait for them, with a deadline.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let failed = loop {
+        let failed = tideway_engine::stats::read_published(&broker.data_dir)
+            .map_or(0, |s| s.failed_authentications);
+        if failed >= 7 || std::time::Instant::now() > deadline {
+            break failed;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(failed >= 7, "failed logins are counted: {failed}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -8,7 +8,7 @@ use std::{collections::HashMap, time::Duration};
 use chrono::Utc;
 use tideway_api::{
     clusters::{Cluster, ClusterKind, Condition, ConditionStatus},
-    ClusterId,
+    ClusterId, Generation,
 };
 use tokio::time::Instant;
 
@@ -67,8 +67,25 @@ fn condition(kind: &str, status: ConditionStatus, reason: &str, message: String)
     }
 }
 
-/// Writes the status when phase or conditions changed (keeping transition times of
-/// conditions whose status did not change).
+/// The generation a cluster's status may claim as observed: the current one only once the
+/// cluster is Ready for it and every host carrying its brokers has applied its desired
+/// state (so the brokers run what this generation asks for); until then the last
+/// generation that was observed, or none.
+pub fn observed_generation(
+    phase: &str,
+    hosts_caught_up: bool,
+    generation: Generation,
+    previous: Option<Generation>,
+) -> Option<Generation> {
+    if phase == "Ready" && hosts_caught_up {
+        Some(generation)
+    } else {
+        previous
+    }
+}
+
+/// Writes the status when phase, conditions or the observed generation changed (keeping
+/// transition times of conditions whose status did not change).
 async fn set_status(
     state: &AppState,
     c: &Cluster,
@@ -78,8 +95,14 @@ async fn set_status(
     let same = |a: &Condition, b: &Condition| {
         a.kind == b.kind && a.status == b.status && a.reason == b.reason && a.message == b.message
     };
+    let mut conn = state.db.acquire().await?;
+    // A slice runs on its shared cluster's brokers.
+    let runs_on = c.shared_cluster_id.unwrap_or(c.id);
+    let caught_up = phase == "Ready" && db::brokers::hosts_caught_up(&mut conn, runs_on).await?;
+    let observed =
+        observed_generation(phase, caught_up, c.generation, c.status.observed_generation);
     let unchanged = c.status.phase == phase
-        && c.status.observed_generation == Some(c.generation)
+        && c.status.observed_generation == observed
         && c.status.conditions.len() == conditions.len()
         && c.status
             .conditions
@@ -99,8 +122,7 @@ async fn set_status(
             new.last_transition_time = old.last_transition_time;
         }
     }
-    let mut conn = state.db.acquire().await?;
-    db::clusters::set_status(&mut conn, c.id, phase, &conditions, c.generation).await?;
+    db::clusters::set_status(&mut conn, c.id, phase, &conditions, observed).await?;
     tracing::info!(cluster_id = %c.id, phase, "cluster status changed");
     Ok(())
 }
@@ -359,6 +381,33 @@ async fn assess(state: &AppState, c: &Cluster, memory: &mut Memory) -> Result<()
                 ],
             )
             .await
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_observed_generation_moves_only_when_the_cluster_is_ready_on_caught_up_hosts() {
+        let g = |n| Some(Generation(n));
+        // (phase, hosts caught up, generation, previous) → observed
+        let cases = [
+            ("Provisioning", false, 1, None, None),
+            ("Provisioning", true, 1, None, None),
+            ("Ready", false, 1, None, None),
+            ("Ready", true, 1, None, g(1)),
+            ("Ready", false, 3, g(2), g(2)),
+            ("Degraded", true, 3, g(2), g(2)),
+            ("Ready", true, 3, g(2), g(3)),
+        ];
+        for (phase, caught_up, generation, previous, want) in cases {
+            assert_eq!(
+                observed_generation(phase, caught_up, Generation(generation), previous),
+                want,
+                "{phase}, caught up {caught_up}, generation {generation}, before {previous:?}"
+            );
         }
     }
 }

@@ -37,7 +37,21 @@ async fn an_approved_request_becomes_a_cluster_clients_produce_to() {
         })
         .await
         .expect("request");
-    let ready = wait_for(&admin, cluster.id, "Ready", |c| c.status.phase == "Ready").await;
+    let placed = wait_for(&admin, cluster.id, "placed", |c| !c.brokers.is_empty()).await;
+    if placed.status.phase != "Ready" {
+        assert_eq!(
+            placed.status.observed_generation, None,
+            "nothing observed while {}",
+            placed.status.phase
+        );
+    }
+    wait_for(&admin, cluster.id, "Ready", |c| c.status.phase == "Ready").await;
+    // Ready, with the agent's host caught up: the generation is observed.
+    let ready = wait_for(&admin, cluster.id, "generation observed", |c| {
+        c.status.observed_generation == Some(c.generation)
+    })
+    .await;
+    assert_eq!(ready.status.phase, "Ready");
     let bootstrap = ready.bootstrap_servers.clone().expect("bootstrap servers");
     assert_eq!(bootstrap, format!("127.0.0.1:{port}"));
     assert!(ready.brokers[0].healthy);

@@ -187,7 +187,9 @@ pub struct Condition {
 pub struct ClusterStatus {
     /// A one-word summary: PendingApproval, Rejected, Provisioning, Ready, Degraded, Deleting.
     pub phase: String,
-    /// The spec generation this status reflects.
+    /// The latest spec generation the cluster runs as asked: set once the cluster is
+    /// Ready for it and every host of its brokers applied it; absent before that first
+    /// happened.
     pub observed_generation: Option<Generation>,
     pub conditions: Vec<Condition>,
 }

@@ -110,6 +110,19 @@ pub async fn insert(
     Ok(())
 }
 
+/// Whether every host running a broker of `cluster` has applied its latest desired state
+/// (false when the cluster has no brokers).
+pub async fn hosts_caught_up(conn: &mut PgConnection, cluster: ClusterId) -> sqlx::Result<bool> {
+    let caught_up: Option<bool> = sqlx::query_scalar(
+        "SELECT bool_and(h.observed_generation IS NOT NULL AND h.observed_generation >= h.generation)
+         FROM hosts h JOIN brokers b ON b.host_id = h.id WHERE b.cluster_id = $1",
+    )
+    .bind(cluster)
+    .fetch_one(conn)
+    .await?;
+    Ok(caught_up.unwrap_or(false))
+}
+
 /// Bumps the generation of every host running a broker of `cluster` (before the brokers go).
 pub async fn bump_hosts_of(conn: &mut PgConnection, cluster: ClusterId) -> sqlx::Result<()> {
     sqlx::query("UPDATE hosts SET generation = generation + 1 WHERE id IN (SELECT host_id FROM brokers WHERE cluster_id = $1)")

@@ -265,7 +265,7 @@ pub async fn set_status(
     id: ClusterId,
     phase: &str,
     conditions: &[Condition],
-    observed: Generation,
+    observed: Option<Generation>,
 ) -> sqlx::Result<()> {
     sqlx::query(
         "UPDATE clusters SET phase = $2, conditions = $3, observed_generation = $4 WHERE id = $1",
