@@ -68,31 +68,77 @@ fn check_history(acked: &[(String, i32, i64)], reads: &[(i32, i64, String)], log
     assert!(report.is_clean(), "{report}");
 }
 
-/// A group consumer logging every record it reads until `stop`.
-fn audit(
-    c: &Cluster,
-    topic: &str,
-    group: &str,
+/// A group consumer logging every record it reads, in a thread of its own.
+struct Auditor {
+    reads: Arc<Mutex<Vec<(i32, i64, String)>>>,
     stop: Arc<AtomicBool>,
-) -> std::thread::JoinHandle<Vec<(i32, i64, String)>> {
-    let consumer: BaseConsumer = c
-        .client()
-        .set("group.id", group)
-        .set("auto.offset.reset", "earliest")
-        .set("session.timeout.ms", "6000")
-        .create()
-        .expect("consumer");
-    consumer.subscribe(&[topic]).expect("subscribe");
-    std::thread::spawn(move || {
-        let mut reads = Vec::new();
-        while !stop.load(Ordering::Acquire) {
-            if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
-                let v = String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned();
-                reads.push((m.partition(), m.offset(), v));
-            }
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Auditor {
+    fn start(c: &Cluster, topic: &str, group: &str) -> Auditor {
+        let consumer: BaseConsumer = c
+            .client()
+            .set("group.id", group)
+            .set("auto.offset.reset", "earliest")
+            .set("session.timeout.ms", "6000")
+            .create()
+            .expect("consumer");
+        consumer.subscribe(&[topic]).expect("subscribe");
+        let reads: Arc<Mutex<Vec<(i32, i64, String)>>> = Arc::default();
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (reads, stop) = (reads.clone(), stop.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Acquire) {
+                    if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
+                        let v =
+                            String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned();
+                        reads
+                            .lock()
+                            .expect("reads")
+                            .push((m.partition(), m.offset(), v));
+                    }
+                }
+            })
+        };
+        Auditor {
+            reads,
+            stop,
+            thread,
         }
-        reads
-    })
+    }
+
+    /// Waits (within `within`) until the group has read every value of `acked`.
+    async fn until_read(&self, acked: &[(String, i32, i64)], within: Duration) {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            let missing = {
+                let reads = self.reads.lock().expect("reads");
+                let seen: std::collections::HashSet<&str> =
+                    reads.iter().map(|r| r.2.as_str()).collect();
+                acked
+                    .iter()
+                    .filter(|a| !seen.contains(a.0.as_str()))
+                    .count()
+            };
+            assert!(
+                missing == 0 || std::time::Instant::now() < deadline,
+                "the group never read {missing} acknowledged records"
+            );
+            if missing == 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Stops the consumer: every read, in order.
+    fn finish(self) -> Vec<(i32, i64, String)> {
+        self.stop.store(true, Ordering::Release);
+        self.thread.join().expect("auditor");
+        std::mem::take(&mut *self.reads.lock().expect("reads"))
+    }
 }
 
 type Sent = Vec<(String, rdkafka::producer::DeliveryFuture)>;
@@ -129,8 +175,7 @@ async fn killing_the_leader_under_acks_all_loses_no_acknowledged_record() {
         c.until_brokers(i, 3);
     }
     create(&c, "ledger", 1).await;
-    let stop = Arc::new(AtomicBool::new(false));
-    let auditor = audit(&c, "ledger", "auditors", stop.clone());
+    let auditor = Auditor::start(&c, "ledger", "auditors");
     let producer = producer(&c, true, 30_000);
     let mut sent: Sent = Vec::new();
     let mut killed = None;
@@ -166,27 +211,8 @@ async fn killing_the_leader_under_acks_all_loses_no_acknowledged_record() {
     );
 
     // The group kept consuming through the failover and saw every acknowledged record.
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while std::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        let log = final_log(&c, "ledger", 1);
-        if log.len() >= 600 {
-            break;
-        }
-    }
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    stop.store(true, Ordering::Release);
-    let reads = auditor.join().expect("auditor");
-    let seen: std::collections::HashSet<&str> = reads.iter().map(|r| r.2.as_str()).collect();
-    let missed: Vec<_> = acked
-        .iter()
-        .filter(|a| !seen.contains(a.0.as_str()))
-        .collect();
-    assert!(
-        missed.is_empty(),
-        "the group never read {} acknowledged records",
-        missed.len()
-    );
+    auditor.until_read(&acked, Duration::from_secs(30)).await;
+    let reads = auditor.finish();
 
     let log = final_log(&c, "ledger", 1);
     check_history(&acked, &reads, &log);
@@ -215,8 +241,9 @@ async fn with_two_of_three_down_acks_all_is_refused_and_resumes_when_they_return
     for i in &followers {
         c.brokers[*i].take().expect("running").crash();
     }
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    // No retries, so the broker's own refusal reaches the application.
+    // No retries, so the broker's own refusal reaches the application. Until the leader
+    // has seen its followers fall behind (replica-lag-time-max) the write times out
+    // instead: ask again, within a deadline; it is never accepted.
     let probe: FutureProducer = c
         .client()
         .set("acks", "all")
@@ -224,22 +251,28 @@ async fn with_two_of_three_down_acks_all_is_refused_and_resumes_when_they_return
         .set("message.timeout.ms", "5000")
         .create()
         .expect("producer");
-    let refused = probe
-        .send(
-            FutureRecord::<(), _>::to("guarded").payload("alone"),
-            Duration::from_secs(10),
-        )
-        .await;
-    match refused {
-        Err((KafkaError::MessageProduction(code), _)) => assert!(
-            matches!(
-                code,
-                RDKafkaErrorCode::NotEnoughReplicas
-                    | RDKafkaErrorCode::NotEnoughReplicasAfterAppend
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let refused = probe
+            .send(
+                FutureRecord::<(), _>::to("guarded").payload("alone"),
+                Duration::from_secs(10),
+            )
+            .await;
+        match refused {
+            Err((
+                KafkaError::MessageProduction(
+                    RDKafkaErrorCode::NotEnoughReplicas
+                    | RDKafkaErrorCode::NotEnoughReplicasAfterAppend,
+                ),
+                _,
+            )) => break,
+            Ok(d) => panic!("acks=all with one live replica was accepted: {d:?}"),
+            Err((e, _)) => assert!(
+                std::time::Instant::now() < deadline,
+                "acks=all with one live replica was never refused with NOT_ENOUGH_REPLICAS, last {e:?}"
             ),
-            "refused with {code:?}"
-        ),
-        other => panic!("acks=all with one live replica must be refused, got {other:?}"),
+        }
     }
 
     for i in followers {
@@ -373,8 +406,7 @@ async fn three_producers_on_three_brokers_lose_duplicate_and_reorder_nothing_thr
         c.until_brokers(i, 3);
     }
     create(&c, "shared-ledger", 3).await;
-    let stop = Arc::new(AtomicBool::new(false));
-    let auditor = audit(&c, "shared-ledger", "history", stop.clone());
+    let auditor = Auditor::start(&c, "shared-ledger", "history");
     // Each producer knows only one broker at first, so each gets its producer id there.
     let producers: Vec<FutureProducer> = (0..3)
         .map(|i| {
@@ -426,8 +458,7 @@ async fn three_producers_on_three_brokers_lose_duplicate_and_reorder_nothing_thr
     c.until_isr("shared-ledger", 3, Duration::from_secs(60));
 
     let log = final_log(&c, "shared-ledger", 3);
-    stop.store(true, Ordering::Release);
-    let reads = auditor.join().expect("auditor");
+    let reads = auditor.finish();
     // Lost, misplaced, duplicated or reordered within a producer and partition.
     check_history(&acked, &reads, &log);
     assert_eq!(

@@ -22,6 +22,25 @@ use tideway_api::{
     Role,
 };
 
+/// Waits until the host's agent has applied its latest desired state and said so in a
+/// heartbeat after `since` (when it was started).
+async fn until_agent_applied(admin: &Client, since: chrono::DateTime<chrono::Utc>) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let hosts = admin.list_hosts().await.expect("hosts");
+        if hosts.iter().any(|h| {
+            h.last_seen_at.is_some_and(|t| t > since) && h.observed_generation == Some(h.generation)
+        }) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the agent never applied its desired state"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_approved_request_becomes_a_cluster_clients_produce_to() {
     let mut p = Platform::start(1).await;
@@ -129,8 +148,11 @@ async fn an_approved_request_becomes_a_cluster_clients_produce_to() {
     let pid = std::fs::read_to_string(&pid_file).expect("pid");
     p.agent = None;
     produce_and_consume(&bootstrap, "orders", "while-the-agent-is-away").await;
+    let restarted_at = chrono::Utc::now();
     p.start_agent();
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // The new agent has applied the desired state, where it would have restarted a broker
+    // it did not recognise.
+    until_agent_applied(&admin, restarted_at).await;
     assert_eq!(
         std::fs::read_to_string(&pid_file).expect("pid"),
         pid,
@@ -393,11 +415,12 @@ async fn a_control_plane_killed_mid_provisioning_completes_it_once_after_restart
     // Killed right after the request (placement may or may not have happened), restarted
     // on the same database at a new address; a new agent is pointed there.
     p.cp.restart().await.expect("restart");
+    let restarted_at = chrono::Utc::now();
     p.start_agent();
     p.admin = p.cp.admin().await.expect("admin");
     let ready = wait_for(&p.admin, cluster.id, "Ready", |c| c.status.phase == "Ready").await;
     assert_eq!(ready.brokers.len(), 1, "one broker, not two");
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    until_agent_applied(&p.admin, restarted_at).await;
     assert_eq!(
         std::fs::read_dir(p.root.path().join("brokers"))
             .expect("brokers")
