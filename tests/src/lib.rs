@@ -3,10 +3,12 @@
 //! through chromedriver), hosts in network namespaces, and stops them when dropped.
 
 pub mod browser;
+pub mod engine_broker;
 pub mod history;
 pub mod netns;
 pub mod platform;
 pub mod prometheus;
+pub mod reference_kafka;
 pub mod slapd;
 pub mod storage_servers;
 

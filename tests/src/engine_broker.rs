@@ -1,0 +1,54 @@
+//! One standalone broker of the bundled engine (`broker-agent broker`) on loopback, with
+//! its data in a temporary directory: the engine side of the differential tests against
+//! Apache Kafka. Dropped, it stops.
+
+use std::{
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use anyhow::{bail, Context};
+
+use crate::{binary, free_port, Process};
+
+/// A running engine broker.
+pub struct EngineBroker {
+    _process: Process,
+    pub bootstrap: String,
+    _dir: tempfile::TempDir,
+}
+
+impl EngineBroker {
+    /// Starts a broker with `extra` flags; returns once clients can connect.
+    pub fn start(extra: &[&str]) -> anyhow::Result<EngineBroker> {
+        let dir = tempfile::tempdir()?;
+        let bootstrap = format!("127.0.0.1:{}", free_port());
+        let child = Command::new(binary("broker-agent")?)
+            .args(["broker", "--listen", &bootstrap, "--data-dir"])
+            .arg(dir.path().join("data"))
+            .args(extra)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .context("cannot start the engine")?;
+        let mut process = Process {
+            child,
+            name: "engine broker".into(),
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(&bootstrap).is_err() {
+            if let Some(status) = process.child.try_wait()? {
+                bail!("the engine exited at start with {status}");
+            }
+            if Instant::now() > deadline {
+                bail!("the engine did not listen on {bootstrap}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(EngineBroker {
+            _process: process,
+            bootstrap,
+            _dir: dir,
+        })
+    }
+}
