@@ -4,10 +4,10 @@
 
 use std::{
     process::{Command, Stdio},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 
 use crate::{binary, free_port, Process};
 
@@ -35,16 +35,7 @@ impl EngineBroker {
             child,
             name: "engine broker".into(),
         };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(&bootstrap).is_err() {
-            if let Some(status) = process.child.try_wait()? {
-                bail!("the engine exited at start with {status}");
-            }
-            if Instant::now() > deadline {
-                bail!("the engine did not listen on {bootstrap}");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        process.until_listening(&bootstrap, Duration::from_secs(20))?;
         Ok(EngineBroker {
             _process: process,
             bootstrap,

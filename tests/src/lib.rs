@@ -110,6 +110,28 @@ pub struct Process {
     pub name: String,
 }
 
+impl Process {
+    /// Waits until something accepts connections on `addr`; an error when the process
+    /// exits first or `within` passes.
+    pub fn until_listening(
+        &mut self,
+        addr: &str,
+        within: std::time::Duration,
+    ) -> anyhow::Result<()> {
+        let deadline = std::time::Instant::now() + within;
+        while std::net::TcpStream::connect(addr).is_err() {
+            if let Some(status) = self.child.try_wait()? {
+                bail!("{} exited at start with {status}", self.name);
+            }
+            if std::time::Instant::now() > deadline {
+                bail!("{} did not listen on {addr} within {within:?}", self.name);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Ok(())
+    }
+}
+
 impl Drop for Process {
     fn drop(&mut self) {
         let _ = self.child.kill();

@@ -6,7 +6,7 @@
 use std::{
     path::{Path, PathBuf},
     process::{Command, Stdio},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use anyhow::{bail, Context};
@@ -104,16 +104,7 @@ impl ReferenceKafka {
             name: "reference Kafka".into(),
         };
         let bootstrap = format!("127.0.0.1:{port}");
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while std::net::TcpStream::connect(&bootstrap).is_err() {
-            if let Some(status) = process.child.try_wait()? {
-                bail!("Kafka exited at start with {status}");
-            }
-            if Instant::now() > deadline {
-                bail!("Kafka did not listen on {bootstrap} within a minute");
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
+        process.until_listening(&bootstrap, Duration::from_secs(60))?;
         Ok(ReferenceKafka {
             _process: process,
             bootstrap,
