@@ -210,3 +210,135 @@ async fn admin_refusals_carry_the_error_codes_kafka_gives() {
     );
     assert_eq!(engine, kafka, "the engine answers as Kafka does");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn topic_configs_describe_with_kafkas_names_values_and_sources() {
+    use rdkafka::admin::ResourceSpecifier;
+    const KEYS: [&str; 9] = [
+        "cleanup.policy",
+        "compression.type",
+        "max.message.bytes",
+        "message.timestamp.type",
+        "min.insync.replicas",
+        "retention.bytes",
+        "retention.ms",
+        "segment.bytes",
+        "segment.ms",
+    ];
+    let pair = Pair::start();
+    let mut described = Vec::new();
+    for (name, bootstrap) in pair.targets() {
+        let admin = admin(bootstrap);
+        let topic = NewTopic::new("configured", 1, TopicReplication::Fixed(1))
+            .set("retention.ms", "3600000");
+        let created = admin
+            .create_topics([&topic], &AdminOptions::new())
+            .await
+            .expect("create_topics");
+        assert_eq!(code(&created), None, "{name}: created");
+        let configs = admin
+            .describe_configs(
+                [&ResourceSpecifier::Topic("configured")],
+                &AdminOptions::new(),
+            )
+            .await
+            .expect("describe_configs");
+        let config = configs[0].as_ref().expect("the topic's configs");
+        let entries: Vec<(String, Option<String>, String)> = KEYS
+            .iter()
+            .map(|k| match config.get(k) {
+                Some(e) => (k.to_string(), e.value.clone(), format!("{:?}", e.source)),
+                None => (k.to_string(), None, "missing".into()),
+            })
+            .collect();
+        described.push(entries);
+    }
+    assert_eq!(
+        described[0].iter().find(|e| e.0 == "retention.ms"),
+        Some(&(
+            "retention.ms".to_owned(),
+            Some("3600000".to_owned()),
+            "DynamicTopic".to_owned()
+        )),
+        "Kafka reports the override as a topic config"
+    );
+    assert_eq!(
+        described[0].iter().find(|e| e.0 == "min.insync.replicas"),
+        Some(&(
+            "min.insync.replicas".to_owned(),
+            Some("1".to_owned()),
+            "DynamicDefaultBroker".to_owned()
+        )),
+        "Kafka 4 reports min.insync.replicas as the cluster-wide default its format wrote"
+    );
+    assert_eq!(
+        described[1], described[0],
+        "the engine describes as Kafka does"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offsets_for_times_find_the_same_offsets() {
+    let pair = Pair::start();
+    let mut found = Vec::new();
+    for (name, bootstrap) in pair.targets() {
+        let created = admin(bootstrap)
+            .create_topics(
+                [&NewTopic::new("timed", 1, TopicReplication::Fixed(1))],
+                &AdminOptions::new(),
+            )
+            .await
+            .expect("create_topics");
+        assert_eq!(code(&created), None, "{name}: created");
+        let producer: FutureProducer = ClientConfig::new()
+            .set("bootstrap.servers", bootstrap)
+            .set("linger.ms", "0")
+            .create()
+            .expect("producer");
+        // Records stamped 1000, 2000, ... 10000 ms by the producer (CreateTime).
+        for i in 1..=10i64 {
+            producer
+                .send(
+                    FutureRecord::to("timed")
+                        .key("k")
+                        .payload("v")
+                        .timestamp(i * 1000),
+                    Duration::from_secs(20),
+                )
+                .await
+                .unwrap_or_else(|(e, _)| panic!("{name}: produce: {e}"));
+        }
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", bootstrap)
+            .set("group.id", "timed")
+            .create()
+            .expect("consumer");
+        let mut answers = Vec::new();
+        // Before the first, between two, exactly on one, after the last.
+        for at in [0i64, 2500, 7000, 99_000] {
+            let mut tpl = TopicPartitionList::new();
+            tpl.add_partition_offset("timed", 0, Offset::Offset(at))
+                .expect("timestamp");
+            let got = consumer
+                .offsets_for_times(tpl, Duration::from_secs(10))
+                .expect("offsets_for_times");
+            let offset = got
+                .find_partition("timed", 0)
+                .map(|e| e.offset())
+                .expect("partition");
+            answers.push((at, offset));
+        }
+        found.push(answers);
+    }
+    assert_eq!(
+        found[0],
+        vec![
+            (0, Offset::Offset(0)),
+            (2500, Offset::Offset(2)),
+            (7000, Offset::Offset(6)),
+            (99_000, Offset::End),
+        ],
+        "Kafka's answers"
+    );
+    assert_eq!(found[1], found[0], "the engine finds what Kafka finds");
+}

@@ -28,6 +28,7 @@ const TOPIC: i8 = 2;
 const BROKER: i8 = 4;
 /// Config sources as Kafka numbers them.
 const DYNAMIC_TOPIC_CONFIG: i8 = 1;
+const DYNAMIC_DEFAULT_BROKER_CONFIG: i8 = 3;
 const STATIC_BROKER_CONFIG: i8 = 4;
 const DEFAULT_CONFIG: i8 = 5;
 /// IncrementalAlterConfigs operations.
@@ -70,6 +71,10 @@ fn topic_configs(
             .unwrap_or_else(|| passive_default(name).into());
         let source = if overrides.contains_key(*name) {
             DYNAMIC_TOPIC_CONFIG
+        } else if *name == "min.insync.replicas" {
+            // A KRaft cluster of Kafka 4 writes this one as a cluster-wide default when its
+            // storage is formatted, and reports it so (conformance.rs compares).
+            DYNAMIC_DEFAULT_BROKER_CONFIG
         } else {
             DEFAULT_CONFIG
         };
