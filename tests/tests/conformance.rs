@@ -342,3 +342,106 @@ async fn offsets_for_times_find_the_same_offsets() {
     );
     assert_eq!(found[1], found[0], "the engine finds what Kafka finds");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idempotent_writes_deleted_records_and_committed_offsets_match() {
+    use rdkafka::consumer::CommitMode;
+    let pair = Pair::start();
+    let mut seen = Vec::new();
+    for (name, bootstrap) in pair.targets() {
+        let admin = admin(bootstrap);
+        let created = admin
+            .create_topics(
+                [&NewTopic::new("trim", 1, TopicReplication::Fixed(1))],
+                &AdminOptions::new(),
+            )
+            .await
+            .expect("create_topics");
+        assert_eq!(code(&created), None, "{name}: created");
+        let producer: FutureProducer = ClientConfig::new()
+            .set("bootstrap.servers", bootstrap)
+            .set("enable.idempotence", "true")
+            .create()
+            .expect("producer");
+        let mut offsets = Vec::new();
+        for i in 0..10 {
+            let key = format!("k{i}");
+            let d = producer
+                .send(
+                    FutureRecord::to("trim").key(&key).payload("v"),
+                    Duration::from_secs(20),
+                )
+                .await
+                .unwrap_or_else(|(e, _)| panic!("{name}: produce: {e}"));
+            offsets.push(d.offset);
+        }
+        // DeleteRecords to offset 4, then beyond the end.
+        let delete = |to: i64| {
+            let admin = &admin;
+            async move {
+                let mut tpl = TopicPartitionList::new();
+                tpl.add_partition_offset("trim", 0, Offset::Offset(to))
+                    .expect("tpl");
+                let r = admin
+                    .delete_records(&tpl, &AdminOptions::new())
+                    .await
+                    .expect("delete_records");
+                let p = r.find_partition("trim", 0).expect("partition");
+                p.error()
+                    .map(|()| p.offset())
+                    .map_err(|e| e.rdkafka_error_code())
+            }
+        };
+        let trimmed = delete(4).await;
+        let beyond = delete(99).await;
+        // A group commits offset 7 and reads it back; a group that never committed has none.
+        let consumer = |group: &str| -> BaseConsumer {
+            ClientConfig::new()
+                .set("bootstrap.servers", bootstrap)
+                .set("group.id", group)
+                .set("enable.auto.commit", "false")
+                .create()
+                .expect("consumer")
+        };
+        let mut marks = TopicPartitionList::new();
+        marks
+            .add_partition_offset("trim", 0, Offset::Offset(7))
+            .expect("tpl");
+        consumer("bookmarks")
+            .commit(&marks, CommitMode::Sync)
+            .unwrap_or_else(|e| panic!("{name}: commit: {e}"));
+        let mut wanted = TopicPartitionList::new();
+        wanted.add_partition("trim", 0);
+        let committed = |group: &str| {
+            consumer(group)
+                .committed_offsets(wanted.clone(), Duration::from_secs(10))
+                .expect("committed offsets")
+                .find_partition("trim", 0)
+                .map(|e| e.offset())
+        };
+        let watermarks = consumer("reader")
+            .fetch_watermarks("trim", 0, Duration::from_secs(10))
+            .expect("watermarks");
+        seen.push((
+            offsets,
+            trimmed,
+            beyond,
+            watermarks,
+            committed("bookmarks"),
+            committed("nobody"),
+        ));
+    }
+    assert_eq!(
+        seen[0],
+        (
+            (0..10).collect::<Vec<i64>>(),
+            Ok(Offset::Offset(4)),
+            Err(Some(RDKafkaErrorCode::OffsetOutOfRange)),
+            (4, 10),
+            Some(Offset::Offset(7)),
+            Some(Offset::Invalid),
+        ),
+        "Kafka's answers"
+    );
+    assert_eq!(seen[1], seen[0], "the engine answers as Kafka does");
+}
