@@ -48,6 +48,15 @@ fn code(result: &[Result<String, (String, RDKafkaErrorCode)>]) -> Option<RDKafka
     result[0].as_ref().err().map(|(_, c)| *c)
 }
 
+/// Creates `topic` on `target`, failing the test on a refusal.
+async fn create_one(target: &str, bootstrap: &str, topic: NewTopic<'_>) {
+    let created = admin(bootstrap)
+        .create_topics([&topic], &AdminOptions::new())
+        .await
+        .expect("create_topics");
+    assert_eq!(code(&created), None, "{target}: {} created", topic.name);
+}
+
 /// Reads `want` records of partition 0 of `topic` from the beginning: (offset, key, value).
 fn read_all(bootstrap: &str, topic: &str, want: usize) -> Vec<(i64, String, String)> {
     let consumer: BaseConsumer = ClientConfig::new()
@@ -77,14 +86,12 @@ async fn records_of_every_codec_come_back_the_same_from_both() {
     let codecs = ["none", "gzip", "snappy", "lz4", "zstd"];
     let mut seen = Vec::new();
     for (name, bootstrap) in pair.targets() {
-        let created = admin(bootstrap)
-            .create_topics(
-                [&NewTopic::new("codecs", 1, TopicReplication::Fixed(1))],
-                &AdminOptions::new(),
-            )
-            .await
-            .expect("create_topics");
-        assert_eq!(code(&created), None, "{name}: topic created");
+        create_one(
+            name,
+            bootstrap,
+            NewTopic::new("codecs", 1, TopicReplication::Fixed(1)),
+        )
+        .await;
         for codec in codecs {
             let producer: FutureProducer = ClientConfig::new()
                 .set("bootstrap.servers", bootstrap)
@@ -231,11 +238,7 @@ async fn topic_configs_describe_with_kafkas_names_values_and_sources() {
         let admin = admin(bootstrap);
         let topic = NewTopic::new("configured", 1, TopicReplication::Fixed(1))
             .set("retention.ms", "3600000");
-        let created = admin
-            .create_topics([&topic], &AdminOptions::new())
-            .await
-            .expect("create_topics");
-        assert_eq!(code(&created), None, "{name}: created");
+        create_one(name, bootstrap, topic).await;
         let configs = admin
             .describe_configs(
                 [&ResourceSpecifier::Topic("configured")],
@@ -282,14 +285,12 @@ async fn offsets_for_times_find_the_same_offsets() {
     let pair = Pair::start();
     let mut found = Vec::new();
     for (name, bootstrap) in pair.targets() {
-        let created = admin(bootstrap)
-            .create_topics(
-                [&NewTopic::new("timed", 1, TopicReplication::Fixed(1))],
-                &AdminOptions::new(),
-            )
-            .await
-            .expect("create_topics");
-        assert_eq!(code(&created), None, "{name}: created");
+        create_one(
+            name,
+            bootstrap,
+            NewTopic::new("timed", 1, TopicReplication::Fixed(1)),
+        )
+        .await;
         let producer: FutureProducer = ClientConfig::new()
             .set("bootstrap.servers", bootstrap)
             .set("linger.ms", "0")
@@ -350,14 +351,12 @@ async fn idempotent_writes_deleted_records_and_committed_offsets_match() {
     let mut seen = Vec::new();
     for (name, bootstrap) in pair.targets() {
         let admin = admin(bootstrap);
-        let created = admin
-            .create_topics(
-                [&NewTopic::new("trim", 1, TopicReplication::Fixed(1))],
-                &AdminOptions::new(),
-            )
-            .await
-            .expect("create_topics");
-        assert_eq!(code(&created), None, "{name}: created");
+        create_one(
+            name,
+            bootstrap,
+            NewTopic::new("trim", 1, TopicReplication::Fixed(1)),
+        )
+        .await;
         let producer: FutureProducer = ClientConfig::new()
             .set("bootstrap.servers", bootstrap)
             .set("enable.idempotence", "true")
@@ -407,9 +406,21 @@ async fn idempotent_writes_deleted_records_and_committed_offsets_match() {
         marks
             .add_partition_offset("trim", 0, Offset::Offset(7))
             .expect("tpl");
-        consumer("bookmarks")
-            .commit(&marks, CommitMode::Sync)
-            .unwrap_or_else(|e| panic!("{name}: commit: {e}"));
+        // Kafka's group coordinator loads for a moment after start: ask again meanwhile.
+        let committer = consumer("bookmarks");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while let Err(e) = committer.commit(&marks, CommitMode::Sync) {
+            let loading = matches!(
+                e.rdkafka_error_code(),
+                Some(
+                    RDKafkaErrorCode::NotCoordinator
+                        | RDKafkaErrorCode::CoordinatorLoadInProgress
+                        | RDKafkaErrorCode::CoordinatorNotAvailable
+                )
+            );
+            assert!(loading && Instant::now() < deadline, "{name}: commit: {e}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
         let mut wanted = TopicPartitionList::new();
         wanted.add_partition("trim", 0);
         let committed = |group: &str| {
