@@ -39,6 +39,26 @@ pub fn libs_dir() -> anyhow::Result<PathBuf> {
     )))
 }
 
+/// Runs one of Kafka's command-line tools (its main class, e.g.
+/// `org.apache.kafka.tools.TopicCommand`) with `args`, feeding it `stdin`: the output.
+pub fn run_tool(class: &str, args: &[&str], stdin: &str) -> anyhow::Result<std::process::Output> {
+    use std::io::Write;
+    let mut child = Command::new("java")
+        .args(["-cp", &format!("{}/*", libs_dir()?.display()), class])
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("cannot run {class}"))?;
+    child
+        .stdin
+        .take()
+        .context("stdin")?
+        .write_all(stdin.as_bytes())?;
+    Ok(child.wait_with_output()?)
+}
+
 /// A running Apache Kafka node.
 pub struct ReferenceKafka {
     _process: Process,
