@@ -94,10 +94,16 @@ impl ReferenceKafka {
                 dir.path().join("data").display()
             ),
         )?;
-        // Kafka's cluster id form: URL-safe base64 of 16 random bytes, unpadded.
-        let cluster_id = {
+        // Kafka's cluster id form: URL-safe base64 of 16 random bytes, unpadded; like
+        // Kafka's own Uuid.randomUuid, never one starting with '-', which the format
+        // tool would take for an option.
+        let cluster_id = loop {
             use base64::Engine;
-            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(uuid::Uuid::new_v4().as_bytes())
+            let id = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .encode(uuid::Uuid::new_v4().as_bytes());
+            if !id.starts_with('-') {
+                break id;
+            }
         };
         let format = Command::new("java")
             .args(["-cp", &classpath, "kafka.tools.StorageTool", "format", "-t"])
