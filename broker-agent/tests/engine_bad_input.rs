@@ -16,7 +16,6 @@ use common::{
 use kafka_protocol::{
     messages::{
         fetch_request::{FetchPartition, FetchTopic},
-        produce_request::{PartitionProduceData, TopicProduceData},
         ApiKey, ApiVersionsRequest, ApiVersionsResponse, DescribeClusterRequest,
         DescribeClusterResponse, FetchRequest, FetchResponse, ProduceRequest, ProduceResponse,
         RequestHeader, TopicName,
@@ -41,16 +40,7 @@ fn batch(bytes: usize) -> BytesMut {
 }
 
 fn produce(topic: &str, records: Bytes) -> ProduceRequest {
-    let data = PartitionProduceData::default()
-        .with_index(0)
-        .with_records(Some(records));
-    let topic = TopicProduceData::default()
-        .with_name(TopicName(StrBytes::from_string(topic.into())))
-        .with_partition_data(vec![data]);
-    ProduceRequest::default()
-        .with_acks(1)
-        .with_timeout_ms(5000)
-        .with_topic_data(vec![topic])
+    raw::produce_request(topic, records, 1)
 }
 
 fn produce_error(s: &mut TcpStream, topic: &str, records: Bytes) -> i16 {

@@ -54,12 +54,15 @@ pub fn read_frame(s: &mut TcpStream) -> Option<Bytes> {
     Some(Bytes::from(buf))
 }
 
-/// Produces one batch to partition 0 of `topic` with acks=all (Produce v9, which carries
-/// error messages): the partition's answer.
-pub fn produce(broker: &BrokerProcess, topic: &str, records: Bytes) -> PartitionProduceResponse {
+/// A Produce request of one batch to partition 0 of `topic`.
+pub fn produce_request(
+    topic: &str,
+    records: Bytes,
+    acks: i16,
+) -> kafka_protocol::messages::ProduceRequest {
     use kafka_protocol::messages::{
         produce_request::{PartitionProduceData, TopicProduceData},
-        ProduceRequest, ProduceResponse, TopicName,
+        ProduceRequest, TopicName,
     };
     let data = PartitionProduceData::default()
         .with_index(0)
@@ -67,11 +70,17 @@ pub fn produce(broker: &BrokerProcess, topic: &str, records: Bytes) -> Partition
     let topic = TopicProduceData::default()
         .with_name(TopicName(StrBytes::from_string(topic.to_owned())))
         .with_partition_data(vec![data]);
-    let req = ProduceRequest::default()
-        .with_acks(-1)
+    ProduceRequest::default()
+        .with_acks(acks)
         .with_timeout_ms(5000)
-        .with_topic_data(vec![topic]);
-    let mut r: ProduceResponse = call(&mut connect(broker), &req, 9);
+        .with_topic_data(vec![topic])
+}
+
+/// Produces one batch to partition 0 of `topic` with acks=all (Produce v9, which carries
+/// error messages): the partition's answer.
+pub fn produce(broker: &BrokerProcess, topic: &str, records: Bytes) -> PartitionProduceResponse {
+    let req = produce_request(topic, records, -1);
+    let mut r: kafka_protocol::messages::ProduceResponse = call(&mut connect(broker), &req, 9);
     r.responses.remove(0).partition_responses.remove(0)
 }
 
