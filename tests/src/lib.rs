@@ -5,6 +5,7 @@
 pub mod browser;
 pub mod engine_broker;
 pub mod history;
+pub mod java_client;
 pub mod netns;
 pub mod platform;
 pub mod prometheus;

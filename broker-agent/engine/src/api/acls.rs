@@ -1,6 +1,6 @@
 //! CreateAcls, DescribeAcls and DeleteAcls. Creating and deleting need ALTER on the
 //! cluster, describing needs DESCRIBE on the cluster; invalid bindings are refused one by
-//! one with a message.
+//! one with a message. A broker without an authorizer answers SECURITY_DISABLED.
 
 use std::{collections::BTreeMap, sync::Arc};
 
@@ -45,6 +45,16 @@ macro_rules! acl_filter {
     };
 }
 
+/// Without an authorizer there are no ACLs to manage: SECURITY_DISABLED, as Kafka answers.
+fn without_authorizer(broker: &Broker) -> Option<(i16, Option<StrBytes>)> {
+    (!broker.security.authorizer.enabled).then(|| {
+        (
+            ResponseError::SecurityDisabled.code(),
+            Some(s("no authorizer is configured on this broker")),
+        )
+    })
+}
+
 fn denied() -> (i16, Option<StrBytes>) {
     (
         ResponseError::ClusterAuthorizationFailed.code(),
@@ -70,7 +80,9 @@ pub async fn create_acls(
             operation: c.operation,
             permission: c.permission_type,
         };
-        let (code, message) = if !allowed {
+        let (code, message) = if let Some(refusal) = without_authorizer(broker) {
+            refusal
+        } else if !allowed {
             denied()
         } else {
             match binding.validate() {
@@ -135,6 +147,11 @@ pub fn describe_acls(
     req: DescribeAclsRequest,
     client: &Client,
 ) -> DescribeAclsResponse {
+    if let Some((code, message)) = without_authorizer(broker) {
+        return DescribeAclsResponse::default()
+            .with_error_code(code)
+            .with_error_message(message);
+    }
     if !client.may_cluster(broker, op::DESCRIBE) {
         return DescribeAclsResponse::default()
             .with_error_code(ResponseError::ClusterAuthorizationFailed.code())
@@ -155,8 +172,8 @@ pub async fn delete_acls(
     let mut results = Vec::with_capacity(req.filters.len());
     let mut doomed = Vec::new();
     for f in req.filters {
-        if !allowed {
-            let (code, message) = denied();
+        if let Some(refusal) = without_authorizer(broker).or((!allowed).then(denied)) {
+            let (code, message) = refusal;
             results.push(
                 DeleteAclsFilterResult::default()
                     .with_error_code(code)

@@ -7,7 +7,9 @@ use kafka_protocol::{
     messages::{
         alter_configs_response::AlterConfigsResourceResponse,
         delete_records_response::{DeleteRecordsPartitionResult, DeleteRecordsTopicResult},
-        describe_configs_response::{DescribeConfigsResourceResult, DescribeConfigsResult},
+        describe_configs_response::{
+            DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym,
+        },
         incremental_alter_configs_response::AlterConfigsResourceResponse as IncrementalResult,
         AlterConfigsRequest, AlterConfigsResponse, DeleteRecordsRequest, DeleteRecordsResponse,
         DescribeConfigsRequest, DescribeConfigsResponse, IncrementalAlterConfigsRequest,
@@ -17,70 +19,65 @@ use kafka_protocol::{
     ResponseError,
 };
 
-use super::{blocking, log_error_code, Client};
+use super::{
+    blocking,
+    config_catalog::{
+        describe, edit_list, topic_config, ConfigType, Described, Levels, STATIC_BROKER_CONFIG,
+        TOPIC_CONFIGS,
+    },
+    log_error_code, Client,
+};
 use crate::{
     broker::{Broker, TopicError},
-    log::config::{LogConfig, PASSIVE_CONFIGS},
+    log::config::LogConfig,
     security::acl::op,
 };
 
 const TOPIC: i8 = 2;
 const BROKER: i8 = 4;
-/// Config sources as Kafka numbers them.
-const DYNAMIC_TOPIC_CONFIG: i8 = 1;
-const DYNAMIC_DEFAULT_BROKER_CONFIG: i8 = 3;
-const STATIC_BROKER_CONFIG: i8 = 4;
-const DEFAULT_CONFIG: i8 = 5;
 /// IncrementalAlterConfigs operations.
 const SET: i8 = 0;
 const DELETE: i8 = 1;
+const APPEND: i8 = 2;
+const SUBTRACT: i8 = 3;
 
 fn s(text: impl Into<String>) -> StrBytes {
     StrBytes::from_string(text.into())
 }
 
-/// (name, value, source) of every config of a topic.
-fn topic_configs(
-    broker: &Broker,
-    overrides: &BTreeMap<String, String>,
-) -> Vec<(String, String, i8)> {
-    let effective = broker
-        .config
-        .log
-        .with_overrides(overrides)
-        .unwrap_or_else(|_| broker.config.log.clone());
+/// One described config: its name, type, value, source and synonyms.
+struct Entry {
+    name: String,
+    kind: ConfigType,
+    described: Described,
+}
+
+/// Every config of a topic, described as Kafka would.
+fn topic_configs(broker: &Broker, overrides: &BTreeMap<String, String>) -> Vec<Entry> {
     let stock = LogConfig::default();
-    let mut out: Vec<(String, String, i8)> = LogConfig::NAMES
+    TOPIC_CONFIGS
         .iter()
-        .map(|name| {
-            let value = effective.value_of(name).unwrap_or_default();
-            let source = if overrides.contains_key(*name) {
-                DYNAMIC_TOPIC_CONFIG
-            } else if broker.config.log.value_of(name) != stock.value_of(name) {
-                STATIC_BROKER_CONFIG
-            } else {
-                DEFAULT_CONFIG
+        .map(|spec| {
+            let name = spec.name;
+            let (configured, built_in) = match stock.value_of(name) {
+                Some(built_in) => (broker.config.log.value_of(name), built_in),
+                None => (None, passive_default(name).to_owned()),
             };
-            (name.to_string(), value, source)
+            let levels = Levels {
+                topic: overrides.get(name).map(String::as_str),
+                // A KRaft cluster of Kafka 4 writes this one as a cluster-wide default when
+                // its storage is formatted, and reports it so.
+                dynamic_default: (name == "min.insync.replicas").then_some("1"),
+                static_broker: configured.as_deref().filter(|v| *v != built_in),
+                built_in: &built_in,
+            };
+            Entry {
+                name: name.to_owned(),
+                kind: spec.kind,
+                described: describe(spec, &levels),
+            }
         })
-        .collect();
-    for name in PASSIVE_CONFIGS {
-        let value = overrides
-            .get(*name)
-            .cloned()
-            .unwrap_or_else(|| passive_default(name).into());
-        let source = if overrides.contains_key(*name) {
-            DYNAMIC_TOPIC_CONFIG
-        } else if *name == "min.insync.replicas" {
-            // A KRaft cluster of Kafka 4 writes this one as a cluster-wide default when its
-            // storage is formatted, and reports it so (conformance.rs compares).
-            DYNAMIC_DEFAULT_BROKER_CONFIG
-        } else {
-            DEFAULT_CONFIG
-        };
-        out.push((name.to_string(), value, source));
-    }
-    out
+        .collect()
 }
 
 fn passive_default(name: &str) -> &'static str {
@@ -94,34 +91,79 @@ fn passive_default(name: &str) -> &'static str {
     }
 }
 
-fn broker_configs(broker: &Broker) -> Vec<(String, String, i8)> {
+/// The current value of a topic config: its override, else the broker's default.
+fn current_value(broker: &Broker, overrides: &BTreeMap<String, String>, name: &str) -> String {
+    overrides
+        .get(name)
+        .cloned()
+        .or_else(|| broker.config.log.value_of(name))
+        .unwrap_or_else(|| passive_default(name).to_owned())
+}
+
+fn broker_configs(broker: &Broker) -> Vec<Entry> {
     let log = &broker.config.log;
     [
-        ("node.id", broker.config.node_id.to_string()),
+        (
+            "node.id",
+            ConfigType::Int,
+            broker.config.node_id.to_string(),
+        ),
         (
             "auto.create.topics.enable",
+            ConfigType::Boolean,
             broker.config.auto_create_topics.to_string(),
         ),
         (
             "num.partitions",
+            ConfigType::Int,
             broker.config.default_partitions.to_string(),
         ),
         (
             "socket.request.max.bytes",
+            ConfigType::Int,
             broker.config.max_request_bytes.to_string(),
         ),
-        ("log.retention.ms", log.retention_ms.to_string()),
-        ("log.retention.bytes", log.retention_bytes.to_string()),
-        ("log.segment.bytes", log.segment_bytes.to_string()),
+        (
+            "log.retention.ms",
+            ConfigType::Long,
+            log.retention_ms.to_string(),
+        ),
+        (
+            "log.retention.bytes",
+            ConfigType::Long,
+            log.retention_bytes.to_string(),
+        ),
+        (
+            "log.segment.bytes",
+            ConfigType::Int,
+            log.segment_bytes.to_string(),
+        ),
         (
             "log.flush.interval.messages",
+            ConfigType::Long,
             log.flush_messages.to_string(),
         ),
-        ("log.flush.interval.ms", log.flush_ms.to_string()),
-        ("message.max.bytes", log.max_message_bytes.to_string()),
+        (
+            "log.flush.interval.ms",
+            ConfigType::Long,
+            log.flush_ms.to_string(),
+        ),
+        (
+            "message.max.bytes",
+            ConfigType::Int,
+            log.max_message_bytes.to_string(),
+        ),
     ]
     .into_iter()
-    .map(|(k, v)| (k.to_owned(), v, STATIC_BROKER_CONFIG))
+    .map(|(name, kind, value)| Entry {
+        name: name.to_owned(),
+        kind,
+        described: (
+            value.clone(),
+            STATIC_BROKER_CONFIG,
+            vec![(name.to_owned(), value, STATIC_BROKER_CONFIG)],
+        ),
+    })
     .collect()
 }
 
@@ -133,7 +175,8 @@ pub fn describe_configs(
 ) -> DescribeConfigsResponse {
     let results = req
         .resources
-        .into_iter()
+        .iter()
+        .cloned()
         .map(|r| {
             let mut result = DescribeConfigsResult::default()
                 .with_resource_type(r.resource_type)
@@ -176,23 +219,46 @@ pub fn describe_configs(
                 .map(|k| k.iter().map(|k| k.to_string()).collect());
             result.configs = configs
                 .into_iter()
-                .filter(|(name, _, _)| keys.as_ref().is_none_or(|k| k.contains(name)))
-                .map(|(name, value, source)| {
-                    let mut c = DescribeConfigsResourceResult::default()
-                        .with_name(s(name))
-                        .with_value(Some(s(value)))
-                        .with_read_only(read_only);
-                    if version >= 1 {
-                        c.config_source = source;
-                    }
-                    c
-                })
+                .filter(|e| keys.as_ref().is_none_or(|k| k.contains(&e.name)))
+                .map(
+                    |Entry {
+                         name,
+                         kind,
+                         described: (value, source, synonyms),
+                     }| {
+                        let mut c = DescribeConfigsResourceResult::default()
+                            .with_name(s(name))
+                            .with_value(Some(s(value)))
+                            .with_read_only(read_only);
+                        if version >= 1 {
+                            c.config_source = source;
+                        }
+                        if version >= 1 && req.include_synonyms {
+                            c.synonyms = synonyms
+                                .into_iter()
+                                .map(|(name, value, source)| {
+                                    DescribeConfigsSynonym::default()
+                                        .with_name(s(name))
+                                        .with_value(Some(s(value)))
+                                        .with_source(source)
+                                })
+                                .collect();
+                        }
+                        if version >= 3 {
+                            c.config_type = kind as i8;
+                        }
+                        c
+                    },
+                )
                 .collect();
             result
         })
         .collect();
     DescribeConfigsResponse::default().with_results(results)
 }
+
+/// The current value of a config given the topic's overrides.
+type CurrentValue<'a> = dyn Fn(&str, &BTreeMap<String, String>) -> String + 'a;
 
 /// Applies `change` to a topic's overrides; the error becomes the resource's answer.
 async fn alter_topic(
@@ -201,7 +267,7 @@ async fn alter_topic(
     resource_type: i8,
     name: &str,
     validate_only: bool,
-    change: impl FnOnce(&mut BTreeMap<String, String>) -> Result<(), String> + Send + 'static,
+    change: impl FnOnce(&mut BTreeMap<String, String>, &CurrentValue<'_>) -> Result<(), String>,
 ) -> (i16, Option<StrBytes>) {
     if resource_type == TOPIC && !client.may_topic(broker, op::ALTER_CONFIGS, name) {
         return (
@@ -225,7 +291,9 @@ async fn alter_topic(
         );
     };
     let mut configs = topic.configs;
-    if let Err(e) = change(&mut configs) {
+    let current =
+        |name: &str, overrides: &BTreeMap<String, String>| current_value(broker, overrides, name);
+    if let Err(e) = change(&mut configs, &current) {
         return (ResponseError::InvalidConfig.code(), Some(s(e)));
     }
     let (b, n) = (broker.clone(), name.to_owned());
@@ -264,7 +332,7 @@ pub async fn alter_configs(
             r.resource_type,
             &r.resource_name,
             req.validate_only,
-            move |configs| {
+            move |configs, _| {
                 *configs = new;
                 Ok(())
             },
@@ -305,7 +373,7 @@ pub async fn incremental_alter_configs(
             r.resource_type,
             &r.resource_name,
             req.validate_only,
-            move |configs| {
+            move |configs, current| {
                 for (name, op, value) in ops {
                     match (op, value) {
                         (SET, Some(v)) => {
@@ -315,9 +383,18 @@ pub async fn incremental_alter_configs(
                             configs.remove(&name);
                         }
                         (SET, None) => return Err(format!("SET of {name} needs a value")),
-                        _ => {
-                            return Err(format!("{name}: only SET and DELETE apply to this config"))
+                        (APPEND | SUBTRACT, Some(v))
+                            if topic_config(&name).is_some_and(|c| c.kind == ConfigType::List) =>
+                        {
+                            let now = current(&name, configs);
+                            configs.insert(name, edit_list(&now, &v, op == APPEND));
                         }
+                        (APPEND | SUBTRACT, _) => {
+                            return Err(format!(
+                                "{name}: APPEND and SUBTRACT apply only to list configs"
+                            ))
+                        }
+                        _ => return Err(format!("{name}: unknown operation {op}")),
                     }
                 }
                 Ok(())

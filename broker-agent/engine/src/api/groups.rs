@@ -212,13 +212,16 @@ pub fn leave_group(
     if !client.may_group(broker, op::READ, &req.group_id.0) {
         return LeaveGroupResponse::default().with_error_code(GROUP_AUTHORIZATION_FAILED);
     }
-    let ids: Vec<String> = if version >= 3 {
+    let ids: Vec<(String, Option<String>)> = if version >= 3 {
         req.members
             .iter()
-            .map(|m| m.member_id.to_string())
+            .map(|m| {
+                let instance = m.group_instance_id.as_ref().map(|i| i.to_string());
+                (m.member_id.to_string(), instance)
+            })
             .collect()
     } else {
-        vec![req.member_id.to_string()]
+        vec![(req.member_id.to_string(), None)]
     };
     let codes = if broker.coordinates(&req.group_id.0) {
         broker.groups.leave(&req.group_id.0, &ids)
@@ -229,9 +232,10 @@ pub fn leave_group(
         let members = ids
             .into_iter()
             .zip(codes)
-            .map(|(id, code)| {
+            .map(|((id, instance), code)| {
                 MemberResponse::default()
                     .with_member_id(s(id))
+                    .with_group_instance_id(instance.map(s))
                     .with_error_code(code)
             })
             .collect();
@@ -377,6 +381,7 @@ pub fn offset_fetch(
 pub fn describe_groups(
     broker: &Arc<Broker>,
     req: DescribeGroupsRequest,
+    version: i16,
     client: &Client,
 ) -> DescribeGroupsResponse {
     let groups = req
@@ -398,12 +403,16 @@ pub fn describe_groups(
                     g.members
                         .into_iter()
                         .map(|m| {
-                            DescribedGroupMember::default()
+                            let mut described = DescribedGroupMember::default()
                                 .with_member_id(s(m.member_id))
                                 .with_client_id(s(m.client_id))
                                 .with_client_host(s(m.client_host))
                                 .with_member_metadata(m.metadata)
-                                .with_member_assignment(m.assignment)
+                                .with_member_assignment(m.assignment);
+                            if version >= 4 {
+                                described.group_instance_id = m.instance_id.map(s);
+                            }
+                            described
                         })
                         .collect(),
                 ),

@@ -1,5 +1,7 @@
-//! ListOffsets: earliest (-2), latest (-1: the high watermark, the end consumers can
-//! read to), or the first offset at or after a timestamp.
+//! ListOffsets: earliest (-2; -4, earliest-local, is the same without tiered storage),
+//! latest (-1: the high watermark, the end consumers can read to), the record with the
+//! largest timestamp (-3, KIP-734), or the first offset at or after a timestamp. Like
+//! Kafka, a lookup by time never answers with an offset consumers cannot read yet.
 
 use std::sync::Arc;
 
@@ -17,6 +19,8 @@ use crate::broker::Broker;
 
 const LATEST: i64 = -1;
 const EARLIEST: i64 = -2;
+const MAX_TIMESTAMP: i64 = -3;
+const EARLIEST_LOCAL: i64 = -4;
 
 /// (offset, timestamp) of the first record at or after `timestamp`, if any.
 fn by_time(
@@ -82,11 +86,19 @@ pub async fn list_offsets(
             let replicated = broker.quorum().is_some();
             let found = blocking(move || {
                 let log = partition.log.lock().unwrap_or_else(|e| e.into_inner());
+                let readable = partition.replica.high_watermark();
+                let below_hw = |found: Option<(i64, i64)>| found.filter(|(o, _)| *o < readable);
                 match ts {
                     LATEST if replicated && !hw_known(&log, &partition, epoch) => Ok(None),
-                    LATEST => Ok(Some((partition.replica.high_watermark(), -1))),
-                    EARLIEST => Ok(Some((log.log_start_offset(), -1))),
-                    t if t >= 0 => by_time(&log, t),
+                    LATEST => Ok(Some((readable, -1))),
+                    EARLIEST | EARLIEST_LOCAL => Ok(Some((log.log_start_offset(), -1))),
+                    // The first record carrying the largest timestamp: no record is later,
+                    // so the first at or after it is that one.
+                    MAX_TIMESTAMP => match log.max_timestamp() {
+                        t if t >= 0 => by_time(&log, t).map(below_hw),
+                        _ => Ok(None),
+                    },
+                    t if t >= 0 => by_time(&log, t).map(below_hw),
                     _ => Ok(None),
                 }
             })
@@ -99,7 +111,7 @@ pub async fn list_offsets(
                         r.leader_epoch = epoch;
                     }
                 }
-                Ok(None) if ts < EARLIEST => {
+                Ok(None) if ts < EARLIEST_LOCAL => {
                     r.error_code = ResponseError::UnsupportedVersion.code()
                 }
                 Ok(None) if ts == LATEST => r.error_code = ResponseError::OffsetNotAvailable.code(),

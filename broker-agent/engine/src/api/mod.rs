@@ -5,6 +5,7 @@
 mod acls;
 mod admin;
 pub(crate) mod authz;
+mod config_catalog;
 mod configs;
 mod epochs;
 mod fetch;
@@ -45,7 +46,7 @@ use crate::broker::Broker;
 pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::Produce, 3, 9),
     (ApiKey::Fetch, 4, 12),
-    (ApiKey::ListOffsets, 1, 6),
+    (ApiKey::ListOffsets, 1, 8),
     (ApiKey::Metadata, 0, 12),
     (ApiKey::ApiVersions, 0, 3),
     (ApiKey::CreateTopics, 2, 7),
@@ -359,7 +360,7 @@ async fn dispatch(
             broker, r, version, &client
         )),
         ApiKey::DescribeGroups => answer!(DescribeGroupsRequest, |r| groups::describe_groups(
-            broker, r, &client
+            broker, r, version, &client
         )),
         ApiKey::ListGroups => answer!(ListGroupsRequest, |r| groups::list_groups(
             broker, r, version, &client

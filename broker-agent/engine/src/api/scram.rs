@@ -110,7 +110,8 @@ pub async fn alter(
     client: &Client,
 ) -> AlterUserScramCredentialsResponse {
     let allowed = client.may_cluster(broker, op::ALTER);
-    // Per user, in request order: every change asked for, checked.
+    // Per user, in request order: every change asked for, checked. Like Kafka, a user
+    // named twice in one request (even for two mechanisms) is refused as a duplicate.
     let mut by_user: BTreeMap<String, Vec<Checked>> = BTreeMap::new();
     let mut seen = std::collections::BTreeSet::new();
     let mut duplicate = std::collections::BTreeSet::new();
@@ -124,7 +125,7 @@ pub async fn alter(
                 ResponseError::UnsupportedSaslMechanism.code(),
                 format!("unknown SCRAM mechanism {}", d.mechanism),
             ));
-        if !seen.insert((d.name.to_string(), d.mechanism)) {
+        if !seen.insert(d.name.to_string()) {
             duplicate.insert(d.name.to_string());
         }
         by_user.entry(d.name.to_string()).or_default().push(checked);
@@ -137,7 +138,7 @@ pub async fn alter(
             &u.salt,
             &u.salted_password,
         );
-        if !seen.insert((u.name.to_string(), u.mechanism)) {
+        if !seen.insert(u.name.to_string()) {
             duplicate.insert(u.name.to_string());
         }
         by_user.entry(u.name.to_string()).or_default().push(checked);
@@ -152,7 +153,7 @@ pub async fn alter(
         } else if duplicate.contains(&user) {
             Err((
                 ResponseError::DuplicateResource.code(),
-                format!("user {user} is changed twice for one mechanism in one request"),
+                format!("user {user} is changed more than once in one request"),
             ))
         } else {
             apply_all(broker, changes).await

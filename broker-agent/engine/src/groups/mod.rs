@@ -229,9 +229,25 @@ impl Coordinator {
         {
             return Pending::Now(failed(ResponseError::InconsistentGroupProtocol));
         }
+        if let Some(instance) = req.group_instance_id.clone() {
+            match static_member(group, &instance) {
+                Some(known) if !req.member_id.is_empty() && known != req.member_id => {
+                    return Pending::Now(JoinResult {
+                        member_id: req.member_id,
+                        ..failed(ResponseError::FencedInstanceId)
+                    });
+                }
+                Some(known) if req.member_id.is_empty() => {
+                    let name = req.group_id.clone();
+                    return self.replace_static_member(&name, group, store, known, req);
+                }
+                _ => {}
+            }
+        }
         let member_id = if req.member_id.is_empty() {
             let id = format!("{}-{}", req.client_id, uuid::Uuid::new_v4());
-            if req.require_known_member_id {
+            // Static members (KIP-345) join at once; dynamic ones first get an id (KIP-394).
+            if req.require_known_member_id && req.group_instance_id.is_none() {
                 group.pending_ids.insert(id.clone());
                 return Pending::Now(JoinResult {
                     error: ResponseError::MemberIdRequired.code(),
@@ -279,6 +295,71 @@ impl Coordinator {
         }
         if !group.initial && group.members.values().all(|m| m.join_waiter.is_some()) {
             complete_join(&req.group_id, group, store);
+        }
+        Pending::Wait(rx)
+    }
+
+    /// A static member back under a new member id (its client restarted): the old id is
+    /// fenced and the new one takes its place and assignment. A stable group whose chosen
+    /// protocol the member still speaks answers at once with the current generation, so
+    /// the other members keep their partitions; otherwise the member joins the rebalance.
+    fn replace_static_member(
+        self: &Arc<Self>,
+        group_id: &str,
+        group: &mut Group,
+        store: &mut GroupStore,
+        old_id: String,
+        req: JoinRequest,
+    ) -> Pending<JoinResult> {
+        let Some(mut member) = group.members.remove(&old_id) else {
+            return Pending::Now(failed(ResponseError::UnknownMemberId));
+        };
+        if let Some(w) = member.join_waiter.take() {
+            let _ = w.send(failed(ResponseError::FencedInstanceId));
+        }
+        if let Some(w) = member.sync_waiter.take() {
+            let _ = w.send(failed(ResponseError::FencedInstanceId));
+        }
+        let instance = req.group_instance_id.clone().unwrap_or_default();
+        let new_id = format!("{instance}-{}", uuid::Uuid::new_v4());
+        member.client_id = req.client_id;
+        member.client_host = req.client_host;
+        member.session_timeout = req.session_timeout;
+        member.rebalance_timeout = req.rebalance_timeout;
+        member.protocols = req.protocols;
+        member.last_seen = Instant::now();
+        if group.leader.as_deref() == Some(old_id.as_str()) {
+            group.leader = Some(new_id.clone());
+        }
+        tracing::info!(
+            group = group_id,
+            instance,
+            "static member rejoined under a new id"
+        );
+        let speaks_current = group
+            .protocol
+            .as_ref()
+            .is_some_and(|p| member.protocols.iter().any(|(n, _)| n == p));
+        if group.state == GroupState::Stable && speaks_current {
+            group.members.insert(new_id.clone(), member);
+            return Pending::Now(JoinResult {
+                error: 0,
+                generation: group.generation,
+                protocol_type: group.protocol_type.clone(),
+                protocol: group.protocol.clone(),
+                leader: group.leader.clone().unwrap_or_default(),
+                member_id: new_id,
+                members: Vec::new(),
+            });
+        }
+        let (tx, rx) = oneshot::channel();
+        member.join_waiter = Some(tx);
+        group.members.insert(new_id, member);
+        if group.state != GroupState::PreparingRebalance {
+            self.start_rebalance(group_id, group);
+        }
+        if !group.initial && group.members.values().all(|m| m.join_waiter.is_some()) {
+            complete_join(group_id, group, store);
         }
         Pending::Wait(rx)
     }
@@ -398,8 +479,13 @@ impl Coordinator {
         0
     }
 
-    /// Removes members; each gets its own error code (0 when it was a member).
-    pub fn leave(self: &Arc<Self>, group_id: &str, members: &[String]) -> Vec<i16> {
+    /// Removes members, each named by member id or, for a static member, by instance id
+    /// (or both, which must agree); each gets its own error code (0 when it was a member).
+    pub fn leave(
+        self: &Arc<Self>,
+        group_id: &str,
+        members: &[(String, Option<String>)],
+    ) -> Vec<i16> {
         let mut inner = self.lock();
         let Inner { groups, store } = &mut *inner;
         let Some(group) = groups.get_mut(group_id) else {
@@ -410,8 +496,15 @@ impl Coordinator {
         };
         let codes = members
             .iter()
-            .map(|id| {
-                if group.members.remove(id).is_some() {
+            .map(|(id, instance)| {
+                let id = match instance.as_deref().map(|i| static_member(group, i)) {
+                    Some(Some(known)) if !id.is_empty() && known != *id => {
+                        return ResponseError::FencedInstanceId.code()
+                    }
+                    Some(Some(known)) => known,
+                    _ => id.clone(),
+                };
+                if group.members.remove(&id).is_some() {
                     0
                 } else {
                     ResponseError::UnknownMemberId.code()
@@ -457,6 +550,15 @@ impl Coordinator {
             }
         }
     }
+}
+
+/// The member id a static member (KIP-345) holds now.
+fn static_member(group: &Group, instance: &str) -> Option<String> {
+    group
+        .members
+        .iter()
+        .find(|(_, m)| m.instance_id.as_deref() == Some(instance))
+        .map(|(id, _)| id.clone())
 }
 
 fn persist(name: &str, group: &Group, store: &mut GroupStore) {

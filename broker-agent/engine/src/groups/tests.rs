@@ -107,10 +107,7 @@ async fn two_members_join_sync_and_rebalance_when_one_leaves() {
     );
 
     // The follower leaves: the leader is told to rejoin and gets a new generation alone.
-    assert_eq!(
-        c.leave("g", std::slice::from_ref(&follower.member_id)),
-        vec![0]
-    );
+    assert_eq!(c.leave("g", &[(follower.member_id.clone(), None)]), vec![0]);
     assert_eq!(
         c.heartbeat("g", gen, &leader.member_id),
         ResponseError::RebalanceInProgress.code()
@@ -189,5 +186,67 @@ async fn bad_joins_get_kafka_errors() {
     assert_eq!(
         c.join(other).await.error,
         ResponseError::InconsistentGroupProtocol.code()
+    );
+}
+
+#[tokio::test]
+async fn a_static_member_back_under_a_new_id_keeps_its_assignment_without_a_rebalance() {
+    let dir = tempfile::tempdir().expect("dir");
+    let c = coordinator(dir.path());
+    let as_instance = |instance: &str| JoinRequest {
+        group_instance_id: Some(instance.into()),
+        session_timeout: Duration::from_secs(10),
+        ..join_req("")
+    };
+    // Static members join at once, without the MEMBER_ID_REQUIRED round trip.
+    let (a, b) = tokio::join!(c.join(as_instance("a")), c.join(as_instance("b")));
+    assert_eq!((a.error, b.error), (0, 0));
+    let gen = a.generation;
+    let given = vec![
+        (a.member_id.clone(), Bytes::from_static(b"A")),
+        (b.member_id.clone(), Bytes::from_static(b"B")),
+    ];
+    let for_leader = |m: &super::JoinResult| {
+        if m.member_id == m.leader {
+            given.clone()
+        } else {
+            Vec::new()
+        }
+    };
+    let (sa, sb) = tokio::join!(
+        c.sync("g", gen, &a.member_id, for_leader(&a)),
+        c.sync("g", gen, &b.member_id, for_leader(&b))
+    );
+    assert_eq!((sa.error, sb.error), (0, 0));
+
+    // b's client restarts: it comes back with its instance id and no member id.
+    let back = c.join(as_instance("b")).await;
+    assert_eq!((back.error, back.generation), (0, gen), "no new generation");
+    assert_ne!(back.member_id, b.member_id);
+    let sync = c.sync("g", gen, &back.member_id, Vec::new()).await;
+    assert_eq!((sync.error, sync.assignment), (0, Bytes::from_static(b"B")));
+    assert_eq!(
+        c.heartbeat("g", gen, &a.member_id),
+        0,
+        "a is not asked to rejoin"
+    );
+
+    // The old incarnation is fenced, by join and by leave.
+    let stale = c
+        .join(JoinRequest {
+            member_id: b.member_id.clone(),
+            ..as_instance("b")
+        })
+        .await;
+    assert_eq!(stale.error, ResponseError::FencedInstanceId.code());
+    assert_eq!(
+        c.leave("g", &[(b.member_id.clone(), Some("b".into()))]),
+        vec![ResponseError::FencedInstanceId.code()]
+    );
+    // Leaving by instance id alone removes the current incarnation.
+    assert_eq!(c.leave("g", &[(String::new(), Some("b".into()))]), vec![0]);
+    assert_eq!(
+        c.heartbeat("g", gen, &a.member_id),
+        ResponseError::RebalanceInProgress.code()
     );
 }
