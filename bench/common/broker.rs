@@ -3,6 +3,7 @@
 
 use std::{
     io::{BufRead, BufReader},
+    net::TcpListener,
     path::Path,
     process::{Child, Command, Stdio},
 };
@@ -10,7 +11,7 @@ use std::{
 use anyhow::{bail, Context};
 
 pub struct Broker {
-    child: Child,
+    pub child: Child,
     pub bootstrap: String,
     /// Extra listeners: (name, HOST:PORT); only the engine benchmark reads them.
     #[allow(dead_code)]
@@ -65,4 +66,54 @@ pub fn start_broker_with(data: &Path, listen: &str, extra: &[&str]) -> anyhow::R
         bootstrap,
         listeners,
     })
+}
+
+/// A free loopback port below the ephemeral range.
+#[allow(dead_code)]
+fn port() -> anyhow::Result<u16> {
+    (21_000..32_000)
+        .find(|p| TcpListener::bind(("127.0.0.1", *p)).is_ok())
+        .ok_or_else(|| anyhow::anyhow!("no free port"))
+}
+
+/// Three brokers of one cluster (one metadata quorum) on this machine.
+#[allow(dead_code)]
+pub fn start_cluster(dir: &Path) -> anyhow::Result<Vec<Broker>> {
+    let mut ports = Vec::new();
+    while ports.len() < 6 {
+        let p = port()?;
+        // Hold each port until all are chosen, so none is picked twice.
+        ports.push((p, TcpListener::bind(("127.0.0.1", p))?));
+    }
+    let voters: Vec<String> = (0..3)
+        .map(|i| format!("\"{}@127.0.0.1:{}\"", i + 1, ports[3 + i].0))
+        .collect();
+    let mut configs = Vec::new();
+    for i in 0..3 {
+        let config = dir.join(format!("broker-{}.toml", i + 1));
+        std::fs::write(
+            &config,
+            format!(
+                "node-id = {}\ncluster-id = \"bench\"\n[cluster]\nvoters = [{}]\ncontroller-listen = \"127.0.0.1:{}\"\n",
+                i + 1,
+                voters.join(", "),
+                ports[3 + i].0
+            ),
+        )?;
+        configs.push(config);
+    }
+    let listens: Vec<String> = (0..3)
+        .map(|i| format!("127.0.0.1:{}", ports[i].0))
+        .collect();
+    drop(ports);
+    (0..3)
+        .map(|i| {
+            let config = configs[i].to_str().unwrap_or_default();
+            start_broker_with(
+                &dir.join(format!("broker-{}", i + 1)),
+                &listens[i],
+                &["--config", config],
+            )
+        })
+        .collect()
 }

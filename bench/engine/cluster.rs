@@ -2,60 +2,13 @@
 //! machine (one metadata quorum), RF 3 with acks=all beside RF 1 with acks=1 in the same
 //! run — what replication costs in throughput and p99 latency.
 
-use std::{net::TcpListener, path::Path};
+use std::path::Path;
 
 use rdkafka::ClientConfig;
 
 use super::{
-    create_replicated_topic, latency, plaintext, produce_throughput, start_broker_with, Broker,
+    broker::start_cluster, create_replicated_topic, latency, plaintext, produce_throughput,
 };
-
-/// A free loopback port below the ephemeral range.
-fn port() -> anyhow::Result<u16> {
-    (21_000..32_000)
-        .find(|p| TcpListener::bind(("127.0.0.1", *p)).is_ok())
-        .ok_or_else(|| anyhow::anyhow!("no free port"))
-}
-
-fn start_cluster(dir: &Path) -> anyhow::Result<Vec<Broker>> {
-    let mut ports = Vec::new();
-    while ports.len() < 6 {
-        let p = port()?;
-        // Hold each port until all are chosen, so none is picked twice.
-        ports.push((p, TcpListener::bind(("127.0.0.1", p))?));
-    }
-    let voters: Vec<String> = (0..3)
-        .map(|i| format!("\"{}@127.0.0.1:{}\"", i + 1, ports[3 + i].0))
-        .collect();
-    let mut configs = Vec::new();
-    for i in 0..3 {
-        let config = dir.join(format!("broker-{}.toml", i + 1));
-        std::fs::write(
-            &config,
-            format!(
-                "node-id = {}\ncluster-id = \"bench\"\n[cluster]\nvoters = [{}]\ncontroller-listen = \"127.0.0.1:{}\"\n",
-                i + 1,
-                voters.join(", "),
-                ports[3 + i].0
-            ),
-        )?;
-        configs.push(config);
-    }
-    let listens: Vec<String> = (0..3)
-        .map(|i| format!("127.0.0.1:{}", ports[i].0))
-        .collect();
-    drop(ports);
-    (0..3)
-        .map(|i| {
-            let config = configs[i].to_str().unwrap_or_default();
-            start_broker_with(
-                &dir.join(format!("broker-{}", i + 1)),
-                &listens[i],
-                &["--config", config],
-            )
-        })
-        .collect()
-}
 
 /// Retries topic creation while the quorum elects its controller and brokers register.
 fn create_when_ready(base: &ClientConfig, name: &str, replicas: i32) -> anyhow::Result<()> {
@@ -90,7 +43,8 @@ pub fn run(dir: &Path, count: u64) -> anyhow::Result<()> {
         // Followers pick a new partition up when their current fetch returns (up to
         // 500 ms, as with Kafka's replica.fetch.wait.max.ms): warm up before measuring.
         produce_throughput(&b, &lt, 1000, 1024, acks)?;
-        let (p50, p99) = latency(&b, &lt, 1024, 1000, 5, acks)?;
+        let l = latency(&b, &lt, 1024, 1000, 5, acks)?;
+        let (p50, p99) = (l.p50, l.p99);
         println!(
             "{:>14} {:>12.1} {:>12.0} {:>10.2} {:>10.2}",
             format!("RF {replicas} acks={acks}"),

@@ -103,7 +103,8 @@ pub fn run(dir: &Path, count: u64) -> anyhow::Result<()> {
         let (mbs, rps) = produce_throughput(&client, &topic, count, 1024, "1")?;
         let lt = format!("secure-lat-{name}");
         create_topic(&client, &lt)?;
-        let (p50, p99) = latency(&client, &lt, 1024, 1000, 5, "1")?;
+        let l = latency(&client, &lt, 1024, 1000, 5, "1")?;
+        let (p50, p99) = (l.p50, l.p99);
         println!(
             "{name:>10} {mbs:>12.1} {rps:>12.0} {:>10.2} {:>10.2}",
             p50.as_secs_f64() * 1e3,

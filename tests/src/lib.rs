@@ -3,6 +3,7 @@
 //! through chromedriver), hosts in network namespaces, and stops them when dropped.
 
 pub mod browser;
+pub mod differences;
 pub mod engine_broker;
 pub mod history;
 pub mod java_client;

@@ -3,55 +3,22 @@
 //! runs on both, and the engine must print what Kafka prints, line for line, except for
 //! the differences named in `DELIBERATE`, each with its reason.
 
-use e2e::{engine_broker::EngineBroker, java_client, reference_kafka::ReferenceKafka};
+use e2e::{differences, engine_broker::EngineBroker, java_client, reference_kafka::ReferenceKafka};
 
 /// Lines where the engine differs from Kafka on purpose: (line prefix, why).
-const DELIBERATE: &[(&str, &str)] = &[
-    (
-        "create compacted:",
-        "the engine has no log cleaner yet, so it refuses cleanup.policy=compact \
-         (INVALID_CONFIG) rather than keep a topic it would never compact",
-    ),
-    (
-        "config flush.ms=",
-        "the engine fsyncs a standalone partition within a second by default \
-         (flush.ms=1000) where Kafka leaves it to the OS, so an acknowledged record \
-         survives a power cut",
-    ),
-];
+const DELIBERATE: &[(&str, &str)] = &[(
+    "create compacted:",
+    "the engine has no log cleaner yet, so it refuses cleanup.policy=compact \
+     (INVALID_CONFIG) rather than keep a topic it would never compact",
+)];
 
-/// Topic configs Kafka reports that the engine neither lists nor accepts: it refuses to
-/// set them (INVALID_CONFIG, naming the config) rather than accept one it would not
-/// enforce — compaction, tiered storage, replication throttles, preallocation, timestamp
-/// bounds, compression levels and index sizing are not in the engine.
-const UNHONOURED_TOPIC_CONFIGS: &[&str] = &[
-    "compression.gzip.level",
-    "compression.lz4.level",
-    "compression.zstd.level",
-    "delete.retention.ms",
-    "file.delete.delay.ms",
-    "follower.replication.throttled.replicas",
-    "leader.replication.throttled.replicas",
-    "local.retention.bytes",
-    "local.retention.ms",
-    "max.compaction.lag.ms",
-    "message.timestamp.after.max.ms",
-    "message.timestamp.before.max.ms",
-    "min.cleanable.dirty.ratio",
-    "min.compaction.lag.ms",
-    "preallocate",
-    "remote.log.copy.disable",
-    "remote.log.delete.on.disable",
-    "remote.storage.enable",
-    "segment.index.bytes",
-    "segment.jitter.ms",
-];
-
+/// Whether a line is one of the deliberate differences (here or in `e2e::differences`).
 fn deliberate(line: &str) -> bool {
+    let config = line
+        .strip_prefix("config ")
+        .and_then(|rest| rest.split('=').next());
     DELIBERATE.iter().any(|(p, _)| line.starts_with(p))
-        || UNHONOURED_TOPIC_CONFIGS
-            .iter()
-            .any(|c| line.starts_with(&format!("config {c}=")))
+        || config.is_some_and(differences::config_differs)
 }
 
 /// Runs `scenario` on both brokers and compares the outputs.

@@ -50,7 +50,7 @@ fn without_authorizer(broker: &Broker) -> Option<(i16, Option<StrBytes>)> {
     (!broker.security.authorizer.enabled).then(|| {
         (
             ResponseError::SecurityDisabled.code(),
-            Some(s("no authorizer is configured on this broker")),
+            Some(s("No Authorizer is configured on the broker")),
         )
     })
 }

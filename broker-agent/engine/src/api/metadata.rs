@@ -175,6 +175,29 @@ async fn cluster_metadata(
     (brokers, topics, controller)
 }
 
+/// Every topic's name, from the quorum's image in cluster mode.
+pub(crate) fn topic_names(broker: &Broker) -> Vec<String> {
+    match broker.quorum() {
+        Some(q) => q.image().topics.keys().cloned().collect(),
+        None => broker.topics().iter().map(|t| t.name.clone()).collect(),
+    }
+}
+
+/// One topic as the newest Metadata version describes it, if it exists.
+pub(crate) fn topic_view(broker: &Broker, name: &str) -> Option<MetadataResponseTopic> {
+    const NEWEST: i16 = 12;
+    match broker.quorum() {
+        Some(q) => q
+            .image()
+            .topics
+            .get(name)
+            .map(|t| describe_replicated(name, t, NEWEST)),
+        None => broker
+            .topic(name)
+            .map(|t| describe_topic(broker, &t, NEWEST)),
+    }
+}
+
 fn unauthorized_topic(name: &str) -> MetadataResponseTopic {
     MetadataResponseTopic::default()
         .with_name(Some(topic_name(name)))

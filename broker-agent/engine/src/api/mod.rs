@@ -7,10 +7,12 @@ mod admin;
 pub(crate) mod authz;
 mod config_catalog;
 mod configs;
+mod describe_topic_partitions;
 mod epochs;
 mod fetch;
 mod groups;
 mod list_offsets;
+mod log_dirs;
 mod metadata;
 mod produce;
 mod producers;
@@ -28,6 +30,7 @@ use kafka_protocol::{
         CreateTopicsRequest, DeleteAclsRequest, DeleteGroupsRequest, DeleteRecordsRequest,
         DeleteTopicsRequest, DescribeAclsRequest, DescribeClientQuotasRequest,
         DescribeClusterRequest, DescribeConfigsRequest, DescribeGroupsRequest,
+        DescribeLogDirsRequest, DescribeTopicPartitionsRequest,
         DescribeUserScramCredentialsRequest, FetchRequest, FindCoordinatorRequest,
         HeartbeatRequest, IncrementalAlterConfigsRequest, InitProducerIdRequest, JoinGroupRequest,
         LeaveGroupRequest, ListGroupsRequest, ListOffsetsRequest, MetadataRequest,
@@ -53,6 +56,8 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DeleteTopics, 1, 6),
     (ApiKey::CreatePartitions, 0, 3),
     (ApiKey::DescribeCluster, 0, 1),
+    (ApiKey::DescribeTopicPartitions, 0, 0),
+    (ApiKey::DescribeLogDirs, 1, 4),
     (ApiKey::FindCoordinator, 0, 4),
     (ApiKey::JoinGroup, 0, 7),
     (ApiKey::SyncGroup, 0, 5),
@@ -296,6 +301,12 @@ async fn dispatch(
         ApiKey::DescribeCluster => answer!(DescribeClusterRequest, |r| metadata::describe_cluster(
             broker, r, version, &client
         )),
+        ApiKey::DescribeLogDirs => answer!(DescribeLogDirsRequest, |r| {
+            log_dirs::describe_log_dirs(broker, r, version, &client)
+        }),
+        ApiKey::DescribeTopicPartitions => answer!(DescribeTopicPartitionsRequest, |r| {
+            describe_topic_partitions::describe_topic_partitions(broker, r, &client)
+        }),
         ApiKey::CreateTopics => answer!(CreateTopicsRequest, |r| admin::create_topics(
             broker, r, version, &client
         )
