@@ -124,7 +124,12 @@ pub fn produce_throughput(
 
 /// Reads `count` records from the start: MB/s of record values.
 pub fn consume_throughput(base: &ClientConfig, topic: &str, count: u64) -> anyhow::Result<f64> {
-    let c: BaseConsumer = base.clone().set("group.id", "bench").create()?;
+    // Assigned partitions and no commits: reading involves no group coordinator.
+    let c: BaseConsumer = base
+        .clone()
+        .set("group.id", "bench")
+        .set("enable.auto.commit", "false")
+        .create()?;
     let mut tpl = TopicPartitionList::new();
     for p in 0..PARTITIONS {
         tpl.add_partition_offset(topic, p, Offset::Beginning)?;

@@ -7,12 +7,14 @@
 //! - Flush policy, the same on both sides and stated: every topic has `flush.ms=1000`
 //!   (the engine's default); Kafka runs its flush scheduler every second to honour it.
 //! - One node each with RF 1, then three nodes each (one quorum) with RF 1 acks=1 beside
-//!   RF 3 acks=all.
+//!   RF 3 acks=all. Before each side starts, the disk writes back what the previous one
+//!   left dirty, and each side's data is deleted when it stops.
 //! - Prints produce and consume MB/s, p50/p99/p99.9 delivery latency at a fixed rate, the
 //!   brokers' CPU seconds per GB moved and peak RSS, and engine/Kafka ratios.
 //!
 //! Run: `cargo build --release -p broker-agent -p tideway-bench &&
-//! /var/cache/tideway/target/release/versus [--dir DIR] [--scale F]` (the reference jars
+//! /var/cache/tideway/target/release/versus [--dir DIR] [--scale F] [--part single|three]`
+//! (the reference jars
 //! come from `./tideway test`, or `TIDEWAY_REFERENCE_KAFKA_LIBS`).
 
 use std::path::{Path, PathBuf};
@@ -34,6 +36,7 @@ const FLUSH: (&str, &str) = ("flush.ms", "1000");
 /// Records per second and seconds of the fixed-rate latency runs.
 const LATENCY_RATE: u64 = 1000;
 const LATENCY_SECS: u64 = 5;
+const WARM_UP_SECS: u64 = 2;
 
 /// One measured row of one side.
 #[derive(Clone, Copy, Default)]
@@ -65,6 +68,20 @@ fn ms(l: Option<Latency>, pick: fn(&Latency) -> std::time::Duration) -> f64 {
     l.map_or(f64::NAN, |l| pick(&l).as_secs_f64() * 1e3)
 }
 
+/// Latency at the fixed rate on a new topic, measured after the same rate has run for
+/// `WARM_UP_SECS` and been discarded: a fresh partition's first seconds (Kafka creates
+/// and maps its index files, a follower finds the partition on its next fetch, the JIT
+/// compiles the path) are not what a running cluster shows.
+fn warm_latency(
+    client: &rdkafka::ClientConfig,
+    topic: &str,
+    size: usize,
+    acks: &str,
+) -> anyhow::Result<Latency> {
+    latency(client, topic, size, LATENCY_RATE, WARM_UP_SECS, acks)?;
+    latency(client, topic, size, LATENCY_RATE, LATENCY_SECS, acks)
+}
+
 /// The single-node workloads on one side.
 fn single(kind: Kind, dir: &Path, records: &[(usize, u64)]) -> anyhow::Result<Single> {
     let side = Side::start(kind, dir, 1)?;
@@ -81,7 +98,7 @@ fn single(kind: Kind, dir: &Path, records: &[(usize, u64)]) -> anyhow::Result<Si
             bytes_moved += 2.0 * (count * size as u64) as f64;
             let lt = format!("versus-lat-{size}-{acks}");
             side.create_topic(&lt, 1, &[FLUSH])?;
-            let latency = latency(&client, &lt, size, LATENCY_RATE, LATENCY_SECS, acks)?;
+            let latency = warm_latency(&client, &lt, size, acks)?;
             let tool_topic = format!("versus-tool-{size}-{acks}");
             side.create_topic(&tool_topic, 1, &[FLUSH])?;
             let produced =
@@ -110,9 +127,13 @@ fn single(kind: Kind, dir: &Path, records: &[(usize, u64)]) -> anyhow::Result<Si
 }
 
 /// The three-node workloads on one side: (RF, acks) → row.
-fn three(kind: Kind, dir: &Path, count: u64) -> anyhow::Result<Vec<((i32, &'static str), Row)>> {
+/// What one side did in the three-node part: rows by (RF, acks), and CPU seconds.
+type Three = (Vec<((i32, &'static str), Row)>, f64);
+
+fn three(kind: Kind, dir: &Path, count: u64) -> anyhow::Result<Three> {
     let side = Side::start(kind, dir, 3)?;
     let client = side.client();
+    let cpu_before = side.cpu_seconds()?;
     let mut rows = Vec::new();
     for (replicas, acks) in [(1, "1"), (3, "all")] {
         let topic = format!("versus-rf{replicas}");
@@ -121,9 +142,7 @@ fn three(kind: Kind, dir: &Path, count: u64) -> anyhow::Result<Vec<((i32, &'stat
         let consume_mbs = consume_throughput(&client, &topic, count)?;
         let lt = format!("versus-lat-rf{replicas}");
         side.create_topic(&lt, replicas, &[FLUSH])?;
-        // Followers pick a new partition up on their next fetch: warm up first.
-        produce_throughput(&client, &lt, 1000, 1024, acks)?;
-        let latency = latency(&client, &lt, 1024, LATENCY_RATE, LATENCY_SECS, acks)?;
+        let latency = warm_latency(&client, &lt, 1024, acks)?;
         rows.push((
             (replicas, acks),
             Row {
@@ -134,7 +153,7 @@ fn three(kind: Kind, dir: &Path, count: u64) -> anyhow::Result<Vec<((i32, &'stat
             },
         ));
     }
-    Ok(rows)
+    Ok((rows, side.cpu_seconds()? - cpu_before))
 }
 
 fn print_pair(label: &str, unit: &str, kafka: f64, engine: f64) {
@@ -211,13 +230,26 @@ fn main() -> anyhow::Result<()> {
     );
     println!(
         "flush policy on both: topic {}={} (Kafka: log.flush.scheduler.interval.ms=1000); \
-         {} partitions; latency: {LATENCY_RATE} records/s for {LATENCY_SECS} s, linger.ms=0",
+         {} partitions; latency: {LATENCY_RATE} records/s for {LATENCY_SECS} s after \
+         {WARM_UP_SECS} s of warm-up, linger.ms=0",
         FLUSH.0,
         FLUSH.1,
         load::PARTITIONS
     );
-    let kafka = single(Kind::Kafka, dir.path(), &records)?;
-    let engine = single(Kind::Engine, dir.path(), &records)?;
+    let part = arg("--part").unwrap_or_default();
+    if part != "three" {
+        single_part(dir.path(), &records)?;
+    }
+    if part != "single" {
+        three_part(dir.path(), n(200_000.0))?;
+    }
+    Ok(())
+}
+
+/// One node each: the rows, then the resources.
+fn single_part(dir: &Path, records: &[(usize, u64)]) -> anyhow::Result<()> {
+    let kafka = single(Kind::Kafka, dir, records)?;
+    let engine = single(Kind::Engine, dir, records)?;
     println!(
         "\n  {:<34} {:>10} {:>10} {:<5} {:>8}",
         "", "Kafka", "engine", "", "engine/Kafka"
@@ -240,14 +272,19 @@ fn main() -> anyhow::Result<()> {
     );
     print_pair("peak RSS", "MiB", kafka.rss_mib, engine.rss_mib);
 
-    let count = n(200_000.0);
-    let kafka3 = three(Kind::Kafka, dir.path(), count)?;
-    let engine3 = three(Kind::Engine, dir.path(), count)?;
+    Ok(())
+}
+
+/// Three nodes each: RF 1 acks=1 beside RF 3 acks=all.
+fn three_part(dir: &Path, count: u64) -> anyhow::Result<()> {
+    let (kafka3, kafka_cpu) = three(Kind::Kafka, dir, count)?;
+    let (engine3, engine_cpu) = three(Kind::Engine, dir, count)?;
     println!("\nthree nodes each, one quorum, 1 KiB records ({count} records)");
     for ((key, k), (_, e)) in kafka3.iter().zip(&engine3) {
         println!("RF {} acks={}", key.0, key.1);
         print_row(k, e, false);
     }
+    print_pair("CPU seconds, all three nodes", "s", kafka_cpu, engine_cpu);
     let ratio = |rows: &[((i32, &str), Row)]| rows[1].1.produce_mbs / rows[0].1.produce_mbs;
     println!(
         "RF 3 acks=all throughput / RF 1 acks=1 throughput: Kafka {:.2}, engine {:.2}",

@@ -33,12 +33,22 @@ pub struct Side {
     _dir: tempfile::TempDir,
 }
 
+/// Writes every dirty page back (sync(1)) and waits for it.
+pub fn settle_disk() -> anyhow::Result<()> {
+    let status = std::process::Command::new("sync").status()?;
+    anyhow::ensure!(status.success(), "sync failed: {status}");
+    Ok(())
+}
+
 /// Clock ticks per second of `/proc/<pid>/stat` times (USER_HZ, 100 on Linux).
 const TICKS_PER_SECOND: f64 = 100.0;
 
 impl Side {
-    /// Starts `nodes` nodes of `kind` with their data in a new directory under `parent`.
+    /// Starts `nodes` nodes of `kind` with their data in a new directory under `parent`,
+    /// once the disk has written back what earlier runs left dirty (so one side's
+    /// writeback never lands in the other's numbers).
     pub fn start(kind: Kind, parent: &Path, nodes: usize) -> anyhow::Result<Side> {
+        settle_disk()?;
         let dir = tempfile::tempdir_in(parent)?;
         let running = match kind {
             Kind::Kafka => Running::Kafka(ReferenceKafka::start_with(&KafkaOptions {
@@ -62,11 +72,41 @@ impl Side {
                 .collect::<Vec<_>>()
                 .join(","),
         };
-        Ok(Side {
+        let side = Side {
             bootstrap,
             running,
             _dir: dir,
-        })
+        };
+        side.warm_up_groups()?;
+        Ok(side)
+    }
+
+    /// Commits an offset for a consumer group until the commit succeeds: Kafka creates
+    /// its 50-partition `__consumer_offsets` topic on first use, a one-time cost a
+    /// running cluster has long paid, kept out of the measurements on both sides.
+    fn warm_up_groups(&self) -> anyhow::Result<()> {
+        use rdkafka::{
+            consumer::{BaseConsumer, CommitMode, Consumer},
+            Offset, TopicPartitionList,
+        };
+        self.create_topic("versus-warm-up", 1, &[])?;
+        let consumer: BaseConsumer = self
+            .client()
+            .set("group.id", "versus-warm-up")
+            .set("enable.auto.commit", "false")
+            .create()?;
+        let mut offsets = TopicPartitionList::new();
+        offsets.add_partition_offset("versus-warm-up", 0, Offset::Offset(0))?;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        loop {
+            match consumer.commit(&offsets, CommitMode::Sync) {
+                Ok(()) => return Ok(()),
+                Err(e) if std::time::Instant::now() > deadline => {
+                    return Err(e).context("the group coordinator never answered")
+                }
+                Err(_) => std::thread::sleep(std::time::Duration::from_millis(200)),
+            }
+        }
     }
 
     pub fn client(&self) -> ClientConfig {

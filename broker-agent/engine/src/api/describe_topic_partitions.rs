@@ -33,11 +33,7 @@ type Page = (Vec<(String, Range<i32>)>, Option<(String, i32)>);
 /// Which partitions of which topics (sorted by name, with their partition counts) one
 /// page holds, starting at `cursor`, at most `limit` partitions; and where the next page
 /// starts, if anything is left.
-pub fn page(
-    topics: &[(String, i32)],
-    cursor: Option<(&str, i32)>,
-    limit: i32,
-) -> Page {
+pub fn page(topics: &[(String, i32)], cursor: Option<(&str, i32)>, limit: i32) -> Page {
     let mut left = limit.max(1);
     let mut out = Vec::new();
     let start = cursor.map_or(0, |(name, _)| {
