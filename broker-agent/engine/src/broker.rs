@@ -561,12 +561,26 @@ impl Broker {
             .sum()
     }
 
-    /// Flushes partitions whose `flush.ms` has passed.
+    /// Flushes partitions whose `flush.ms` has passed; the fsync runs with the log
+    /// released, so producers and fetches of the partition are not held up by it.
     pub fn flush_due(&self) {
         for p in self.all_partitions() {
-            let mut log = p.log.lock().unwrap_or_else(|e| e.into_inner());
-            if let Err(e) = log.flush_if_due() {
+            let pending = p
+                .log
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .begin_due_flush();
+            let failed = match pending {
+                Ok(Some(flush)) => flush.sync().err().map(crate::log::LogError::Io),
+                Ok(None) => None,
+                Err(e) => Some(e),
+            };
+            if let Some(e) = failed {
                 tracing::error!(error = %e, "flush failed");
+                p.log
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .flush_failed();
             }
         }
     }

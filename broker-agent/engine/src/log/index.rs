@@ -104,6 +104,13 @@ impl<E: Entry> Index<E> {
         Ok(())
     }
 
+    /// Writes buffered entries to the file and hands back a handle to force it to disk
+    /// later, without holding the index.
+    pub fn write_out(&mut self) -> io::Result<File> {
+        self.flush(false)?;
+        self.file.try_clone()
+    }
+
     /// Drops every entry and empties the file (before a rebuild).
     pub fn clear(&mut self) -> io::Result<()> {
         self.entries.clear();

@@ -13,7 +13,7 @@ use std::{
     collections::BTreeMap,
     io,
     path::{Path, PathBuf},
-    time::Instant,
+    time::{Duration, Instant},
 };
 
 use bytes::Bytes;
@@ -369,16 +369,30 @@ impl PartitionLog {
         Ok(())
     }
 
-    /// Flushes when the oldest unflushed data has waited `flush.ms`.
-    pub fn flush_if_due(&mut self) -> Result<(), LogError> {
+    /// When the oldest unflushed data has waited `flush.ms`: handles to force what was
+    /// appended so far to disk once the caller has released the log, so appends and reads
+    /// go on during the fsync (as in Kafka, whose flusher does not hold the log either).
+    /// Data appended meanwhile waits for the next flush. If the fsync fails the caller
+    /// calls `flush_failed`, which arms the next one at once.
+    pub fn begin_due_flush(&mut self) -> Result<Option<PendingFlush>, LogError> {
         let due = self
             .oldest_unflushed
             .is_some_and(|t| t.elapsed().as_millis() as i64 >= self.config.flush_ms);
-        if due {
-            self.flush()
-        } else {
-            Ok(())
+        if !due {
+            return Ok(None);
         }
+        let files = self.active_mut().sync_handles()?;
+        self.unflushed_records = 0;
+        self.oldest_unflushed = None;
+        Ok(Some(PendingFlush { files }))
+    }
+
+    /// A flush begun with `begin_due_flush` failed: the data counts as unflushed again.
+    pub fn flush_failed(&mut self) {
+        let overdue = Instant::now()
+            .checked_sub(Duration::from_millis(self.config.flush_ms.max(0) as u64))
+            .unwrap_or_else(Instant::now);
+        self.oldest_unflushed = Some(overdue);
     }
 
     /// Batches from `offset` up to `max_bytes` (at least one batch); `None` at the log end.
@@ -530,6 +544,20 @@ impl PartitionLog {
         let dir = self.dir.clone();
         drop(self);
         std::fs::remove_dir_all(dir)
+    }
+}
+
+/// An fsync of a log's active segment to run without holding the log.
+pub struct PendingFlush {
+    files: [std::fs::File; 3],
+}
+
+impl PendingFlush {
+    pub fn sync(self) -> std::io::Result<()> {
+        for f in &self.files {
+            f.sync_data()?;
+        }
+        Ok(())
     }
 }
 

@@ -219,6 +219,16 @@ impl Segment {
         self.times.flush(sync)
     }
 
+    /// Handles to the data and index files, their buffered entries written, for an fsync
+    /// done without holding the segment (see `PartitionLog::begin_due_flush`).
+    pub fn sync_handles(&mut self) -> io::Result<[File; 3]> {
+        Ok([
+            self.file.try_clone()?,
+            self.offsets.write_out()?,
+            self.times.write_out()?,
+        ])
+    }
+
     /// Batches from the one holding `offset`, up to `max_bytes` (at least one whole batch,
     /// so a consumer is never stuck behind a batch larger than its limit).
     pub fn read(&self, offset: i64, max_bytes: usize) -> io::Result<Option<Bytes>> {

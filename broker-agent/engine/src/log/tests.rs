@@ -327,3 +327,34 @@ fn a_follower_copies_batches_and_cuts_back_to_an_epoch_boundary() {
         (9, Some(1))
     );
 }
+
+#[test]
+fn a_due_flush_runs_without_the_log_and_a_failed_one_is_due_again() {
+    let dir = tempfile::tempdir().expect("dir");
+    let config = LogConfig {
+        flush_ms: 60_000,
+        ..LogConfig::default()
+    };
+    let mut log = PartitionLog::open(dir.path(), config, false).expect("open");
+    assert!(
+        log.begin_due_flush().expect("begin").is_none(),
+        "nothing to flush"
+    );
+    log.append(&mut batch(3, now(), Compression::None), 0)
+        .expect("append");
+    assert!(
+        log.begin_due_flush().expect("begin").is_none(),
+        "not due before flush.ms"
+    );
+    log.flush_failed();
+    let pending = log.begin_due_flush().expect("begin").expect("due again");
+    // The log is free while the fsync runs: appends go on.
+    log.append(&mut batch(2, now(), Compression::None), 0)
+        .expect("append during the flush");
+    pending.sync().expect("fsync");
+    assert!(
+        log.begin_due_flush().expect("begin").is_none(),
+        "the next flush waits flush.ms from the append made during this one"
+    );
+    assert_eq!(log.log_end_offset(), 5);
+}
