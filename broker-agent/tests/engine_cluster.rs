@@ -348,3 +348,72 @@ async fn a_topic_recreated_while_a_broker_was_down_never_gets_the_old_records_ba
         (0..5).map(|i| format!("new-{i}")).collect::<Vec<_>>()
     );
 }
+
+/// Kafka's `kafka-metadata-quorum` (from the reference jars) reads the engine's quorum:
+/// one leader among the three voters at the quorum's epoch, and every voter listed.
+#[test]
+fn kafkas_metadata_quorum_tool_describes_the_engines_quorum() {
+    let c = Cluster::start("");
+    for i in 0..3 {
+        c.until_brokers(i, 3);
+    }
+    let quorum_tool = |what: &str| {
+        let out = e2e::reference_kafka::run_tool(
+            "org.apache.kafka.tools.MetadataQuorumCommand",
+            &["--bootstrap-server", &c.bootstrap(), "describe", what],
+            "",
+        )
+        .expect("java");
+        assert!(
+            out.status.success(),
+            "kafka-metadata-quorum describe {what}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let status = quorum_tool("--status");
+    let field = |name: &str| -> String {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}:")))
+            .unwrap_or_else(|| panic!("no {name} in:\n{status}"))
+            .trim()
+            .to_owned()
+    };
+    let leader: i32 = field("LeaderId").parse().expect("a leader id");
+    assert!(
+        (1..=3).contains(&leader),
+        "the leader is a voter:\n{status}"
+    );
+    assert!(
+        field("LeaderEpoch").parse::<i64>().expect("an epoch") >= 1,
+        "{status}"
+    );
+    assert!(
+        field("HighWatermark")
+            .parse::<i64>()
+            .expect("a high watermark")
+            > 0
+    );
+    let voters = field("CurrentVoters");
+    for id in 1..=3 {
+        assert!(
+            voters.contains(&format!("\"id\": {id}")),
+            "voter {id} in {voters}"
+        );
+    }
+    let replication = quorum_tool("--replication");
+    let roles: Vec<&str> = replication
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().last())
+        .collect();
+    assert_eq!(
+        (
+            roles.iter().filter(|r| **r == "Leader").count(),
+            roles.iter().filter(|r| **r == "Follower").count()
+        ),
+        (1, 2),
+        "one leader and two followers:\n{replication}"
+    );
+}

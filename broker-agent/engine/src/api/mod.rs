@@ -16,6 +16,7 @@ mod log_dirs;
 mod metadata;
 mod produce;
 mod producers;
+mod quorum;
 mod quotas;
 mod scram;
 pub mod session;
@@ -30,7 +31,7 @@ use kafka_protocol::{
         CreateTopicsRequest, DeleteAclsRequest, DeleteGroupsRequest, DeleteRecordsRequest,
         DeleteTopicsRequest, DescribeAclsRequest, DescribeClientQuotasRequest,
         DescribeClusterRequest, DescribeConfigsRequest, DescribeGroupsRequest,
-        DescribeLogDirsRequest, DescribeTopicPartitionsRequest,
+        DescribeLogDirsRequest, DescribeQuorumRequest, DescribeTopicPartitionsRequest,
         DescribeUserScramCredentialsRequest, FetchRequest, FindCoordinatorRequest,
         HeartbeatRequest, IncrementalAlterConfigsRequest, InitProducerIdRequest, JoinGroupRequest,
         LeaveGroupRequest, ListGroupsRequest, ListOffsetsRequest, MetadataRequest,
@@ -58,6 +59,7 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DescribeCluster, 0, 1),
     (ApiKey::DescribeTopicPartitions, 0, 0),
     (ApiKey::DescribeLogDirs, 1, 4),
+    (ApiKey::DescribeQuorum, 0, 2),
     (ApiKey::FindCoordinator, 0, 4),
     (ApiKey::JoinGroup, 0, 7),
     (ApiKey::SyncGroup, 0, 5),
@@ -301,6 +303,9 @@ async fn dispatch(
         ApiKey::DescribeCluster => answer!(DescribeClusterRequest, |r| metadata::describe_cluster(
             broker, r, version, &client
         )),
+        ApiKey::DescribeQuorum => answer!(DescribeQuorumRequest, |r| {
+            quorum::describe_quorum(broker, r, version, &client)
+        }),
         ApiKey::DescribeLogDirs => answer!(DescribeLogDirsRequest, |r| {
             log_dirs::describe_log_dirs(broker, r, version, &client)
         }),

@@ -71,6 +71,19 @@ fn raft_config() -> anyhow::Result<Arc<Config>> {
     Ok(Arc::new(config.validate()?))
 }
 
+/// The quorum as one node sees it (DescribeQuorum's view).
+#[derive(Clone, Debug)]
+pub struct QuorumStatus {
+    pub leader: Option<u64>,
+    /// The Raft term: Kafka's leader epoch of the metadata partition.
+    pub term: u64,
+    /// The index after the last entry this node applied (committed entries only).
+    pub committed_end: i64,
+    /// Each voter's log end as far as this node knows: its own always, the others' only
+    /// while it leads (from replication progress).
+    pub log_ends: BTreeMap<u64, Option<i64>>,
+}
+
 impl MetadataQuorum {
     /// Starts this voter: opens its log and snapshot under `dir`, listens for its peers on
     /// `listener`, and, on first start, initializes the quorum with `voters` (id →
@@ -151,6 +164,33 @@ impl MetadataQuorum {
     /// The controller listener of voter `id`.
     pub fn voter_address(&self, id: u64) -> Option<String> {
         self.voters.get(&id).cloned()
+    }
+
+    /// What this node knows of the quorum now, for DescribeQuorum.
+    pub fn status(&self) -> QuorumStatus {
+        let m = self.raft.metrics().borrow().clone();
+        let voters: BTreeSet<u64> = m.membership_config.membership().voter_ids().collect();
+        let own_end = m.last_log_index.map_or(0, |i| i as i64 + 1);
+        let log_ends = voters
+            .iter()
+            .map(|id| {
+                let end = if *id == self.node_id {
+                    Some(own_end)
+                } else {
+                    m.replication
+                        .as_ref()
+                        .and_then(|r| r.get(id))
+                        .map(|matched| matched.map_or(0, |l| l.index as i64 + 1))
+                };
+                (*id, end)
+            })
+            .collect();
+        QuorumStatus {
+            leader: m.current_leader,
+            term: m.current_term,
+            committed_end: m.last_applied.map_or(0, |l| l.index as i64 + 1),
+            log_ends,
+        }
     }
 
     /// Voters of the quorum.
