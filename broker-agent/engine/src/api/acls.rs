@@ -16,7 +16,7 @@ use kafka_protocol::{
     ResponseError,
 };
 
-use super::{authz::change_security, Client};
+use super::{authz::change_security, s, Client};
 use crate::{
     broker::Broker,
     security::{
@@ -24,10 +24,6 @@ use crate::{
         SecurityChange,
     },
 };
-
-fn s(text: &str) -> StrBytes {
-    StrBytes::from_string(text.to_owned())
-}
 
 /// The `AclFilter` of a DescribeAcls request or a DeleteAcls filter (same field names,
 /// different types).

@@ -22,10 +22,10 @@ use kafka_protocol::{
 use super::{
     blocking,
     config_catalog::{
-        describe, edit_list, topic_config, ConfigType, Described, Levels, STATIC_BROKER_CONFIG,
-        TOPIC_CONFIGS,
+        describe, edit_list, topic_config, ConfigType, Described, Levels, TopicConfigSpec,
+        STATIC_BROKER_CONFIG, TOPIC_CONFIGS,
     },
-    log_error_code, Client,
+    log_error_code, s, Client,
 };
 use crate::{
     broker::{Broker, TopicError},
@@ -41,10 +41,6 @@ const DELETE: i8 = 1;
 const APPEND: i8 = 2;
 const SUBTRACT: i8 = 3;
 
-fn s(text: impl Into<String>) -> StrBytes {
-    StrBytes::from_string(text.into())
-}
-
 /// One described config: its name, type, value, source and synonyms.
 struct Entry {
     name: String,
@@ -52,30 +48,36 @@ struct Entry {
     described: Described,
 }
 
+/// One topic config as Kafka would describe it: value, source and synonym chain.
+fn describe_topic_config(
+    broker: &Broker,
+    overrides: &BTreeMap<String, String>,
+    spec: &TopicConfigSpec,
+) -> Described {
+    let name = spec.name;
+    let (configured, built_in) = match LogConfig::default().value_of(name) {
+        Some(built_in) => (broker.config.log.value_of(name), built_in),
+        None => (None, passive_default(name).to_owned()),
+    };
+    let levels = Levels {
+        topic: overrides.get(name).map(String::as_str),
+        // A KRaft cluster of Kafka 4 writes this one as a cluster-wide default when its
+        // storage is formatted, and reports it so.
+        dynamic_default: (name == "min.insync.replicas").then_some("1"),
+        static_broker: configured.as_deref().filter(|v| *v != built_in),
+        built_in: &built_in,
+    };
+    describe(spec, &levels)
+}
+
 /// Every config of a topic, described as Kafka would.
 fn topic_configs(broker: &Broker, overrides: &BTreeMap<String, String>) -> Vec<Entry> {
-    let stock = LogConfig::default();
     TOPIC_CONFIGS
         .iter()
-        .map(|spec| {
-            let name = spec.name;
-            let (configured, built_in) = match stock.value_of(name) {
-                Some(built_in) => (broker.config.log.value_of(name), built_in),
-                None => (None, passive_default(name).to_owned()),
-            };
-            let levels = Levels {
-                topic: overrides.get(name).map(String::as_str),
-                // A KRaft cluster of Kafka 4 writes this one as a cluster-wide default when
-                // its storage is formatted, and reports it so.
-                dynamic_default: (name == "min.insync.replicas").then_some("1"),
-                static_broker: configured.as_deref().filter(|v| *v != built_in),
-                built_in: &built_in,
-            };
-            Entry {
-                name: name.to_owned(),
-                kind: spec.kind,
-                described: describe(spec, &levels),
-            }
+        .map(|spec| Entry {
+            name: spec.name.to_owned(),
+            kind: spec.kind,
+            described: describe_topic_config(broker, overrides, spec),
         })
         .collect()
 }
@@ -91,13 +93,11 @@ fn passive_default(name: &str) -> &'static str {
     }
 }
 
-/// The current value of a topic config: its override, else the broker's default.
+/// The current value of a topic config (as DescribeConfigs reports it).
 fn current_value(broker: &Broker, overrides: &BTreeMap<String, String>, name: &str) -> String {
-    overrides
-        .get(name)
-        .cloned()
-        .or_else(|| broker.config.log.value_of(name))
-        .unwrap_or_else(|| passive_default(name).to_owned())
+    topic_config(name)
+        .map(|spec| describe_topic_config(broker, overrides, spec).0)
+        .unwrap_or_default()
 }
 
 fn broker_configs(broker: &Broker) -> Vec<Entry> {

@@ -4,7 +4,7 @@
 //! same view as Metadata; the engine keeps no eligible leader replicas, so those lists
 //! are empty, as Kafka's are with ELR off.
 
-use std::{ops::Range, sync::Arc};
+use std::{collections::HashMap, ops::Range, sync::Arc};
 
 use kafka_protocol::{
     messages::{
@@ -119,10 +119,11 @@ pub fn describe_topic_partitions(
         cursor.as_ref().map(|(t, p)| (t.as_str(), *p)),
         limit,
     );
+    let by_name: HashMap<&str, _> = views.iter().map(|(n, v)| (n.as_str(), v)).collect();
     let mut topics: Vec<DescribeTopicPartitionsResponseTopic> = pages
         .into_iter()
         .filter_map(|(name, range)| {
-            let (_, view) = views.iter().find(|(n, _)| *n == name)?;
+            let view = by_name.get(name.as_str())?;
             let partitions = view.partitions[range.start as usize..range.end as usize]
                 .iter()
                 .map(|p| {

@@ -23,21 +23,16 @@ use kafka_protocol::{
         OffsetCommitRequest, OffsetCommitResponse, OffsetFetchRequest, OffsetFetchResponse,
         SyncGroupRequest, SyncGroupResponse,
     },
-    protocol::StrBytes,
     ResponseError,
 };
 
-use super::{blocking, metadata::topic_name, Client};
+use super::{blocking, metadata::topic_name, s, Client};
 use crate::{
     broker::Broker,
     cluster::sync as cluster,
     groups::{store::Committed, JoinRequest},
     security::acl::op,
 };
-
-fn s(text: impl Into<String>) -> StrBytes {
-    StrBytes::from_string(text.into())
-}
 
 fn group_id(text: &str) -> GroupId {
     GroupId(s(text))

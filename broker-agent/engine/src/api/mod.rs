@@ -39,12 +39,17 @@ use kafka_protocol::{
         RequestHeader, ResponseHeader, SaslAuthenticateRequest, SaslHandshakeRequest,
         SyncGroupRequest,
     },
-    protocol::{Decodable, Encodable, HeaderVersion},
+    protocol::{Decodable, Encodable, HeaderVersion, StrBytes},
     ResponseError,
 };
 
 use self::session::{SaslOutcome, Session};
 use crate::broker::Broker;
+
+/// A protocol string from any text.
+pub(crate) fn s(text: impl Into<String>) -> StrBytes {
+    StrBytes::from_string(text.into())
+}
 
 /// The APIs and versions this broker implements, exactly as advertised in ApiVersions.
 pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[

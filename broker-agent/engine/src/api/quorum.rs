@@ -12,19 +12,14 @@ use kafka_protocol::{
         describe_quorum_response::{Listener, Node, PartitionData, ReplicaState, TopicData},
         BrokerId, DescribeQuorumRequest, DescribeQuorumResponse,
     },
-    protocol::StrBytes,
     ResponseError,
 };
 
-use super::Client;
+use super::{s, Client};
 use crate::{broker::Broker, cluster::QuorumStatus, security::acl::op};
 
 /// The topic Kafka's metadata log goes by; the engine's Raft log stands for it.
 const METADATA_TOPIC: &str = "__cluster_metadata";
-
-fn s(text: impl Into<String>) -> StrBytes {
-    StrBytes::from_string(text.into())
-}
 
 fn replica(id: i32, log_end: Option<i64>) -> ReplicaState {
     ReplicaState::default()

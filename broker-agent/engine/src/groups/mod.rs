@@ -292,13 +292,19 @@ impl Coordinator {
         if group.members.len() == 1 || group.protocol_type.is_none() {
             group.protocol_type = Some(req.protocol_type);
         }
+        self.rebalance_for_join(&req.group_id, group, store);
+        Pending::Wait(rx)
+    }
+
+    /// A member is waiting in JoinGroup: start a rebalance unless one is preparing, and
+    /// complete it at once when every member has joined (and no initial delay holds it).
+    fn rebalance_for_join(self: &Arc<Self>, name: &str, group: &mut Group, store: &mut GroupStore) {
         if group.state != GroupState::PreparingRebalance {
-            self.start_rebalance(&req.group_id, group);
+            self.start_rebalance(name, group);
         }
         if !group.initial && group.members.values().all(|m| m.join_waiter.is_some()) {
-            complete_join(&req.group_id, group, store);
+            complete_join(name, group, store);
         }
-        Pending::Wait(rx)
     }
 
     /// Moves a group to PreparingRebalance and arms the timer that completes it.

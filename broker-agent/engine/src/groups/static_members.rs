@@ -8,8 +8,7 @@ use kafka_protocol::ResponseError;
 use tokio::{sync::oneshot, time::Instant};
 
 use super::{
-    complete_join, failed, store::GroupStore, Coordinator, Group, GroupState, JoinRequest,
-    JoinResult, Pending,
+    failed, store::GroupStore, Coordinator, Group, GroupState, JoinRequest, JoinResult, Pending,
 };
 
 /// The member id a static member (KIP-345) holds now.
@@ -78,12 +77,7 @@ impl Coordinator {
         let (tx, rx) = oneshot::channel();
         member.join_waiter = Some(tx);
         group.members.insert(new_id, member);
-        if group.state != GroupState::PreparingRebalance {
-            self.start_rebalance(group_id, group);
-        }
-        if !group.initial && group.members.values().all(|m| m.join_waiter.is_some()) {
-            complete_join(group_id, group, store);
-        }
+        self.rebalance_for_join(group_id, group, store);
         Pending::Wait(rx)
     }
 }
