@@ -183,16 +183,28 @@ pub fn latency(
     })
 }
 
+/// Creates a topic of `PARTITIONS` partitions with one replica.
 pub fn create_topic(base: &ClientConfig, name: &str) -> anyhow::Result<()> {
-    create_replicated_topic(base, name, 1)
+    create_topic_with(base, name, 1, &[])
 }
 
-pub fn create_replicated_topic(
+/// Creates a topic, retrying for up to `within` while a new cluster elects its controller
+/// and its brokers register.
+pub fn create_topic_when_ready(
     base: &ClientConfig,
     name: &str,
     replicas: i32,
+    configs: &[(&str, &str)],
+    within: Duration,
 ) -> anyhow::Result<()> {
-    create_topic_with(base, name, replicas, &[])
+    let deadline = Instant::now() + within;
+    loop {
+        match create_topic_with(base, name, replicas, configs) {
+            Ok(()) => return Ok(()),
+            Err(e) if Instant::now() > deadline => return Err(e),
+            Err(_) => std::thread::sleep(Duration::from_millis(200)),
+        }
+    }
 }
 
 /// Creates a topic of `PARTITIONS` partitions with `configs`.

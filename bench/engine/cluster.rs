@@ -4,24 +4,12 @@
 
 use std::path::Path;
 
-use rdkafka::ClientConfig;
-
 use super::{
-    broker::start_cluster, create_replicated_topic, latency, plaintext, produce_throughput,
+    broker::start_cluster, latency, load::create_topic_when_ready, plaintext, produce_throughput,
 };
 
-/// Retries topic creation while the quorum elects its controller and brokers register.
-fn create_when_ready(base: &ClientConfig, name: &str, replicas: i32) -> anyhow::Result<()> {
-    let mut last = None;
-    for _ in 0..100 {
-        match create_replicated_topic(base, name, replicas) {
-            Ok(()) => return Ok(()),
-            Err(e) => last = Some(e),
-        }
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
-    Err(last.unwrap_or_else(|| anyhow::anyhow!("topic {name} not created")))
-}
+/// How long a topic creation may wait for the new cluster's quorum and registrations.
+const CLUSTER_READY: std::time::Duration = std::time::Duration::from_secs(20);
 
 pub fn run(dir: &Path, count: u64) -> anyhow::Result<()> {
     let brokers = start_cluster(dir)?;
@@ -36,10 +24,10 @@ pub fn run(dir: &Path, count: u64) -> anyhow::Result<()> {
     let mut rows = Vec::new();
     for (replicas, acks) in [(1, "1"), (3, "all")] {
         let topic = format!("cluster-rf{replicas}");
-        create_when_ready(&b, &topic, replicas)?;
+        create_topic_when_ready(&b, &topic, replicas, &[], CLUSTER_READY)?;
         let (mbs, rps) = produce_throughput(&b, &topic, count, 1024, acks)?;
         let lt = format!("cluster-lat-rf{replicas}");
-        create_when_ready(&b, &lt, replicas)?;
+        create_topic_when_ready(&b, &lt, replicas, &[], CLUSTER_READY)?;
         // Followers pick a new partition up when their current fetch returns (up to
         // 500 ms, as with Kafka's replica.fetch.wait.max.ms): warm up before measuring.
         produce_throughput(&b, &lt, 1000, 1024, acks)?;

@@ -9,10 +9,12 @@
 
 use std::{
     io::Write,
-    path::{Path, PathBuf},
+    path::Path,
     time::{Duration, Instant},
 };
 
+#[path = "../common/args.rs"]
+mod args;
 #[path = "../common/broker.rs"]
 mod broker;
 mod cluster;
@@ -23,10 +25,7 @@ mod load;
 mod secure;
 
 use broker::{start_broker, start_broker_with};
-use load::{
-    consume_throughput, create_replicated_topic, create_topic, latency, plaintext,
-    produce_throughput,
-};
+use load::{consume_throughput, create_topic, latency, plaintext, produce_throughput};
 
 /// Sequential writes of `total` bytes in 1 MiB chunks, fsync at most once a second.
 fn raw_write(dir: &Path, total: u64) -> anyhow::Result<f64> {
@@ -50,22 +49,10 @@ fn raw_write(dir: &Path, total: u64) -> anyhow::Result<f64> {
     Ok(written as f64 / secs / 1e6)
 }
 
-fn arg(name: &str) -> Option<String> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1).cloned())
-}
-
 fn main() -> anyhow::Result<()> {
-    let base = PathBuf::from(arg("--dir").unwrap_or_else(|| "/var/tmp/tideway-bench".into()));
-    let scale: f64 = arg("--scale")
-        .map(|s| s.parse())
-        .transpose()?
-        .unwrap_or(1.0);
-    let n = |base: f64| (base * scale).max(1000.0) as u64;
-    std::fs::create_dir_all(&base)?;
-    let dir = tempfile::tempdir_in(&base)?;
+    let scale = args::Scale::from_args()?;
+    let n = |records: f64| scale.records(records);
+    let dir = args::data_dir()?;
     let broker = start_broker(&dir.path().join("broker"))?;
     let b = plaintext(&broker.bootstrap);
     println!(

@@ -17,8 +17,10 @@
 //! (the reference jars
 //! come from `./tideway test`, or `TIDEWAY_REFERENCE_KAFKA_LIBS`).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+#[path = "../common/args.rs"]
+mod args;
 #[path = "../common/broker.rs"]
 mod broker;
 // bench/engine uses the helpers this benchmark does not.
@@ -28,6 +30,7 @@ mod load;
 mod perf_tools;
 mod sides;
 
+use args::{arg, data_dir, Scale};
 use load::{consume_throughput, latency, produce_throughput, Latency};
 use sides::{Kind, Side};
 
@@ -55,13 +58,6 @@ struct Single {
     cpu_seconds: f64,
     bytes_moved: f64,
     rss_mib: f64,
-}
-
-fn arg(name: &str) -> Option<String> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1).cloned())
 }
 
 fn ms(l: Option<Latency>, pick: fn(&Latency) -> std::time::Duration) -> f64 {
@@ -214,14 +210,9 @@ fn print_row(kafka: &Row, engine: &Row, tools: bool) {
 }
 
 fn main() -> anyhow::Result<()> {
-    let base = PathBuf::from(arg("--dir").unwrap_or_else(|| "/var/tmp/tideway-bench".into()));
-    let scale: f64 = arg("--scale")
-        .map(|s| s.parse())
-        .transpose()?
-        .unwrap_or(1.0);
-    let n = |records: f64| (records * scale).max(1000.0) as u64;
-    std::fs::create_dir_all(&base)?;
-    let dir = tempfile::tempdir_in(&base)?;
+    let scale = Scale::from_args()?;
+    let n = |records: f64| scale.records(records);
+    let dir = data_dir()?;
     let records = [(100usize, n(1_000_000.0)), (1024, n(200_000.0))];
     println!(
         "bench/versus: Apache Kafka {} and the engine, one node each, data under {}",

@@ -11,7 +11,7 @@ use rdkafka::ClientConfig;
 
 use super::{
     broker::{start_broker, start_cluster, Broker},
-    load::{create_topic_with, plaintext},
+    load::{create_topic_when_ready, plaintext},
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -127,14 +127,8 @@ impl Side {
         replicas: i32,
         configs: &[(&str, &str)],
     ) -> anyhow::Result<()> {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-        loop {
-            match create_topic_with(&self.client(), name, replicas, configs) {
-                Ok(()) => return Ok(()),
-                Err(e) if std::time::Instant::now() > deadline => return Err(e),
-                Err(_) => std::thread::sleep(std::time::Duration::from_millis(200)),
-            }
-        }
+        let within = std::time::Duration::from_secs(60);
+        create_topic_when_ready(&self.client(), name, replicas, configs, within)
     }
 
     /// User plus system CPU seconds the side's processes have used so far.
