@@ -21,22 +21,59 @@ const LOG_DIRS: &str = "org.apache.kafka.tools.LogDirsCommand";
 const PRODUCER_PERF: &str = "org.apache.kafka.tools.ProducerPerformance";
 const CONSUMER_PERF: &str = "org.apache.kafka.tools.ConsumerPerformance";
 
-/// Runs a tool against `bootstrap`; its stdout, or a panic with its stderr when it failed.
-fn tool(class: &str, bootstrap: &str, args: &[&str], stdin: &str) -> String {
-    let mut all = vec!["--bootstrap-server", bootstrap];
-    all.extend(args);
-    let out = run_tool(class, &all, stdin).expect("java");
-    assert!(
-        out.status.success(),
-        "{class} {args:?} against {bootstrap} exited with {}: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
+/// Runs a tool that may fail, feeding it `stdin`: (exit code, stdout, stderr).
+fn attempt(class: &str, args: &[&str], stdin: &str) -> (Option<i32>, String, String) {
+    let out = run_tool(class, args, stdin).expect("java");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Runs a tool that must succeed: its stdout, or a panic with its stderr.
+fn succeed(class: &str, args: &[&str], stdin: &str) -> String {
+    let (code, out, err) = attempt(class, args, stdin);
+    assert_eq!(
+        code,
+        Some(0),
+        "{class} {args:?} exited with {code:?}: {err}"
     );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    out
+}
+
+/// Runs a tool against `bootstrap` (`--bootstrap-server`); it must succeed.
+fn tool(class: &str, bootstrap: &str, args: &[&str], stdin: &str) -> String {
+    succeed(
+        class,
+        &[&["--bootstrap-server", bootstrap][..], args].concat(),
+        stdin,
+    )
+}
+
+/// A session's steps: (step, normalised output).
+type Steps = Vec<(&'static str, String)>;
+
+/// Runs `session` against Apache Kafka and against the engine: (Kafka's steps, the
+/// engine's).
+fn on_both(session: fn(&str) -> Steps) -> (Steps, Steps) {
+    let kafka = ReferenceKafka::start().expect("Apache Kafka");
+    let engine = EngineBroker::start(&[]).expect("the engine");
+    (session(&kafka.bootstrap), session(&engine.bootstrap))
+}
+
+/// Every step's output from the engine is the one Kafka gave.
+fn assert_same_steps(reference: &Steps, tried: &Steps) {
+    for ((step, want), (_, got)) in reference.iter().zip(tried) {
+        assert_eq!(
+            got, want,
+            "{step}: the engine's output differs from Kafka's"
+        );
+    }
 }
 
 /// A session with the tools, step by step: (step, normalised output).
-fn session(bootstrap: &str) -> Vec<(&'static str, String)> {
+fn session(bootstrap: &str) -> Steps {
     let create = tool(
         TOPICS,
         bootstrap,
@@ -95,31 +132,13 @@ fn session(bootstrap: &str) -> Vec<(&'static str, String)> {
 
 #[test]
 fn kafkas_cli_tools_see_the_engine_as_they_see_kafka() {
-    let kafka = ReferenceKafka::start().expect("Apache Kafka");
-    let engine = EngineBroker::start(&[]).expect("the engine");
-    let reference = session(&kafka.bootstrap);
+    let (reference, tried) = on_both(session);
     assert_eq!(reference[0].1.trim(), "Created topic tools.");
     assert_eq!(
         reference[3].1, "a\nb\nc\nd",
         "the records consumed from Kafka"
     );
-    let tried = session(&engine.bootstrap);
-    for ((step, want), (_, got)) in reference.iter().zip(&tried) {
-        assert_eq!(
-            got, want,
-            "{step}: the engine's output differs from Kafka's"
-        );
-    }
-}
-
-/// Runs a tool that may fail: (exit code, stdout, stderr).
-fn attempt(class: &str, args: &[&str]) -> (Option<i32>, String, String) {
-    let out = run_tool(class, args, "").expect("java");
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    assert_same_steps(&reference, &tried);
 }
 
 /// The Kafka error a failed tool reports (its class; the broker's own wording of the
@@ -144,7 +163,7 @@ fn comparable_configs(output: &str) -> String {
 }
 
 /// An admin session: configs, SCRAM users, ACLs, log dirs and the perf tools.
-fn admin_session(bootstrap: &str) -> Vec<(&'static str, String)> {
+fn admin_session(bootstrap: &str) -> Steps {
     tool(
         TOPICS,
         bootstrap,
@@ -192,6 +211,7 @@ fn admin_session(bootstrap: &str) -> Vec<(&'static str, String)> {
             &["--alter", "--add-config", "retention.ms=soon"],
         ]
         .concat(),
+        "",
     );
     let scram = tool(
         CONFIGS,
@@ -208,7 +228,8 @@ fn admin_session(bootstrap: &str) -> Vec<(&'static str, String)> {
         "",
     );
     // No authorizer on either broker: the tool reports Kafka's SECURITY_DISABLED.
-    let (acl_code, acl_out, acl_err) = attempt(ACLS, &["--bootstrap-server", bootstrap, "--list"]);
+    let (acl_code, acl_out, acl_err) =
+        attempt(ACLS, &["--bootstrap-server", bootstrap, "--list"], "");
     // kafka-log-dirs prints JSON with the data directory's path: the path is dropped.
     tool(
         PRODUCER,
@@ -233,7 +254,7 @@ fn admin_session(bootstrap: &str) -> Vec<(&'static str, String)> {
     let path = regex::Regex::new(r#""logDir":"[^"]*""#).expect("regex");
     let dirs = path.replace_all(&dirs, r#""logDir":"-""#).into_owned();
     // The producer tool takes its servers among the producer properties.
-    let (code, perf, err) = attempt(
+    let perf = succeed(
         PRODUCER_PERF,
         &[
             "--topic",
@@ -247,11 +268,7 @@ fn admin_session(bootstrap: &str) -> Vec<(&'static str, String)> {
             "--producer-props",
             &format!("bootstrap.servers={bootstrap}"),
         ],
-    );
-    assert_eq!(
-        code,
-        Some(0),
-        "producer-perf-test against {bootstrap}: {err}"
+        "",
     );
     let sent = perf
         .lines()
@@ -293,18 +310,10 @@ fn admin_session(bootstrap: &str) -> Vec<(&'static str, String)> {
 
 #[test]
 fn kafkas_admin_and_perf_tools_see_the_engine_as_they_see_kafka() {
-    let kafka = ReferenceKafka::start().expect("Apache Kafka");
-    let engine = EngineBroker::start(&[]).expect("the engine");
-    let reference = admin_session(&kafka.bootstrap);
+    let (reference, tried) = on_both(admin_session);
     assert_eq!(
         reference[8].1, "2000 records sent",
         "Kafka's perf test summary"
     );
-    let tried = admin_session(&engine.bootstrap);
-    for ((step, want), (_, got)) in reference.iter().zip(&tried) {
-        assert_eq!(
-            got, want,
-            "{step}: the engine's output differs from Kafka's"
-        );
-    }
+    assert_same_steps(&reference, &tried);
 }
