@@ -102,7 +102,8 @@ async fn api_versions_is_honest_and_falls_back_to_v0() {
         .iter()
         .find(|k| k.api_key == ApiKey::Produce as i16)
         .expect("produce listed");
-    assert_eq!((produce.min_version, produce.max_version), (3, 9));
+    // Advertised from 0 like Kafka 4 (older librdkafka needs it, KAFKA-18659) ...
+    assert_eq!((produce.min_version, produce.max_version), (0, 13));
     assert!(
         r.api_keys
             .iter()
@@ -127,6 +128,20 @@ async fn api_versions_is_honest_and_falls_back_to_v0() {
     let v0 = ApiVersionsResponse::decode(&mut resp, 0).expect("v0 body");
     assert_eq!(v0.error_code, ResponseError::UnsupportedVersion.code());
     assert_eq!(v0.api_keys.len(), r.api_keys.len());
+
+    // ... but versions before 3 are refused as Kafka 4 refuses them: the connection closes.
+    let mut old_produce = connect(&broker);
+    let header = RequestHeader::default()
+        .with_request_api_key(ApiKey::Produce as i16)
+        .with_request_api_version(2)
+        .with_correlation_id(4);
+    let mut body = BytesMut::new();
+    header.encode(&mut body, 1).expect("header");
+    let mut frame = BytesMut::new();
+    frame.put_i32(body.len() as i32);
+    frame.extend_from_slice(&body);
+    old_produce.write_all(&frame).expect("write");
+    assert!(closed(&mut old_produce), "Produce v2 closes the connection");
 
     let cluster: DescribeClusterResponse =
         call(&mut connect(&broker), &DescribeClusterRequest::default(), 1);

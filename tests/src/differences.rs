@@ -39,3 +39,94 @@ pub const DIFFERENT_DEFAULTS: &[(&str, &str)] = &[(
 pub fn config_differs(name: &str) -> bool {
     UNHONOURED_TOPIC_CONFIGS.contains(&name) || DIFFERENT_DEFAULTS.iter().any(|(n, _)| *n == name)
 }
+
+/// How the engine's advertised versions of an API fall short of Kafka's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApiGap {
+    /// The engine does not serve the API.
+    Absent,
+    /// The engine serves Kafka's lowest version up to this one.
+    UpTo(i16),
+    /// Neither of the above: never a named gap, only found.
+    Unexplained,
+}
+
+/// The APIs the engine serves less of than Kafka 4.1 does, as `kafka-broker-api-versions`
+/// names them: (API, the gap, why).
+pub const API_GAPS: &[(&str, ApiGap, &str)] = &[
+    ("AddOffsetsToTxn(25)", ApiGap::Absent, TRANSACTIONS),
+    ("AddPartitionsToTxn(24)", ApiGap::Absent, TRANSACTIONS),
+    ("EndTxn(26)", ApiGap::Absent, TRANSACTIONS),
+    ("TxnOffsetCommit(28)", ApiGap::Absent, TRANSACTIONS),
+    ("ListTransactions(66)", ApiGap::Absent, TRANSACTIONS),
+    (
+        "ConsumerGroupHeartbeat(68)",
+        ApiGap::Absent,
+        CONSUMER_PROTOCOL,
+    ),
+    (
+        "ConsumerGroupDescribe(69)",
+        ApiGap::Absent,
+        CONSUMER_PROTOCOL,
+    ),
+    (
+        "CreateDelegationToken(38)",
+        ApiGap::Absent,
+        DELEGATION_TOKENS,
+    ),
+    (
+        "DescribeDelegationToken(41)",
+        ApiGap::Absent,
+        DELEGATION_TOKENS,
+    ),
+    (
+        "ExpireDelegationToken(40)",
+        ApiGap::Absent,
+        DELEGATION_TOKENS,
+    ),
+    (
+        "RenewDelegationToken(39)",
+        ApiGap::Absent,
+        DELEGATION_TOKENS,
+    ),
+    (
+        "AlterPartitionReassignments(45)",
+        ApiGap::Absent,
+        REPLICA_MOVES,
+    ),
+    ("ElectLeaders(43)", ApiGap::Absent, REPLICA_MOVES),
+    (
+        "AlterReplicaLogDirs(34)",
+        ApiGap::Absent,
+        "a broker has one data directory, so there is no other directory to move a replica to",
+    ),
+    (
+        "UpdateFeatures(57)",
+        ApiGap::Absent,
+        "the engine has no feature levels to finalise: its metadata format is fixed",
+    ),
+    (
+        "ListConfigResources(74)",
+        ApiGap::Absent,
+        "Kafka's tools use it to list client-metrics resources (KIP-714), which the engine \
+         does not have",
+    ),
+];
+
+const TRANSACTIONS: &str = "transactions are not in the engine yet: it refuses transactional \
+    batches and coordinates no transactional id (FindCoordinator answers \
+    COORDINATOR_NOT_AVAILABLE), so a transactional producer fails at its first call";
+const CONSUMER_PROTOCOL: &str = "the KIP-848 consumer group protocol is not in the engine yet: \
+    consumers use the classic protocol (group.protocol=classic, the Java client's default)";
+const DELEGATION_TOKENS: &str = "delegation tokens are not offered: clients log in with the \
+    SCRAM, mTLS or Kerberos credentials the control plane issues";
+const REPLICA_MOVES: &str = "moving replicas and electing leaders on request are not in the \
+    engine yet; the control plane will drive them (day-2 operations)";
+
+/// The named gap for `api`, with its reason.
+pub fn api_gap(api: &str) -> Option<(ApiGap, &'static str)> {
+    API_GAPS
+        .iter()
+        .find(|(name, _, _)| *name == api)
+        .map(|(_, gap, why)| (*gap, *why))
+}

@@ -239,6 +239,16 @@ impl Broker {
         self.registry().topics.get(name).cloned()
     }
 
+    /// The name of the topic with id `id` (requests from version 13 of Produce and Fetch
+    /// name topics by id).
+    pub fn topic_name_of(&self, id: uuid::Uuid) -> Option<String> {
+        self.registry()
+            .topics
+            .values()
+            .find(|t| t.id == id)
+            .map(|t| t.name.clone())
+    }
+
     /// Creates a topic (or only checks it can be created with `validate_only`).
     pub fn create_topic(
         &self,

@@ -3,7 +3,9 @@
 //! batch is returned so a consumer is never stuck behind a large batch). Consumers read
 //! up to the high watermark; a follower's replica fetch (`replica_id` ≥ 0) reads up to
 //! the log end and tells the leader how far the follower got. Consumers need READ on each
-//! topic and count against their consumer byte rate; replicas need CLUSTER_ACTION.
+//! topic and count against their consumer byte rate; replicas need CLUSTER_ACTION. From
+//! version 13 topics are named by id (UNKNOWN_TOPIC_ID for an id no topic has), from 15
+//! the replica id comes in the replica state.
 
 use std::{collections::HashSet, sync::Arc, time::Duration};
 
@@ -31,9 +33,10 @@ fn read_all(
     broker: &Broker,
     req: &FetchRequest,
     version: i16,
+    names: &[Option<String>],
     denied: &HashSet<String>,
 ) -> (Reads, usize) {
-    let replica = req.replica_id.0 >= 0;
+    let replica = replica_id(req, version) >= 0;
     let mut remaining = if version >= 3 {
         req.max_bytes.max(0) as usize
     } else {
@@ -41,12 +44,16 @@ fn read_all(
     };
     let mut total = 0usize;
     let mut out = Vec::new();
-    for (ti, topic) in req.topics.iter().enumerate() {
-        let name = topic.topic.0.as_str();
+    for (ti, (topic, name)) in req.topics.iter().zip(names).enumerate() {
         for p in &topic.partitions {
             let mut data = PartitionData::default()
                 .with_partition_index(p.partition)
                 .with_records(Some(Bytes::new()));
+            let Some(name) = name.as_deref() else {
+                data.error_code = ResponseError::UnknownTopicId.code();
+                out.push((ti, data));
+                continue;
+            };
             if denied.contains(name) {
                 data.error_code = ResponseError::TopicAuthorizationFailed.code();
                 out.push((ti, data));
@@ -103,10 +110,40 @@ fn read_all(
     (out, total)
 }
 
+/// The fetching replica's id, or -1 for a consumer.
+fn replica_id(req: &FetchRequest, version: i16) -> i32 {
+    if version >= 15 {
+        req.replica_state.replica_id.0
+    } else {
+        req.replica_id.0
+    }
+}
+
+/// The topics' names, in request order: none for an id no topic has.
+fn topic_names(broker: &Broker, req: &FetchRequest, version: i16) -> Vec<Option<String>> {
+    req.topics
+        .iter()
+        .map(|t| {
+            if version >= 13 {
+                broker.topic_name_of(t.topic_id)
+            } else {
+                Some(t.topic.0.to_string())
+            }
+        })
+        .collect()
+}
+
 /// A follower's fetch offsets are its log ends: the leader's view of its progress.
-fn note_replica_progress(broker: &Arc<Broker>, req: &FetchRequest) {
-    for topic in &req.topics {
-        let name = topic.topic.0.as_str();
+fn note_replica_progress(
+    broker: &Arc<Broker>,
+    req: &FetchRequest,
+    names: &[Option<String>],
+    replica: i32,
+) {
+    for (topic, name) in req.topics.iter().zip(names) {
+        let Some(name) = name.as_deref() else {
+            continue;
+        };
         for p in &topic.partitions {
             if let Ok(partition) = broker.led_partition(name, p.partition) {
                 leader::on_replica_fetch(
@@ -114,7 +151,7 @@ fn note_replica_progress(broker: &Arc<Broker>, req: &FetchRequest) {
                     name,
                     p.partition,
                     &partition,
-                    req.replica_id.0,
+                    replica,
                     p.fetch_offset,
                 );
             }
@@ -135,49 +172,62 @@ pub async fn fetch(
             FetchResponse::default().with_error_code(ResponseError::FetchSessionIdNotFound.code());
         return (refused, Duration::ZERO);
     }
-    let replica = req.replica_id.0 >= 0;
+    let replica_id = replica_id(&req, version);
+    let replica = replica_id >= 0;
     if replica && !client.may_replicate(broker) {
         let refused = FetchResponse::default()
             .with_error_code(ResponseError::ClusterAuthorizationFailed.code());
         return (refused, Duration::ZERO);
     }
+    let names = Arc::new(topic_names(broker, &req, version));
     let denied: Arc<HashSet<String>> = Arc::new(
-        req.topics
+        names
             .iter()
-            .map(|t| t.topic.0.to_string())
+            .flatten()
             .filter(|t| !replica && !client.may_topic(broker, op::READ, t))
+            .cloned()
             .collect(),
     );
     let deadline = Instant::now() + Duration::from_millis(req.max_wait_ms.max(0) as u64);
     let min_bytes = req.min_bytes.max(0) as usize;
-    if req.replica_id.0 >= 0 {
-        note_replica_progress(broker, &req);
+    if replica {
+        note_replica_progress(broker, &req, &names, replica_id);
     }
     let req = Arc::new(req);
     let reads = loop {
         let notified = broker.appended.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        let (b, r, d) = (broker.clone(), req.clone(), denied.clone());
-        let (reads, total) = blocking(move || read_all(&b, &r, version, &d)).await;
+        let (b, r, n, d) = (broker.clone(), req.clone(), names.clone(), denied.clone());
+        let (reads, total) = blocking(move || read_all(&b, &r, version, &n, &d)).await;
         let failed = reads.iter().any(|(_, d)| d.error_code != 0);
         if total >= min_bytes || failed || Instant::now() >= deadline {
             break reads;
         }
         if tokio::time::timeout_at(deadline, notified).await.is_err() {
-            let (b, r, d) = (broker.clone(), req.clone(), denied.clone());
-            break blocking(move || read_all(&b, &r, version, &d)).await.0;
+            let (b, r, n, d) = (broker.clone(), req.clone(), names.clone(), denied.clone());
+            break blocking(move || read_all(&b, &r, version, &n, &d)).await.0;
         }
     };
     let mut topics: Vec<FetchableTopicResponse> = req
         .topics
         .iter()
-        .map(|t| FetchableTopicResponse::default().with_topic(t.topic.clone()))
+        .map(|t| {
+            let mut answer = FetchableTopicResponse::default();
+            if version >= 13 {
+                answer.topic_id = t.topic_id;
+            } else {
+                answer.topic = t.topic.clone();
+            }
+            answer
+        })
         .collect();
     let mut bytes = 0;
     for (ti, data) in reads {
         let read = data.records.as_ref().map_or(0, |r| r.len());
-        broker.traffic.fetched(&req.topics[ti].topic, read);
+        if let Some(name) = &names[ti] {
+            broker.traffic.fetched(name, read);
+        }
         bytes += read;
         topics[ti].partitions.push(data);
     }

@@ -1,8 +1,9 @@
 //! Consumer-group APIs, mapped onto the coordinator: FindCoordinator, JoinGroup,
-//! SyncGroup, Heartbeat, LeaveGroup, OffsetCommit, OffsetFetch, DescribeGroups,
-//! ListGroups, DeleteGroups. Fields are only set in the versions that have them. Group
-//! membership and commits need READ on the group (commits also READ on each topic);
-//! describing needs DESCRIBE, deleting DELETE; ListGroups lists the describable groups.
+//! SyncGroup, Heartbeat, LeaveGroup, DescribeGroups, ListGroups, DeleteGroups (offsets
+//! are in `group_offsets`). Fields are only set in the versions that have them. Group
+//! membership needs READ on the group; describing needs DESCRIBE, deleting DELETE;
+//! ListGroups lists the describable groups. Every group is a classic group: the KIP-848
+//! consumer protocol and KIP-932 share groups are not served.
 
 use std::{sync::Arc, time::Duration};
 
@@ -14,33 +15,30 @@ use kafka_protocol::{
         join_group_response::JoinGroupResponseMember,
         leave_group_response::MemberResponse,
         list_groups_response::ListedGroup,
-        offset_commit_response::{OffsetCommitResponsePartition, OffsetCommitResponseTopic},
-        offset_fetch_response::{OffsetFetchResponsePartition, OffsetFetchResponseTopic},
         BrokerId, DeleteGroupsRequest, DeleteGroupsResponse, DescribeGroupsRequest,
         DescribeGroupsResponse, FindCoordinatorRequest, FindCoordinatorResponse, GroupId,
         HeartbeatRequest, HeartbeatResponse, JoinGroupRequest, JoinGroupResponse,
         LeaveGroupRequest, LeaveGroupResponse, ListGroupsRequest, ListGroupsResponse,
-        OffsetCommitRequest, OffsetCommitResponse, OffsetFetchRequest, OffsetFetchResponse,
         SyncGroupRequest, SyncGroupResponse,
     },
     ResponseError,
 };
 
-use super::{blocking, metadata::topic_name, s, Client};
-use crate::{
-    broker::Broker,
-    cluster::sync as cluster,
-    groups::{store::Committed, JoinRequest},
-    security::acl::op,
-};
+use super::{blocking, s, Client};
+use crate::{broker::Broker, cluster::sync as cluster, groups::JoinRequest, security::acl::op};
 
 fn group_id(text: &str) -> GroupId {
     GroupId(s(text))
 }
 
 /// Group requests sent to a broker that does not coordinate the group (cluster mode).
-const NOT_COORDINATOR: i16 = 16;
-const GROUP_AUTHORIZATION_FAILED: i16 = 30;
+pub(super) const NOT_COORDINATOR: i16 = 16;
+pub(super) const GROUP_AUTHORIZATION_FAILED: i16 = 30;
+/// FindCoordinator key types: a group, and a share group (KIP-932).
+const GROUP_KEY: i8 = 0;
+const SHARE_KEY: i8 = 2;
+/// The one group type there is here (ListGroups from version 5).
+const CLASSIC: &str = "classic";
 
 pub fn find_coordinator(
     broker: &Arc<Broker>,
@@ -48,10 +46,11 @@ pub fn find_coordinator(
     version: i16,
     client: &Client,
 ) -> FindCoordinatorResponse {
-    // Key type 0 is a group; transactions (1) are not coordinated by this broker.
-    let refused = req.key_type != 0;
     let code = |key: &str| {
-        if refused {
+        if req.key_type == SHARE_KEY {
+            ResponseError::InvalidRequest.code()
+        } else if req.key_type != GROUP_KEY {
+            // Transactions are not coordinated by this broker.
             ResponseError::CoordinatorNotAvailable.code()
         } else if !client.may_group(broker, op::DESCRIBE, key) {
             GROUP_AUTHORIZATION_FAILED
@@ -240,139 +239,6 @@ pub fn leave_group(
     }
 }
 
-pub async fn offset_commit(
-    broker: &Arc<Broker>,
-    req: OffsetCommitRequest,
-    client: &Client,
-) -> OffsetCommitResponse {
-    let group_allowed = client.may_group(broker, op::READ, &req.group_id.0);
-    let mut refused: Vec<((String, i32), i16)> = Vec::new();
-    let offsets: Vec<((String, i32), Committed)> = req
-        .topics
-        .iter()
-        .filter(|t| {
-            let code = if !group_allowed {
-                GROUP_AUTHORIZATION_FAILED
-            } else if !client.may_topic(broker, op::READ, &t.name.0) {
-                ResponseError::TopicAuthorizationFailed.code()
-            } else {
-                return true;
-            };
-            let name = t.name.0.to_string();
-            refused.extend(
-                t.partitions
-                    .iter()
-                    .map(|p| ((name.clone(), p.partition_index), code)),
-            );
-            false
-        })
-        .flat_map(|t| {
-            t.partitions.iter().map(|p| {
-                let c = Committed {
-                    offset: p.committed_offset,
-                    leader_epoch: p.committed_leader_epoch,
-                    metadata: p.committed_metadata.as_ref().map(|m| m.to_string()),
-                    commit_ms: 0,
-                };
-                ((t.name.0.to_string(), p.partition_index), c)
-            })
-        })
-        .collect();
-    let b = broker.clone();
-    let (group, generation, member) = (
-        req.group_id.0.to_string(),
-        req.generation_id_or_member_epoch,
-        req.member_id.to_string(),
-    );
-    let outcome: Vec<((String, i32), i16)> = if offsets.is_empty() {
-        Vec::new()
-    } else if !broker.coordinates(&group) {
-        offsets
-            .into_iter()
-            .map(|(tp, _)| (tp, NOT_COORDINATOR))
-            .collect()
-    } else if let Some(quorum) = broker.quorum() {
-        // Cluster mode: offsets go through the metadata quorum to every broker, so the
-        // group's next coordinator has them.
-        let exists = |t: &str, p: i32| broker.has_partition(t, p);
-        let (outcome, accepted) = broker
-            .groups
-            .check_commit(&group, generation, &member, offsets, exists);
-        match cluster::commit_offsets(quorum, &group, &accepted).await {
-            Ok(()) => outcome,
-            Err(code) => crate::groups::fail_accepted(outcome, code),
-        }
-    } else {
-        blocking(move || {
-            let exists = |t: &str, p: i32| b.has_partition(t, p);
-            b.groups
-                .commit(&group, generation, &member, offsets, exists)
-        })
-        .await
-    };
-    let mut topics: Vec<OffsetCommitResponseTopic> = Vec::new();
-    for ((topic, p), code) in refused.into_iter().chain(outcome) {
-        if topics.last().map(|t| t.name.0.as_str()) != Some(topic.as_str()) {
-            topics.push(OffsetCommitResponseTopic::default().with_name(topic_name(&topic)));
-        }
-        if let Some(t) = topics.last_mut() {
-            t.partitions.push(
-                OffsetCommitResponsePartition::default()
-                    .with_partition_index(p)
-                    .with_error_code(code),
-            );
-        }
-    }
-    OffsetCommitResponse::default().with_topics(topics)
-}
-
-pub fn offset_fetch(
-    broker: &Arc<Broker>,
-    req: OffsetFetchRequest,
-    version: i16,
-    client: &Client,
-) -> OffsetFetchResponse {
-    if !client.may_group(broker, op::DESCRIBE, &req.group_id.0) {
-        return OffsetFetchResponse::default().with_error_code(GROUP_AUTHORIZATION_FAILED);
-    }
-    let wanted: Option<Vec<(String, i32)>> = req.topics.map(|ts| {
-        ts.into_iter()
-            .flat_map(|t| {
-                let n = t.name.0.to_string();
-                t.partition_indexes.into_iter().map(move |p| (n.clone(), p))
-            })
-            .collect()
-    });
-    let mut topics: Vec<OffsetFetchResponseTopic> = Vec::new();
-    let named = wanted.is_some();
-    for ((topic, p), committed) in broker.groups.fetch_offsets(&req.group_id.0, wanted) {
-        let visible = client.may_topic(broker, op::DESCRIBE, &topic);
-        if !visible && !named {
-            continue;
-        }
-        if topics.last().map(|t| t.name.0.as_str()) != Some(topic.as_str()) {
-            topics.push(OffsetFetchResponseTopic::default().with_name(topic_name(&topic)));
-        }
-        let mut part = OffsetFetchResponsePartition::default()
-            .with_partition_index(p)
-            .with_committed_offset(-1)
-            .with_metadata(Some(s("")));
-        if !visible {
-            part.error_code = ResponseError::TopicAuthorizationFailed.code();
-        } else if let Some(c) = committed {
-            part.committed_offset = c.offset;
-            part.metadata = Some(s(c.metadata.unwrap_or_default()));
-            if version >= 5 {
-                part.committed_leader_epoch = c.leader_epoch;
-            }
-        }
-        if let Some(t) = topics.last_mut() {
-            t.partitions.push(part);
-        }
-    }
-    OffsetFetchResponse::default().with_topics(topics)
-}
-
 pub fn describe_groups(
     broker: &Arc<Broker>,
     req: DescribeGroupsRequest,
@@ -386,6 +252,11 @@ pub fn describe_groups(
             _ if !client.may_group(broker, op::DESCRIBE, &id.0) => DescribedGroup::default()
                 .with_group_id(id)
                 .with_error_code(GROUP_AUTHORIZATION_FAILED),
+            None if version >= 6 => DescribedGroup::default()
+                .with_error_message(Some(s(format!("Group {} not found.", id.0))))
+                .with_group_id(id)
+                .with_group_state(s("Dead"))
+                .with_error_code(ResponseError::GroupIdNotFound.code()),
             None => DescribedGroup::default()
                 .with_group_id(id)
                 .with_group_state(s("Dead")),
@@ -423,11 +294,17 @@ pub fn list_groups(
     client: &Client,
 ) -> ListGroupsResponse {
     let filter: Vec<String> = req.states_filter.iter().map(|f| f.to_string()).collect();
+    let classic_wanted = req.types_filter.is_empty()
+        || req
+            .types_filter
+            .iter()
+            .any(|t| t.eq_ignore_ascii_case(CLASSIC));
     let all = client.may_cluster(broker, op::DESCRIBE);
     let groups = broker
         .groups
         .list()
         .into_iter()
+        .filter(|_| classic_wanted)
         .filter(|(_, _, state)| filter.is_empty() || filter.iter().any(|f| f == state))
         .filter(|(id, _, _)| all || client.may_group(broker, op::DESCRIBE, id))
         .map(|(id, protocol_type, state)| {
@@ -436,6 +313,9 @@ pub fn list_groups(
                 .with_protocol_type(s(protocol_type));
             if version >= 4 {
                 g.group_state = s(state);
+            }
+            if version >= 5 {
+                g.group_type = s(CLASSIC);
             }
             g
         })

@@ -2,6 +2,7 @@
 //! latest (-1: the high watermark, the end consumers can read to), the record with the
 //! largest timestamp (-3, KIP-734), or the first offset at or after a timestamp. Like
 //! Kafka, a lookup by time never answers with an offset consumers cannot read yet.
+//! Nothing is tiered, so the latest tiered offset (-5, KIP-1005) is never found.
 
 use std::sync::Arc;
 
@@ -21,6 +22,7 @@ const LATEST: i64 = -1;
 const EARLIEST: i64 = -2;
 const MAX_TIMESTAMP: i64 = -3;
 const EARLIEST_LOCAL: i64 = -4;
+const LATEST_TIERED: i64 = -5;
 
 /// (offset, timestamp) of the first record at or after `timestamp`, if any.
 fn by_time(
@@ -111,6 +113,7 @@ pub async fn list_offsets(
                         r.leader_epoch = epoch;
                     }
                 }
+                Ok(None) if ts == LATEST_TIERED && version >= 9 => {}
                 Ok(None) if ts < EARLIEST_LOCAL => {
                     r.error_code = ResponseError::UnsupportedVersion.code()
                 }

@@ -17,7 +17,7 @@ use kafka_protocol::{
     ResponseError,
 };
 
-use super::{blocking, Client};
+use super::{blocking, s, Client};
 use crate::{
     broker::{Broker, STANDALONE_LEADER_EPOCH},
     cluster::{
@@ -304,13 +304,21 @@ pub async fn metadata(
 
 pub fn describe_cluster(
     broker: &Arc<Broker>,
-    _req: DescribeClusterRequest,
-    _version: i16,
+    req: DescribeClusterRequest,
+    version: i16,
     client: &Client,
 ) -> DescribeClusterResponse {
     if !client.may_cluster(broker, op::DESCRIBE) {
         return DescribeClusterResponse::default()
             .with_error_code(ResponseError::ClusterAuthorizationFailed.code());
+    }
+    if version >= 1 && req.endpoint_type != BROKER_ENDPOINT {
+        return DescribeClusterResponse::default()
+            .with_error_code(ResponseError::MismatchedEndpointType.code())
+            .with_error_message(Some(s(
+                "The request was sent to an endpoint of type BROKER, but we wanted an \
+                 endpoint of type CONTROLLER",
+            )));
     }
     let (host, port) = &broker.advertised_on(&client.listener.name);
     let me = DescribeClusterBroker::default()
@@ -319,9 +327,10 @@ pub fn describe_cluster(
         .with_port(i32::from(*port));
     let (brokers, controller) = match broker.quorum() {
         Some(q) => {
-            let listed = cluster_brokers(broker, &q.image(), &client.listener.name);
+            let image = q.image();
+            let listed = cluster_brokers(broker, &image, &client.listener.name);
             let controller = reported_controller(broker, q, &listed);
-            let brokers = listed
+            let mut brokers: Vec<DescribeClusterBroker> = listed
                 .into_iter()
                 .map(|b| {
                     DescribeClusterBroker::default()
@@ -331,6 +340,22 @@ pub fn describe_cluster(
                         .with_rack(b.rack)
                 })
                 .collect();
+            if version >= 2 && req.include_fenced_brokers {
+                // A registered broker that stopped heartbeating is what Kafka calls fenced.
+                let fenced = image
+                    .brokers
+                    .values()
+                    .filter(|b| !b.alive && b.id != me.broker_id.0);
+                brokers.extend(fenced.map(|b| {
+                    let (host, port) = b.endpoint(&client.listener.name);
+                    DescribeClusterBroker::default()
+                        .with_broker_id(BrokerId(b.id))
+                        .with_host(s(host))
+                        .with_port(i32::from(port))
+                        .with_rack(b.rack.clone().map(s))
+                        .with_is_fenced(true)
+                }));
+            }
             (brokers, controller)
         }
         None => (vec![me], broker.config.node_id),
@@ -340,3 +365,6 @@ pub fn describe_cluster(
         .with_controller_id(BrokerId(controller))
         .with_brokers(brokers)
 }
+
+/// DescribeCluster's endpoint type for brokers (2 is controllers, KIP-919).
+const BROKER_ENDPOINT: i8 = 1;

@@ -10,6 +10,7 @@ mod configs;
 mod describe_topic_partitions;
 mod epochs;
 mod fetch;
+mod group_offsets;
 mod groups;
 mod list_offsets;
 mod log_dirs;
@@ -51,36 +52,37 @@ pub(crate) fn s(text: impl Into<String>) -> StrBytes {
     StrBytes::from_string(text.into())
 }
 
-/// The APIs and versions this broker implements, exactly as advertised in ApiVersions.
+/// The APIs and versions this broker implements, as advertised in ApiVersions (bar
+/// Produce's lowest, see `api_versions`).
 pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
-    (ApiKey::Produce, 3, 9),
-    (ApiKey::Fetch, 4, 12),
-    (ApiKey::ListOffsets, 1, 8),
-    (ApiKey::Metadata, 0, 12),
-    (ApiKey::ApiVersions, 0, 3),
+    (ApiKey::Produce, 3, 13),
+    (ApiKey::Fetch, 4, 18),
+    (ApiKey::ListOffsets, 1, 10),
+    (ApiKey::Metadata, 0, 13),
+    (ApiKey::ApiVersions, 0, 4),
     (ApiKey::CreateTopics, 2, 7),
     (ApiKey::DeleteTopics, 1, 6),
     (ApiKey::CreatePartitions, 0, 3),
-    (ApiKey::DescribeCluster, 0, 1),
+    (ApiKey::DescribeCluster, 0, 2),
     (ApiKey::DescribeTopicPartitions, 0, 0),
     (ApiKey::DescribeLogDirs, 1, 4),
     (ApiKey::DescribeQuorum, 0, 2),
-    (ApiKey::FindCoordinator, 0, 4),
-    (ApiKey::JoinGroup, 0, 7),
+    (ApiKey::FindCoordinator, 0, 6),
+    (ApiKey::JoinGroup, 0, 9),
     (ApiKey::SyncGroup, 0, 5),
     (ApiKey::Heartbeat, 0, 4),
-    (ApiKey::LeaveGroup, 0, 4),
-    (ApiKey::OffsetCommit, 2, 8),
-    (ApiKey::OffsetFetch, 1, 7),
-    (ApiKey::DescribeGroups, 0, 5),
-    (ApiKey::ListGroups, 0, 4),
+    (ApiKey::LeaveGroup, 0, 5),
+    (ApiKey::OffsetCommit, 2, 9),
+    (ApiKey::OffsetFetch, 1, 9),
+    (ApiKey::DescribeGroups, 0, 6),
+    (ApiKey::ListGroups, 0, 5),
     (ApiKey::DeleteGroups, 0, 2),
     (ApiKey::DescribeConfigs, 1, 4),
     (ApiKey::AlterConfigs, 0, 2),
     (ApiKey::IncrementalAlterConfigs, 0, 1),
     (ApiKey::DeleteRecords, 0, 2),
-    (ApiKey::InitProducerId, 0, 4),
-    (ApiKey::OffsetForLeaderEpoch, 0, 4),
+    (ApiKey::InitProducerId, 0, 5),
+    (ApiKey::OffsetForLeaderEpoch, 2, 4),
     // v0 is listed because librdkafka before 2.1 looks for it; tokens must then come in
     // SaslAuthenticate (v1 framing), as every client that knows SaslAuthenticate sends them.
     (ApiKey::SaslHandshake, 0, 1),
@@ -171,9 +173,12 @@ fn api_versions(error: i16) -> ApiVersionsResponse {
     let keys = SUPPORTED
         .iter()
         .map(|(k, lo, hi)| {
+            // Like Kafka 4, Produce is advertised from version 0 though only 3 on is
+            // served: older librdkafka releases require it (KAFKA-18659).
+            let advertised_min = if *k == ApiKey::Produce { 0 } else { *lo };
             kafka_protocol::messages::api_versions_response::ApiVersion::default()
                 .with_api_key(*k as i16)
-                .with_min_version(*lo)
+                .with_min_version(advertised_min)
                 .with_max_version(*hi)
         })
         .collect();
@@ -373,11 +378,11 @@ async fn dispatch(
         ApiKey::LeaveGroup => answer!(LeaveGroupRequest, |r| groups::leave_group(
             broker, r, version, &client
         )),
-        ApiKey::OffsetCommit => answer!(OffsetCommitRequest, |r| groups::offset_commit(
+        ApiKey::OffsetCommit => answer!(OffsetCommitRequest, |r| group_offsets::offset_commit(
             broker, r, &client
         )
         .await),
-        ApiKey::OffsetFetch => answer!(OffsetFetchRequest, |r| groups::offset_fetch(
+        ApiKey::OffsetFetch => answer!(OffsetFetchRequest, |r| group_offsets::offset_fetch(
             broker, r, version, &client
         )),
         ApiKey::DescribeGroups => answer!(DescribeGroupsRequest, |r| groups::describe_groups(

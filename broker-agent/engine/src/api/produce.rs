@@ -3,7 +3,9 @@
 //! every in-sync replica has the records (the high watermark passed them); on a
 //! standalone broker the only replica is the leader, so that is right after the append.
 //! Writing needs WRITE on the topic; the bytes count against the producer byte rate and
-//! must fit the broker's storage budgets (POLICY_VIOLATION otherwise).
+//! must fit the broker's storage budgets (POLICY_VIOLATION otherwise). As in Kafka, each
+//! partition takes exactly one batch (INVALID_RECORD otherwise), and from version 13 topics
+//! are named by id (UNKNOWN_TOPIC_ID for an id no topic has).
 
 use std::{sync::Arc, time::Duration};
 
@@ -19,6 +21,7 @@ use kafka_protocol::{
 use super::{blocking, log_error_code, principal_name, Client};
 use crate::{
     broker::Broker,
+    log::batch::BatchHeader,
     replication::leader,
     security::{acl::op, quota::PRODUCER_BYTE_RATE},
 };
@@ -49,8 +52,28 @@ pub async fn produce(
     let mut responses = Vec::with_capacity(req.topic_data.len());
     // acks=all: (topic index, partition index, partition, last offset) to wait for.
     let mut pending = Vec::new();
+    // The topic names, by response index (from version 13 the request names topics by id).
+    let mut names = Vec::with_capacity(req.topic_data.len());
     for topic in req.topic_data {
-        let name = topic.name.0.to_string();
+        let mut answer = TopicProduceResponse::default();
+        let name = if version >= 13 {
+            answer.topic_id = topic.topic_id;
+            broker.topic_name_of(topic.topic_id)
+        } else {
+            answer.name = topic.name.clone();
+            Some(topic.name.0.to_string())
+        };
+        let Some(name) = name else {
+            let unknown = topic.partition_data.iter().map(|data| {
+                PartitionProduceResponse::default()
+                    .with_index(data.index)
+                    .with_base_offset(-1)
+                    .with_error_code(ResponseError::UnknownTopicId.code())
+            });
+            responses.push(answer.with_partition_responses(unknown.collect()));
+            names.push(String::new());
+            continue;
+        };
         let allowed = client.may_topic(broker, op::WRITE, &name);
         let mut partitions = Vec::with_capacity(topic.partition_data.len());
         for data in topic.partition_data {
@@ -62,6 +85,10 @@ pub async fn produce(
                 broker.led_partition(&name, data.index),
                 data.records,
             ) {
+                (_, _, _, Some(records)) if more_than_one_batch(&records) => Err((
+                    ResponseError::InvalidRecord.code(),
+                    "a produce request carries exactly one record batch per partition".to_owned(),
+                )),
                 (false, _, _, _) => Err((
                     ResponseError::TopicAuthorizationFailed.code(),
                     format!("{} may not write to {name}", client.principal),
@@ -142,16 +169,13 @@ pub async fn produce(
             }
             partitions.push(r);
         }
-        responses.push(
-            TopicProduceResponse::default()
-                .with_name(topic.name)
-                .with_partition_responses(partitions),
-        );
+        responses.push(answer.with_partition_responses(partitions));
+        names.push(name);
     }
     // Every partition's replicas catch up at once: the request waits for the slowest one,
     // within its one timeout, not for each in turn.
     let waits = pending.iter().map(|(ti, pi, partition, last_offset)| {
-        let topic = responses[*ti].name.0.to_string();
+        let topic = names[*ti].clone();
         let index = responses[*ti].partition_responses[*pi].index;
         async move {
             leader::wait_committed(broker, &topic, index, partition, *last_offset, timeout).await
@@ -159,7 +183,7 @@ pub async fn produce(
     });
     let waited = futures::future::join_all(waits).await;
     for ((ti, pi, _, _), waited) in pending.iter().zip(waited) {
-        let topic = responses[*ti].name.0.to_string();
+        let topic = &names[*ti];
         let r = &mut responses[*ti].partition_responses[*pi];
         if let Err((code, text)) = waited {
             tracing::debug!(%topic, partition = r.index, code, "acks=all not satisfied: {text}");
@@ -174,4 +198,10 @@ pub async fn produce(
         .with_responses(responses)
         .with_throttle_time_ms(throttle.as_millis() as i32);
     (response, throttle)
+}
+
+/// Whether `records` holds more than one batch: from version 3 Kafka takes exactly one
+/// per partition (INVALID_RECORD otherwise).
+fn more_than_one_batch(records: &[u8]) -> bool {
+    BatchHeader::peek_size(records).is_some_and(|size| size < records.len())
 }

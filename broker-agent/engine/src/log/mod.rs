@@ -69,7 +69,18 @@ pub struct PartitionLog {
     epochs: EpochCache,
 }
 
-fn now_ms() -> i64 {
+/// How long the active segment has waited to roll, as Kafka counts it: from its first
+/// batch's timestamp to the incoming batch's (so data produced with old timestamps, as a
+/// replay or a mirror does, does not roll a segment per batch), or, when batches carry no
+/// timestamps, from when the segment was opened until now.
+fn time_waited_for_roll(first_timestamp: Option<i64>, incoming: i64, opened_ms: i64) -> i64 {
+    match first_timestamp {
+        Some(first) if first >= 0 && incoming >= 0 => incoming - first,
+        _ => now_ms() - opened_ms,
+    }
+}
+
+pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
@@ -343,12 +354,11 @@ impl PartitionLog {
         Ok(())
     }
 
-    fn maybe_roll(&mut self, incoming: u64, _timestamp: i64) -> Result<(), LogError> {
+    fn maybe_roll(&mut self, incoming: u64, timestamp: i64) -> Result<(), LogError> {
         let active = self.active();
         let too_big = active.size() + incoming > self.config.segment_bytes;
-        let too_old = active
-            .first_timestamp
-            .is_some_and(|t| now_ms() - t >= self.config.segment_ms);
+        let too_old = time_waited_for_roll(active.first_timestamp, timestamp, active.opened_ms)
+            >= self.config.segment_ms;
         if active.is_empty() || !(too_big || too_old) {
             return Ok(());
         }

@@ -29,6 +29,9 @@ pub struct Segment {
     pub max_timestamp: i64,
     /// Largest timestamp of the first batch: time-based roll counts from it.
     pub first_timestamp: Option<i64>,
+    /// When this process opened the segment (ms since the epoch): time-based roll counts
+    /// from it when the batches carry no timestamps.
+    pub opened_ms: i64,
     path: PathBuf,
     file: File,
     size: u64,
@@ -63,6 +66,7 @@ impl Segment {
             next_offset: base_offset,
             max_timestamp: -1,
             first_timestamp: None,
+            opened_ms: super::now_ms(),
             offsets: Index::open(&dir.join(format!("{stem}.index")))?,
             times: Index::open(&dir.join(format!("{stem}.timeindex")))?,
             path,

@@ -358,3 +358,60 @@ fn a_due_flush_runs_without_the_log_and_a_failed_one_is_due_again() {
     );
     assert_eq!(log.log_end_offset(), 5);
 }
+
+#[test]
+fn time_based_roll_counts_between_batch_timestamps_as_kafka_does() {
+    let hour = 3_600_000;
+    let opened = now();
+    // (first batch's timestamp, incoming batch's, what has been waited at least / most)
+    let cases = [
+        (Some(0), hour, hour, hour),
+        (
+            Some(now() - 30 * 24 * hour),
+            now() - 30 * 24 * hour + 5,
+            5,
+            5,
+        ),
+        (Some(10 * hour), 9 * hour, -hour, -hour),
+        (None, now(), 0, hour),
+        (Some(-1), now(), 0, hour),
+        (Some(0), -1, 0, hour),
+    ];
+    for (first, incoming, least, most) in cases {
+        let waited = super::time_waited_for_roll(first, incoming, opened);
+        assert!(
+            (least..=most).contains(&waited),
+            "first {first:?}, incoming {incoming}: waited {waited}"
+        );
+    }
+}
+
+#[test]
+fn batches_with_old_timestamps_share_a_segment() {
+    let dir = tempfile::tempdir().expect("dir");
+    let config = LogConfig {
+        segment_ms: 24 * 3_600_000,
+        ..LogConfig::default()
+    };
+    let mut log = PartitionLog::open(dir.path(), config, false).expect("open");
+    let last_year = now() - 365 * 24 * 3_600_000;
+    for i in 0..10 {
+        log.append(&mut batch(3, last_year + i, Compression::None), 0)
+            .expect("append");
+    }
+    assert_eq!(
+        log.segment_count(),
+        1,
+        "a replay of old records must not roll"
+    );
+    log.append(
+        &mut batch(3, last_year + 2 * 24 * 3_600_000, Compression::None),
+        0,
+    )
+    .expect("append");
+    assert_eq!(log.segment_count(), 2, "a batch two days later rolls");
+    assert_eq!(
+        offsets(log.read(0, 1 << 20).expect("read").expect("data")).len(),
+        30
+    );
+}
