@@ -58,6 +58,7 @@ impl Side {
                 extra_properties: "log.flush.scheduler.interval.ms=1000\n\
                                    group.initial.rebalance.delay.ms=3000",
                 jvm: KAFKA_START_SCRIPT_JVM,
+                ..KafkaOptions::default()
             })?),
             Kind::Engine if nodes == 1 => {
                 Running::Engine(vec![start_broker(&dir.path().join("broker"))?])

@@ -234,7 +234,7 @@ async fn wrong_secrets_bad_certificates_and_skipped_logins_are_refused() {
             "SCRAM-SHA-512",
             "alice",
             "guess",
-            "authentication failed: authentication failed during SCRAM-SHA-512: invalid credentials",
+            "authentication failed: Authentication failed during authentication due to invalid credentials with SASL mechanism SCRAM-SHA-512",
         ),
         (
             "PLAIN",
@@ -246,7 +246,7 @@ async fn wrong_secrets_bad_certificates_and_skipped_logins_are_refused() {
             "SCRAM-SHA-256",
             "mallory",
             "x",
-            "authentication failed: authentication failed during SCRAM-SHA-256: invalid credentials",
+            "authentication failed: Authentication failed during authentication due to invalid credentials with SASL mechanism SCRAM-SHA-256",
         ),
     ] {
         let security = tideway_engine::client::ClientSecurity {

@@ -4,7 +4,7 @@
 // Apache Kafka and against the engine and compare the two outputs line by line.
 //
 // Usage: java -cp '<kafka libs>/*:<classes>' Scenarios <scenario> <bootstrap> [client.properties]
-// Scenarios: records, groups, admin, topic-configs.
+// Scenarios: records, groups, admin, topic-configs, secured (Secured.java).
 
 import java.io.FileReader;
 import java.time.Duration;
@@ -40,6 +40,7 @@ public class Scenarios {
             case "groups" -> groups();
             case "admin" -> admin();
             case "topic-configs" -> topicConfigs();
+            case "secured" -> Secured.run();
             default -> throw new IllegalArgumentException("unknown scenario " + args[0]);
         }
     }

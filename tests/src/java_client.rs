@@ -1,6 +1,7 @@
-//! Kafka's own Java client as a test driver: `tests/java-client/Scenarios.java`, compiled
-//! with `javac` against the pinned reference jars into a cache directory named by the
-//! source's hash (so an edit recompiles and concurrent tests share the classes), and run
+//! Kafka's own Java client as a test driver: `tests/java-client/*.java` (`Scenarios` is the
+//! entry point), compiled with `javac` against the pinned reference jars into a cache
+//! directory named by the sources' hash (so an edit recompiles and concurrent tests share
+//! the classes), and run
 //! against any bootstrap address. A scenario prints what the client saw, one fact a line.
 
 use std::{
@@ -13,16 +14,27 @@ use sha2::{Digest, Sha256};
 
 use crate::reference_kafka::libs_dir;
 
-fn source() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("java-client/Scenarios.java")
+/// The Java sources, in name order.
+fn sources() -> anyhow::Result<Vec<PathBuf>> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("java-client");
+    let mut sources: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .with_context(|| format!("{}", dir.display()))?
+        .map(|entry| entry.map(|e| e.path()))
+        .collect::<Result<_, _>>()?;
+    sources.retain(|p| p.extension().is_some_and(|e| e == "java"));
+    sources.sort();
+    Ok(sources)
 }
 
-/// The directory holding the compiled scenarios, compiling them if this source has not
+/// The directory holding the compiled scenarios, compiling them if these sources have not
 /// been compiled yet.
 fn classes() -> anyhow::Result<PathBuf> {
-    let source = source();
-    let text = std::fs::read(&source).with_context(|| format!("{}", source.display()))?;
-    let hash = hex(&Sha256::digest(&text)[..8]);
+    let sources = sources()?;
+    let mut digest = Sha256::new();
+    for source in &sources {
+        digest.update(std::fs::read(source).with_context(|| format!("{}", source.display()))?);
+    }
+    let hash = hex(&digest.finalize()[..8]);
     let libs = libs_dir()?;
     let dir = libs
         .parent()
@@ -38,13 +50,12 @@ fn classes() -> anyhow::Result<PathBuf> {
         .args(["-d"])
         .arg(staging.path())
         .args(["-cp", &format!("{}/*", libs.display())])
-        .arg(&source)
+        .args(&sources)
         .output()
         .context("cannot run javac")?;
     if !out.status.success() {
         bail!(
-            "javac failed on {}: {}",
-            source.display(),
+            "javac failed on {sources:?}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
     }

@@ -72,6 +72,8 @@ pub struct KafkaOptions<'a> {
     pub extra_properties: &'a str,
     /// JVM flags; the heap Kafka's start script gives a broker when empty.
     pub jvm: &'a [&'a str],
+    /// More arguments to `kafka-storage format`, e.g. `--add-scram` for a first user.
+    pub format_args: &'a [&'a str],
 }
 
 impl Default for KafkaOptions<'_> {
@@ -81,6 +83,7 @@ impl Default for KafkaOptions<'_> {
             parent_dir: None,
             extra_properties: "",
             jvm: &["-Xmx512m"],
+            format_args: &[],
         }
     }
 }
@@ -174,6 +177,7 @@ impl ReferenceKafka {
                 .arg(&cluster_id)
                 .arg("-c")
                 .arg(&config)
+                .args(options.format_args)
                 .output()
                 .context("cannot run java")?;
             if !format.status.success() {

@@ -3,7 +3,12 @@
 //! runs on both, and the engine must print what Kafka prints, line for line, except for
 //! the differences named in `DELIBERATE`, each with its reason.
 
-use e2e::{differences, engine_broker::EngineBroker, java_client, reference_kafka::ReferenceKafka};
+use e2e::{
+    differences,
+    engine_broker::EngineBroker,
+    java_client,
+    reference_kafka::{KafkaOptions, ReferenceKafka},
+};
 
 /// Lines where the engine differs from Kafka on purpose: (line prefix, why).
 const DELIBERATE: &[(&str, &str)] = &[(
@@ -25,8 +30,14 @@ fn deliberate(line: &str) -> bool {
 fn differential(scenario: &str, engine_flags: &[&str]) {
     let kafka = ReferenceKafka::start().expect("Apache Kafka");
     let engine = EngineBroker::start(engine_flags).expect("the engine");
-    let expected = java_client::run(scenario, &kafka.bootstrap, None).expect("against Kafka");
-    let seen = java_client::run(scenario, &engine.bootstrap, None).unwrap_or_else(|e| {
+    compare(scenario, &kafka.bootstrap, &engine.bootstrap, None);
+}
+
+/// Runs `scenario` against Kafka at `kafka` and the engine at `engine`, with the client
+/// `properties`, and compares the outputs.
+fn compare(scenario: &str, kafka: &str, engine: &str, properties: Option<&std::path::Path>) {
+    let expected = java_client::run(scenario, kafka, properties).expect("against Kafka");
+    let seen = java_client::run(scenario, engine, properties).unwrap_or_else(|e| {
         panic!(
             "against the engine: {e:#}\nKafka printed:\n{}",
             expected.join("\n")
@@ -69,4 +80,76 @@ fn java_admin_sees_what_kafka_shows() {
 #[test]
 fn topic_configs_describe_with_kafkas_types_and_synonyms() {
     differential("topic-configs", &[]);
+}
+
+const ADMIN_PASSWORD: &str = "admin-secret-1";
+const ADMIN_JAAS: &str = "org.apache.kafka.common.security.scram.ScramLoginModule required \
+    username=\"admin\" password=\"admin-secret-1\";";
+
+/// Kafka with its client listener on SASL_PLAINTEXT (SCRAM-SHA-512) and the standard
+/// authorizer, `admin` created at format time as its super user (and the controller
+/// listener's anonymous principal, which only the node itself uses).
+fn secured_kafka() -> ReferenceKafka {
+    let properties = format!(
+        "listener.security.protocol.map=PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT\n\
+         sasl.enabled.mechanisms=SCRAM-SHA-512\n\
+         sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512\n\
+         listener.name.plaintext.scram-sha-512.sasl.jaas.config={ADMIN_JAAS}\n\
+         authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer\n\
+         super.users=User:admin;User:ANONYMOUS\n"
+    );
+    let scram = format!("SCRAM-SHA-512=[name=admin,password={ADMIN_PASSWORD}]");
+    ReferenceKafka::start_with(&KafkaOptions {
+        extra_properties: &properties,
+        format_args: &["--add-scram", &scram],
+        ..KafkaOptions::default()
+    })
+    .expect("Apache Kafka with SASL and an authorizer")
+}
+
+/// The engine with the same: SASL_PLAINTEXT with SCRAM-SHA-512, the authorizer on, and
+/// `admin`'s credential given in its stored form.
+fn secured_engine(dir: &std::path::Path) -> EngineBroker {
+    use base64::{engine::general_purpose::STANDARD as B64, Engine};
+    use tideway_engine::security::scram::{Credential, Mechanism};
+    let cred = Credential::new(Mechanism::Sha512, ADMIN_PASSWORD, 4096);
+    let config = dir.join("broker.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "security-protocol = \"SASL_PLAINTEXT\"\nsasl-mechanisms = [\"SCRAM-SHA-512\"]\n\
+             [authorizer]\nenabled = true\nsuper-users = [\"User:admin\"]\n\
+             [[bootstrap-credentials]]\nuser = \"admin\"\nmechanism = \"SCRAM-SHA-512\"\n\
+             iterations = {}\nsalt = \"{}\"\nstored-key = \"{}\"\nserver-key = \"{}\"\n",
+            cred.iterations,
+            B64.encode(&cred.salt),
+            B64.encode(&cred.stored_key),
+            B64.encode(&cred.server_key),
+        ),
+    )
+    .expect("engine config");
+    let config = config.to_string_lossy().into_owned();
+    EngineBroker::start(&["--config", &config]).expect("the engine with SASL and an authorizer")
+}
+
+#[test]
+fn an_authorizer_refuses_what_kafkas_refuses() {
+    let dir = tempfile::tempdir().expect("dir");
+    let client = dir.path().join("admin.properties");
+    std::fs::write(
+        &client,
+        format!(
+            "security.protocol=SASL_PLAINTEXT\nsasl.mechanism=SCRAM-SHA-512\n\
+             sasl.jaas.config={ADMIN_JAAS}\n"
+        ),
+    )
+    .expect("client properties");
+    let kafka = secured_kafka();
+    let engine = secured_engine(dir.path());
+    compare(
+        "secured",
+        &kafka.bootstrap,
+        &engine.bootstrap,
+        Some(&client),
+    );
 }

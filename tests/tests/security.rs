@@ -374,7 +374,7 @@ async fn tenants_on_a_secured_shared_cluster_reach_only_their_own_prefix() {
 
     // Wrong passwords get the broker's SCRAM refusal; a deleted user is locked out.
     let scram_refusal =
-        "SASL authentication error: authentication failed during SCRAM-SHA-512: invalid credentials";
+        "SASL authentication error: Authentication failed during authentication due to invalid credentials with SASL mechanism SCRAM-SHA-512";
     let wrong = CreatedKafkaUser {
         password: "not-the-password".into(),
         ..a.clone()
@@ -427,7 +427,7 @@ async fn tenants_on_a_secured_shared_cluster_reach_only_their_own_prefix() {
     let refused = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "the slice's users are gone");
     assert!(
-        refused.contains("SASL authentication error: authentication failed during SCRAM-SHA-512: invalid credentials"),
+        refused.contains("SASL authentication error: Authentication failed during authentication due to invalid credentials with SASL mechanism SCRAM-SHA-512"),
         "{refused}"
     );
     let again = request_slice(team_a.id, "orders", StorageBackend::LocalSsd)

@@ -308,10 +308,8 @@ pub fn describe_cluster(
     version: i16,
     client: &Client,
 ) -> DescribeClusterResponse {
-    if !client.may_cluster(broker, op::DESCRIBE) {
-        return DescribeClusterResponse::default()
-            .with_error_code(ResponseError::ClusterAuthorizationFailed.code());
-    }
+    // Like Kafka, every authenticated client may describe the cluster (only the
+    // authorized-operations field would need DESCRIBE on it, and it is not reported).
     if version >= 1 && req.endpoint_type != BROKER_ENDPOINT {
         return DescribeClusterResponse::default()
             .with_error_code(ResponseError::MismatchedEndpointType.code())

@@ -75,8 +75,10 @@ impl Exchange {
                         principal: format!("User:{user}"),
                         reply,
                     },
+                    // Kafka's words, so clients show the same message for both.
                     Err(ScramError::BadCredentials) => Step::Failed(format!(
-                        "authentication failed during {}: invalid credentials",
+                        "Authentication failed during authentication due to invalid \
+                         credentials with SASL mechanism {}",
                         mechanism.sasl_name()
                     )),
                     Err(e) => Step::Failed(e.to_string()),
