@@ -57,6 +57,17 @@ pub fn free_port() -> u16 {
         .expect("free port")
 }
 
+/// `n` distinct free ports: every listener is held until all are picked, so no two calls
+/// can hand out the same port (as two `free_port` calls in a row sometimes do).
+pub fn free_ports(n: usize) -> Vec<u16> {
+    let held: Vec<TcpListener> = (0..n)
+        .map(|_| TcpListener::bind("127.0.0.1:0").expect("free port"))
+        .collect();
+    held.iter()
+        .map(|l| l.local_addr().expect("bound").port())
+        .collect()
+}
+
 /// A fresh database on the PostgreSQL named by `DATABASE_URL`, dropped afterwards.
 pub struct Database {
     admin_url: String,

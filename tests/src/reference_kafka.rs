@@ -12,7 +12,7 @@ use std::{
 
 use anyhow::{bail, Context};
 
-use crate::{free_port, Process};
+use crate::{free_ports, Process};
 
 /// The Kafka version the pom pins (its `<kafka.version>`).
 pub fn version() -> anyhow::Result<String> {
@@ -142,7 +142,10 @@ impl ReferenceKafka {
             None => tempfile::tempdir()?,
         };
         let n = options.nodes.max(1);
-        let ports: Vec<(u16, u16)> = (0..n).map(|_| (free_port(), free_port())).collect();
+        let ports: Vec<(u16, u16)> = free_ports(2 * n)
+            .chunks(2)
+            .map(|pair| (pair[0], pair[1]))
+            .collect();
         let voters: Vec<String> = ports
             .iter()
             .enumerate()
