@@ -90,12 +90,6 @@ pub const API_GAPS: &[(&str, ApiGap, &str)] = &[
         DELEGATION_TOKENS,
     ),
     (
-        "AlterPartitionReassignments(45)",
-        ApiGap::Absent,
-        REPLICA_MOVES,
-    ),
-    ("ElectLeaders(43)", ApiGap::Absent, REPLICA_MOVES),
-    (
         "AlterReplicaLogDirs(34)",
         ApiGap::Absent,
         "a broker has one data directory, so there is no other directory to move a replica to",
@@ -120,8 +114,6 @@ const CONSUMER_PROTOCOL: &str = "the KIP-848 consumer group protocol is not in t
     consumers use the classic protocol (group.protocol=classic, the Java client's default)";
 const DELEGATION_TOKENS: &str = "delegation tokens are not offered: clients log in with the \
     SCRAM, mTLS or Kerberos credentials the control plane issues";
-const REPLICA_MOVES: &str = "moving replicas and electing leaders on request are not in the \
-    engine yet; the control plane will drive them (day-2 operations)";
 
 /// The named gap for `api`, with its reason.
 pub fn api_gap(api: &str) -> Option<(ApiGap, &'static str)> {

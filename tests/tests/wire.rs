@@ -11,16 +11,19 @@ use bytes::{Bytes, BytesMut};
 use e2e::{engine_broker::EngineBroker, reference_kafka::ReferenceKafka};
 use kafka_protocol::{
     messages::{
+        alter_partition_reassignments_request::{ReassignablePartition, ReassignableTopic},
         create_topics_request::CreatableTopic,
         describe_cluster_request::DescribeClusterRequest,
+        elect_leaders_request::TopicPartitions as ElectTopicPartitions,
         fetch_request::{FetchPartition, FetchTopic},
         list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic},
         metadata_request::MetadataRequestTopic,
         offset_commit_request::{OffsetCommitRequestPartition, OffsetCommitRequestTopic},
         offset_fetch_request::{OffsetFetchRequestGroup, OffsetFetchRequestTopics},
         produce_request::{PartitionProduceData, TopicProduceData},
-        ApiVersionsRequest, BrokerId, CreateTopicsRequest, DescribeGroupsRequest, FetchRequest,
-        FindCoordinatorRequest, GroupId, ListGroupsRequest, ListOffsetsRequest, MetadataRequest,
+        AlterPartitionReassignmentsRequest, ApiVersionsRequest, BrokerId, CreateTopicsRequest,
+        DescribeGroupsRequest, ElectLeadersRequest, FetchRequest, FindCoordinatorRequest, GroupId,
+        ListGroupsRequest, ListOffsetsRequest, ListPartitionReassignmentsRequest, MetadataRequest,
         OffsetCommitRequest, OffsetFetchRequest, ProduceRequest, TopicName,
     },
     protocol::{Request, StrBytes},
@@ -590,6 +593,7 @@ async fn the_engine_answers_each_request_as_kafka_does() {
     records_by_topic_id(&mut c).await;
     offsets_and_metadata(&mut c).await;
     groups(&mut c).await;
+    reassignments(&mut c).await;
     assert!(
         c.differences.is_empty(),
         "the engine's answers differ from Kafka's:\n{}",
@@ -601,4 +605,112 @@ async fn the_engine_answers_each_request_as_kafka_does() {
 /// (Kafka refuses timestamps more than an hour ahead).
 fn timestamp_of(value: &str) -> i64 {
     1_700_000_000_000 + value.bytes().map(i64::from).sum::<i64>()
+}
+
+fn reassign(
+    topic: &str,
+    partition: i32,
+    to: Option<Vec<i32>>,
+) -> AlterPartitionReassignmentsRequest {
+    AlterPartitionReassignmentsRequest::default()
+        .with_timeout_ms(10_000)
+        .with_allow_replication_factor_change(true)
+        .with_topics(vec![ReassignableTopic::default()
+            .with_name(topic_name(topic))
+            .with_partitions(vec![ReassignablePartition::default()
+                .with_partition_index(partition)
+                .with_replicas(
+                    to.map(|rs| rs.into_iter().map(BrokerId).collect()),
+                )])])
+}
+
+/// AlterPartitionReassignments' answer: top-level and per-partition (code, message).
+fn reassigned(r: &kafka_protocol::messages::AlterPartitionReassignmentsResponse) -> String {
+    let parts: Vec<_> = r
+        .responses
+        .iter()
+        .flat_map(|t| &t.partitions)
+        .map(|p| (p.partition_index, p.error_code, &p.error_message))
+        .collect();
+    format!("error {} {:?} {parts:?}", r.error_code, r.error_message)
+}
+
+/// ElectLeaders' answer: top-level code and per-partition (code, message).
+fn elected(r: &kafka_protocol::messages::ElectLeadersResponse) -> String {
+    let parts: Vec<_> = r
+        .replica_election_results
+        .iter()
+        .flat_map(|t| {
+            t.partition_result
+                .iter()
+                .map(move |p| (&t.topic.0, p.partition_id, p.error_code, &p.error_message))
+        })
+        .collect();
+    format!("error {} {parts:?}", r.error_code)
+}
+
+fn elect(unclean: bool, partitions: Option<Vec<i32>>) -> ElectLeadersRequest {
+    ElectLeadersRequest::default()
+        .with_election_type(i8::from(unclean))
+        .with_timeout_ms(10_000)
+        .with_topic_partitions(partitions.map(|ps| {
+            vec![ElectTopicPartitions::default()
+                .with_topic(topic_name(TOPIC))
+                .with_partitions(ps)]
+        }))
+}
+
+async fn reassignments(c: &mut Comparison) {
+    let cases: [(&str, &str, i32, Option<Vec<i32>>); 6] = [
+        ("reassign to the replica it has", TOPIC, 0, Some(vec![1])),
+        ("reassign to an unknown broker", TOPIC, 0, Some(vec![7])),
+        ("reassign to a broker twice", TOPIC, 0, Some(vec![1, 1])),
+        ("reassign to no broker", TOPIC, 0, Some(vec![])),
+        ("cancel when nothing moves", TOPIC, 0, None),
+        ("reassign an unknown partition", TOPIC, 9, Some(vec![1])),
+    ];
+    for (name, topic, partition, to) in cases {
+        for version in [0, 1] {
+            c.step(
+                name,
+                version,
+                |_| reassign(topic, partition, to.clone()),
+                reassigned,
+            )
+            .await;
+        }
+    }
+    c.step(
+        "list reassignments",
+        0,
+        |_| ListPartitionReassignmentsRequest::default().with_timeout_ms(10_000),
+        |r| {
+            format!(
+                "error {} {:?} topics {}",
+                r.error_code,
+                r.error_message,
+                r.topics.len()
+            )
+        },
+    )
+    .await;
+    for (name, unclean, partitions) in [
+        ("elect the preferred leader", false, Some(vec![0])),
+        ("elect an unclean leader", true, Some(vec![0])),
+        ("elect for every partition", false, None),
+        ("elect for an unknown partition", false, Some(vec![9])),
+    ] {
+        for version in [0, 1, 2] {
+            if unclean && version == 0 {
+                continue;
+            }
+            c.step(
+                name,
+                version,
+                |_| elect(unclean, partitions.clone()),
+                elected,
+            )
+            .await;
+        }
+    }
 }

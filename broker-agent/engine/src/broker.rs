@@ -469,6 +469,28 @@ impl Broker {
 
     /// Closes a topic's partitions and removes their logs (a failure to remove is only
     /// logged: the next start removes what is left, as the registry no longer names it).
+    /// Closes one partition this broker no longer holds a replica of and removes its log.
+    pub fn drop_partition(&self, topic: &TopicMeta, partition: i32) {
+        let removed = self
+            .partitions
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&(topic.name.clone(), partition));
+        if removed.is_none() {
+            return;
+        }
+        drop(removed);
+        let dir = partition_dir(&self.config.data_dir, topic.id, partition);
+        match std::fs::remove_dir_all(&dir) {
+            Ok(()) => {
+                tracing::info!(topic = %topic.name, partition, "moved away: removed the replica's log")
+            }
+            Err(e) => {
+                tracing::warn!(topic = %topic.name, partition, error = %e, "could not remove a moved replica's log")
+            }
+        }
+    }
+
     fn close_and_remove(&self, meta: &TopicMeta) {
         let removed: Vec<Arc<Partition>> = {
             let mut map = self.partitions.write().unwrap_or_else(|p| p.into_inner());

@@ -19,6 +19,7 @@ mod produce;
 mod producers;
 mod quorum;
 mod quotas;
+mod reassignments;
 mod scram;
 pub mod session;
 
@@ -27,15 +28,16 @@ use std::{sync::Arc, time::Duration};
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::{
     messages::{
-        AlterClientQuotasRequest, AlterConfigsRequest, AlterUserScramCredentialsRequest, ApiKey,
-        ApiVersionsRequest, ApiVersionsResponse, CreateAclsRequest, CreatePartitionsRequest,
-        CreateTopicsRequest, DeleteAclsRequest, DeleteGroupsRequest, DeleteRecordsRequest,
-        DeleteTopicsRequest, DescribeAclsRequest, DescribeClientQuotasRequest,
-        DescribeClusterRequest, DescribeConfigsRequest, DescribeGroupsRequest,
-        DescribeLogDirsRequest, DescribeQuorumRequest, DescribeTopicPartitionsRequest,
-        DescribeUserScramCredentialsRequest, FetchRequest, FindCoordinatorRequest,
-        HeartbeatRequest, IncrementalAlterConfigsRequest, InitProducerIdRequest, JoinGroupRequest,
-        LeaveGroupRequest, ListGroupsRequest, ListOffsetsRequest, MetadataRequest,
+        AlterClientQuotasRequest, AlterConfigsRequest, AlterPartitionReassignmentsRequest,
+        AlterUserScramCredentialsRequest, ApiKey, ApiVersionsRequest, ApiVersionsResponse,
+        CreateAclsRequest, CreatePartitionsRequest, CreateTopicsRequest, DeleteAclsRequest,
+        DeleteGroupsRequest, DeleteRecordsRequest, DeleteTopicsRequest, DescribeAclsRequest,
+        DescribeClientQuotasRequest, DescribeClusterRequest, DescribeConfigsRequest,
+        DescribeGroupsRequest, DescribeLogDirsRequest, DescribeQuorumRequest,
+        DescribeTopicPartitionsRequest, DescribeUserScramCredentialsRequest, ElectLeadersRequest,
+        FetchRequest, FindCoordinatorRequest, HeartbeatRequest, IncrementalAlterConfigsRequest,
+        InitProducerIdRequest, JoinGroupRequest, LeaveGroupRequest, ListGroupsRequest,
+        ListOffsetsRequest, ListPartitionReassignmentsRequest, MetadataRequest,
         OffsetCommitRequest, OffsetFetchRequest, OffsetForLeaderEpochRequest, ProduceRequest,
         RequestHeader, ResponseHeader, SaslAuthenticateRequest, SaslHandshakeRequest,
         SyncGroupRequest,
@@ -82,6 +84,9 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::IncrementalAlterConfigs, 0, 1),
     (ApiKey::DeleteRecords, 0, 2),
     (ApiKey::InitProducerId, 0, 5),
+    (ApiKey::AlterPartitionReassignments, 0, 1),
+    (ApiKey::ListPartitionReassignments, 0, 0),
+    (ApiKey::ElectLeaders, 0, 2),
     (ApiKey::OffsetForLeaderEpoch, 2, 4),
     // v0 is listed because librdkafka before 2.1 looks for it; tokens must then come in
     // SaslAuthenticate (v1 framing), as every client that knows SaslAuthenticate sends them.
@@ -310,6 +315,15 @@ async fn dispatch(
             broker, r, version, &client
         )
         .await),
+        ApiKey::AlterPartitionReassignments => answer!(AlterPartitionReassignmentsRequest, |r| {
+            reassignments::alter_partition_reassignments(broker, r, &client).await
+        }),
+        ApiKey::ListPartitionReassignments => answer!(ListPartitionReassignmentsRequest, |r| {
+            reassignments::list_partition_reassignments(broker, r, &client)
+        }),
+        ApiKey::ElectLeaders => answer!(ElectLeadersRequest, |r| {
+            reassignments::elect_leaders(broker, r, version, &client).await
+        }),
         ApiKey::DescribeCluster => answer!(DescribeClusterRequest, |r| metadata::describe_cluster(
             broker, r, version, &client
         )),

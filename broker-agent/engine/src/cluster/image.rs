@@ -63,6 +63,12 @@ pub struct PartitionState {
     pub isr: Vec<i32>,
     pub leader: i32,
     pub leader_epoch: i32,
+    /// Replicas a reassignment is adding (they are in `replicas` too).
+    #[serde(default)]
+    pub adding: Vec<i32>,
+    /// Replicas a reassignment will remove once the added ones are in sync.
+    #[serde(default)]
+    pub removing: Vec<i32>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -155,6 +161,19 @@ pub enum Command {
     AllocateProducerIds {
         broker: i32,
         count: i32,
+    },
+    /// Moves a partition to `to` (KIP-455), or cancels its reassignment with `None`.
+    Reassign {
+        topic: String,
+        partition: i32,
+        to: Option<Vec<i32>>,
+    },
+    /// Elects a leader: the preferred replica, or with `unclean` any alive replica of a
+    /// leaderless partition.
+    ElectLeader {
+        topic: String,
+        partition: i32,
+        unclean: bool,
     },
 }
 
@@ -358,6 +377,16 @@ impl ClusterImage {
                 self.offsets.remove(group);
                 Outcome::Done
             }
+            Command::Reassign {
+                topic,
+                partition,
+                to,
+            } => self.apply_reassign(topic, *partition, to.as_deref()),
+            Command::ElectLeader {
+                topic,
+                partition,
+                unclean,
+            } => self.apply_elect(topic, *partition, *unclean),
             Command::Security(change) => match self.security.apply(change) {
                 Ok(()) => Outcome::Done,
                 Err(message) => rejected(codes::INVALID_REQUEST, message),
@@ -409,6 +438,7 @@ impl ClusterImage {
             .copied()
             .filter(|r| isr.contains(r))
             .collect();
+        super::reassign::complete_if_in_sync(p, &alive);
         if let Some(&preferred) = p.replicas.first() {
             if preferred != leader && p.isr.contains(&preferred) && alive.contains(&preferred) {
                 p.leader = preferred;
@@ -477,13 +507,15 @@ impl ClusterImage {
                     },
                     replicas,
                     leader_epoch: 0,
+                    adding: Vec::new(),
+                    removing: Vec::new(),
                 }
             })
             .collect())
     }
 
     /// Ids of the brokers not known to be down.
-    fn alive_ids(&self) -> BTreeSet<i32> {
+    pub(super) fn alive_ids(&self) -> BTreeSet<i32> {
         self.brokers
             .values()
             .filter(|b| b.alive)

@@ -7,6 +7,7 @@
 pub mod image;
 pub mod liveness;
 pub mod network;
+pub mod reassign;
 pub mod store;
 pub mod sync;
 
@@ -135,8 +136,13 @@ impl MetadataQuorum {
     /// it holds the registration this run made. Until then the local log may be stale
     /// (after a restart it can still name this broker the leader of partitions it lost).
     pub fn caught_up(&self) -> bool {
+        self.holds_this_run(&self.image())
+    }
+
+    /// Whether `image` holds the registration this run of the process made.
+    pub fn holds_this_run(&self, image: &ClusterImage) -> bool {
         let me = self.node_id as i32;
-        self.image()
+        image
             .brokers
             .get(&me)
             .is_some_and(|b| b.incarnation == Some(self.incarnation))

@@ -40,6 +40,7 @@ pub async fn follow(broker: Arc<Broker>, mut images: watch::Receiver<Arc<Cluster
 /// not change are not copied again on every metadata change.
 fn apply(broker: &Broker, before: Option<&ClusterImage>, image: &ClusterImage) {
     let me = broker.config.node_id;
+    let current = broker.quorum().is_some_and(|q| q.holds_this_run(image));
     for (name, t) in &image.topics {
         let local: Vec<i32> = (0..t.partitions.len() as i32)
             .filter(|p| t.partitions[*p as usize].replicas.contains(&me))
@@ -55,8 +56,25 @@ fn apply(broker: &Broker, before: Option<&ClusterImage>, image: &ClusterImage) {
         }
     }
     for t in broker.topics() {
-        if !image.topics.contains_key(&t.name) {
-            let _ = broker.delete_topic(&t.name);
+        match image.topics.get(&t.name) {
+            None => {
+                let _ = broker.delete_topic(&t.name);
+            }
+            // A reassignment moved these replicas away: their logs go, but only once the
+            // image is this run's (an image replayed after a restart may predate the move
+            // that brought a replica here).
+            Some(state) if current => {
+                for p in 0..t.partitions {
+                    let assigned = state
+                        .partitions
+                        .get(p as usize)
+                        .is_some_and(|s| s.replicas.contains(&me));
+                    if !assigned {
+                        broker.drop_partition(&t, p);
+                    }
+                }
+            }
+            Some(_) => {}
         }
     }
     broker.security.adopt(&image.security);
@@ -269,4 +287,34 @@ pub async fn create_partitions(
     })
     .await;
     Ok(())
+}
+
+/// Starts, replaces or (with `to` None) cancels the reassignment of one partition.
+pub async fn reassign(
+    quorum: &MetadataQuorum,
+    topic: &str,
+    partition: i32,
+    to: Option<Vec<i32>>,
+) -> Result<(), TopicError> {
+    let command = Command::Reassign {
+        topic: topic.to_owned(),
+        partition,
+        to,
+    };
+    commit(quorum, command).await
+}
+
+/// Elects a leader for one partition: the preferred replica, or any alive one.
+pub async fn elect_leader(
+    quorum: &MetadataQuorum,
+    topic: &str,
+    partition: i32,
+    unclean: bool,
+) -> Result<(), TopicError> {
+    let command = Command::ElectLeader {
+        topic: topic.to_owned(),
+        partition,
+        unclean,
+    };
+    commit(quorum, command).await
 }
