@@ -9,6 +9,7 @@ pub mod clusters;
 pub mod kafka_users;
 pub mod login_throttle;
 pub mod placement;
+pub mod rebalance;
 pub mod security;
 pub mod slices;
 pub mod tenants;
