@@ -6,6 +6,7 @@ pub mod alerting;
 pub mod audit;
 pub mod cluster_rules;
 pub mod clusters;
+pub mod day2_plan;
 pub mod kafka_users;
 pub mod login_throttle;
 pub mod placement;
