@@ -1,7 +1,8 @@
 //! The reconciler: level-triggered and idempotent, one active instance among the
 //! control-plane replicas (a Postgres advisory lock). Each pass reloads approved clusters
 //! from the database, places unplaced ones on hosts, and turns what agents report plus
-//! the canary into status conditions. It writes only what changed.
+//! the canary into status conditions. It writes only what changed. Passes run every
+//! interval, and at once when a write to clusters or hosts notifies it (LISTEN/NOTIFY).
 
 use std::{collections::HashMap, time::Duration};
 
@@ -24,6 +25,9 @@ use crate::{
 
 /// Advisory lock key held by the active reconciler ("tideway1").
 pub const LOCK_KEY: i64 = 0x7469_6465_7761_7931;
+/// The channel on which the database wakes the reconciler (see the reconcile_wake
+/// migration: cluster and host writes notify it).
+pub const WAKE_CHANNEL: &str = "tideway_reconcile";
 /// How often a Ready cluster's canary runs again.
 const CANARY_EVERY: Duration = Duration::from_secs(30);
 
@@ -47,12 +51,21 @@ async fn lead(state: &AppState, interval: Duration) -> anyhow::Result<()> {
         return Ok(());
     };
     tracing::info!("this replica runs the reconciler");
+    let mut wakes = sqlx::postgres::PgListener::connect_with(&state.db).await?;
+    wakes.listen(WAKE_CHANNEL).await?;
     let mut memory = Memory::default();
     loop {
         if let Err(e) = reconcile_once(state, &mut memory).await {
             tracing::warn!(error = %e, "reconcile pass failed");
         }
-        tokio::time::sleep(interval).await;
+        // The next pass: at the next tick, or at once when a write asks for one.
+        tokio::select! {
+            () = tokio::time::sleep(interval) => {}
+            woken = wakes.recv() => {
+                let woken = woken?;
+                tracing::debug!(by = woken.payload(), "reconciler woken");
+            }
+        }
         sqlx::query("SELECT 1").execute(&mut *lock).await?;
     }
 }

@@ -162,3 +162,46 @@ async fn clusters_are_placed_assessed_and_released(db: PgPool) {
         (json!(3), json!([]))
     );
 }
+
+/// Waits until cluster `id` has been placed ("Starting"), failing after `within`.
+async fn until_placed(t: &TestApp, id: &str, within: std::time::Duration) {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let s = status(t, id).await;
+        if s["status"]["conditions"][0]["reason"] == "Starting" {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "cluster {id} not placed: {s}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_request_wakes_the_reconciler_instead_of_waiting_for_its_tick(db: PgPool) {
+    let t = start(db).await;
+    let tenant = t.tenant("team-a", true, None).await;
+    host(&t, "h1", 50).await;
+    // A tick far beyond the test: only a wake-up can place what is requested from now on.
+    control_plane::reconciler::spawn(t.state.clone(), std::time::Duration::from_secs(3600));
+    let first = t
+        .request_cluster(&t.admin, &tenant, "first", 1, 1)
+        .await
+        .body["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    until_placed(&t, &first, std::time::Duration::from_secs(20)).await;
+    // The pass that placed "first" listed the clusters before "second" existed, so
+    // "second" is placed by a pass its own write woke.
+    let second = t
+        .request_cluster(&t.admin, &tenant, "second", 1, 1)
+        .await
+        .body["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    until_placed(&t, &second, std::time::Duration::from_secs(20)).await;
+}
