@@ -140,19 +140,39 @@ async fn set_status(
     Ok(())
 }
 
-/// One pass over every approved cluster.
-pub async fn reconcile_once(state: &AppState, memory: &mut Memory) -> Result<(), ApiError> {
+/// What one pass could not do: the clusters whose reconciliation failed, with why.
+#[derive(Debug, Default)]
+pub struct Pass {
+    pub failed: Vec<(ClusterId, ApiError)>,
+}
+
+/// One pass over every approved cluster. A cluster that fails is logged and skipped:
+/// it never stops the others.
+pub async fn reconcile_once(state: &AppState, memory: &mut Memory) -> Result<Pass, ApiError> {
+    let mut pass = Pass::default();
     for (id, placed) in db::brokers::approved_clusters(&state.db).await? {
-        let Some(cluster) = crate::service::clusters::load(state, id).await? else {
-            continue;
-        };
-        if placed {
-            assess(state, &cluster, memory).await?;
-        } else {
-            place(state, &cluster).await?;
+        if let Err(e) = reconcile_cluster(state, memory, id, placed).await {
+            tracing::warn!(cluster_id = %id, error = %e, "reconciling the cluster failed");
+            pass.failed.push((id, e));
         }
     }
-    Ok(())
+    Ok(pass)
+}
+
+async fn reconcile_cluster(
+    state: &AppState,
+    memory: &mut Memory,
+    id: ClusterId,
+    placed: bool,
+) -> Result<(), ApiError> {
+    let Some(cluster) = crate::service::clusters::load(state, id).await? else {
+        return Ok(());
+    };
+    if placed {
+        assess(state, &cluster, memory).await
+    } else {
+        place(state, &cluster).await
+    }
 }
 
 async fn place(state: &AppState, c: &Cluster) -> Result<(), ApiError> {

@@ -205,3 +205,40 @@ async fn a_request_wakes_the_reconciler_instead_of_waiting_for_its_tick(db: PgPo
         .to_owned();
     until_placed(&t, &second, std::time::Duration::from_secs(20)).await;
 }
+
+#[sqlx::test(migrations = "../migrations")]
+async fn one_failing_cluster_never_stops_the_others(db: PgPool) {
+    let t = start(db.clone()).await;
+    let tenant = t.tenant("team-a", true, None).await;
+    host(&t, "h1", 50).await;
+    let broken = t
+        .request_cluster(&t.admin, &tenant, "broken", 1, 1)
+        .await
+        .body["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    // A spec the control plane can no longer read (as after a bad manual edit).
+    sqlx::query("UPDATE clusters SET spec = '{\"unreadable\": true}'::jsonb WHERE id = $1::uuid")
+        .bind(&broken)
+        .execute(&db)
+        .await
+        .expect("corrupt the spec");
+    let healthy = t
+        .request_cluster(&t.admin, &tenant, "healthy", 1, 1)
+        .await
+        .body["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let pass = reconcile_once(&t.state, &mut Memory::default())
+        .await
+        .expect("the pass itself runs");
+    let failed: Vec<String> = pass.failed.iter().map(|(id, _)| id.to_string()).collect();
+    assert_eq!(failed, vec![broken], "the broken cluster is reported");
+    let s = status(&t, &healthy).await;
+    assert_eq!(
+        s["status"]["conditions"][0]["reason"], "Starting",
+        "the cluster after it is placed all the same: {s}"
+    );
+}
