@@ -467,8 +467,6 @@ impl Broker {
         Ok(meta)
     }
 
-    /// Closes a topic's partitions and removes their logs (a failure to remove is only
-    /// logged: the next start removes what is left, as the registry no longer names it).
     /// Closes one partition this broker no longer holds a replica of and removes its log.
     pub fn drop_partition(&self, topic: &TopicMeta, partition: i32) {
         let removed = self
@@ -491,6 +489,8 @@ impl Broker {
         }
     }
 
+    /// Closes a topic's partitions and removes their logs (a failure to remove is only
+    /// logged: the next start removes what is left, as the registry no longer names it).
     fn close_and_remove(&self, meta: &TopicMeta) {
         let removed: Vec<Arc<Partition>> = {
             let mut map = self.partitions.write().unwrap_or_else(|p| p.into_inner());
