@@ -163,14 +163,14 @@ pub fn plan(
             leaving.push(b);
         }
     }
-    let staying = current - leaving.len();
-    let adding = desired.brokers.saturating_sub(staying);
-    let mut keep: Vec<BrokerSlot> = observed
+    let gone: BTreeSet<i32> = leaving.iter().map(|b| b.id).collect();
+    let staying: Vec<&BrokerView> = observed
         .brokers
         .iter()
-        .filter(|b| !leaving.iter().any(|l| l.id == b.id))
-        .map(slot)
+        .filter(|b| !gone.contains(&b.id))
         .collect();
+    let adding = desired.brokers.saturating_sub(staying.len());
+    let mut keep: Vec<BrokerSlot> = staying.iter().copied().map(slot).collect();
     for n in 1..=adding {
         let new = next_slot(n)?;
         steps.push(planned(
@@ -195,7 +195,6 @@ pub fn plan(
     check_fit(desired, observed, keep.len())?;
     let proposal = rebalance::propose(&observed.partitions, &keep)?;
     if !proposal.moves.is_empty() && (adding > 0 || !leaving.is_empty()) {
-        let gone: BTreeSet<i32> = leaving.iter().map(|b| b.id).collect();
         let reason = format!(
             "{} replicas ({} bytes) move {}",
             proposal.replicas_moved,
@@ -222,11 +221,6 @@ pub fn plan(
             "its volume goes back to its host",
         ));
     }
-    let staying: Vec<&BrokerView> = observed
-        .brokers
-        .iter()
-        .filter(|b| !leaving.iter().any(|l| l.id == b.id))
-        .collect();
     for b in staying
         .iter()
         .filter(|b| b.storage_gib < desired.storage_gib)

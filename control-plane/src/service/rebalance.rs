@@ -219,9 +219,7 @@ pub fn propose(
             };
             let from = replicas[slot];
             replicas[slot] = to;
-            load.replicas.entry(from).and_modify(|n| *n -= 1);
-            load.bytes.entry(from).and_modify(|b| *b -= p.bytes);
-            load.shift(None, to, p.bytes);
+            load.shift(Some(from), to, p.bytes);
         }
     }
     // 3. Even replica counts: from the fullest broker to the emptiest, smallest partition
@@ -235,11 +233,7 @@ pub fn propose(
         for r in target[i].iter_mut().filter(|r| **r == full) {
             *r = empty;
         }
-        load.replicas.entry(full).and_modify(|n| *n -= 1);
-        load.bytes
-            .entry(full)
-            .and_modify(|b| *b -= partitions[i].bytes);
-        load.shift(None, empty, partitions[i].bytes);
+        load.shift(Some(full), empty, partitions[i].bytes);
     }
     // 4. Even preferred leaders, by reordering.
     let mut leaders: BTreeMap<i32, usize> = kept.iter().map(|id| (*id, 0)).collect();

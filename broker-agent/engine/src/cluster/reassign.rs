@@ -94,6 +94,20 @@ fn lead_among(p: &mut PartitionState, candidates: &[i32], alive: &BTreeSet<i32>)
     p.leader_epoch += 1;
 }
 
+/// Puts the replicas from before the reassignment back: the ISR keeps only them (all of
+/// them if none of them was in it), and one of them leads.
+fn restore(p: &mut PartitionState, alive: &BTreeSet<i32>) {
+    let back = original(p);
+    p.isr.retain(|r| back.contains(r));
+    if p.isr.is_empty() {
+        p.isr = back.clone();
+    }
+    p.replicas = back.clone();
+    p.adding.clear();
+    p.removing.clear();
+    lead_among(p, &back, alive);
+}
+
 /// Starts (or replaces) a reassignment of `p` to `to`, or cancels it with `None`.
 pub fn reassign(p: &mut PartitionState, to: Option<&[i32]>, alive: &BTreeSet<i32>) -> Outcome {
     let reassigning = !p.adding.is_empty() || !p.removing.is_empty();
@@ -102,27 +116,14 @@ pub fn reassign(p: &mut PartitionState, to: Option<&[i32]>, alive: &BTreeSet<i32
             // Kafka gives no message with this code.
             return rejected(NO_REASSIGNMENT_IN_PROGRESS, "");
         }
-        let back = original(p);
-        p.isr.retain(|r| back.contains(r));
-        if p.isr.is_empty() {
-            p.isr = back.clone();
-        }
-        p.replicas = back.clone();
-        p.adding.clear();
-        p.removing.clear();
-        lead_among(p, &back, alive);
+        restore(p, alive);
         return Outcome::Done;
     };
     // A reassignment replacing another counts from the replicas before the first one.
     let from = original(p);
     if from == to {
         // Back to where it started (or a no-op): nothing to move.
-        let back = from;
-        p.isr.retain(|r| back.contains(r));
-        p.replicas = back.clone();
-        p.adding.clear();
-        p.removing.clear();
-        lead_among(p, &back, alive);
+        restore(p, alive);
         return Outcome::Done;
     }
     p.adding = to.iter().copied().filter(|r| !from.contains(r)).collect();
